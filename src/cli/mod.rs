@@ -1,0 +1,193 @@
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use parbayes::metrics::TrialRecord;
+use parbayes::policy::Policy;
+use parbayes::report::{ResultsDir, Summary, summary_table, write_curves_svg};
+use parbayes::scenario::{SHIPPED, default_results_dir};
+use parbayes::share::ShareRule;
+use parbayes::{Observe, Overrides, RunOptions, Scenario, run_scenario};
+
+/// Parallel Bayesian reinforcement learning by actor message passing.
+#[derive(Debug, Parser)]
+#[command(
+    name = "parbayes",
+    version,
+    after_help = "Example:\n  parbayes run scenarios/bandit-news.toml --agents 1,10 --reps 5"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario with N agents; write trials.csv, summary.json and plots.
+    #[command(
+        after_help = "Examples:\n  parbayes run scenarios/bandit-news.toml\n  parbayes run bandit-news --agents 1,2,5,10 --reps 20 --share kl:0.001 --out results/news"
+    )]
+    Run(RunArgs),
+    /// Validate scenario files without running them.
+    #[command(after_help = "Example:\n  parbayes check scenarios/*.toml")]
+    Check {
+        /// Scenario files (or names of shipped scenarios).
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// List the shipped scenarios.
+    #[command(after_help = "Example:\n  parbayes scenarios")]
+    Scenarios,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// A scenario file, or the name of a shipped one (see `parbayes scenarios`).
+    scenario: PathBuf,
+    /// Agent counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    agents: Option<Vec<u32>>,
+    /// Repetitions per agent count.
+    #[arg(long)]
+    reps: Option<u32>,
+    /// Seed of every learner's random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Trials per repetition.
+    #[arg(long)]
+    trials: Option<u64>,
+    /// Share rule: never, always, periodic:K, kl:θ, kl-posterior:θ.
+    #[arg(long)]
+    share: Option<ShareRule>,
+    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
+    #[arg(long)]
+    policy: Option<Policy>,
+    /// Results folder [default: results/<scenario>-<UTC time>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Tokio worker threads [default: one per core]; results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+pub fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check { scenarios } => {
+            for path in scenarios {
+                let s = Scenario::load(&path, &Overrides::default())?;
+                println!(
+                    "{}: ok ({}, {} agent counts, {} trials × {} reps)",
+                    path.display(),
+                    s.name,
+                    s.run.agents.len(),
+                    s.run.trials,
+                    s.run.reps
+                );
+            }
+            Ok(())
+        }
+        Command::Scenarios => {
+            for (name, text) in SHIPPED {
+                let s = Scenario::parse(text, name, name, &Overrides::default())?;
+                println!("{name:<20} {}", s.description);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let overrides = Overrides {
+        agents: args.agents,
+        reps: args.reps,
+        seed: args.seed,
+        trials: args.trials,
+        share: args.share,
+        policy: args.policy,
+    };
+    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let mut options = RunOptions::default();
+    if let Some(t) = args.threads {
+        anyhow::ensure!(
+            t >= 1,
+            parbayes::Error::Invalid {
+                source_name: "command line".into(),
+                field: "--threads".into(),
+                problem: "0 threads; use 1 or more".into()
+            }
+        );
+        options.threads = t;
+    }
+    let out = args.out.unwrap_or_else(|| default_results_dir(&scenario));
+    let mut dir = ResultsDir::create(&out)?;
+
+    let total =
+        scenario.run.trials * u64::from(scenario.run.reps) * scenario.run.agents.len() as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(total)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent}% ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut progress = Progress {
+        dir: &mut dir,
+        bar: &bar,
+    };
+    let outcome = run_scenario(&scenario, &options, &mut progress)?;
+    bar.finish_and_clear();
+    dir.finish()?;
+
+    let summary = Summary::new(&scenario, &outcome);
+    let json = serde_json::to_string_pretty(&summary)?;
+    dir.write_file("summary.json", json.as_bytes())?;
+    let title = format!(
+        "{}: {} sharing, {}",
+        scenario.name, scenario.learner.share, scenario.learner.policy
+    );
+    write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
+
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(stdout, "{json}")?,
+        Format::Table => {
+            write!(stdout, "{}", summary_table(&summary))?;
+            writeln!(stdout, "results: {}", dir.path().display())?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams records to the results folder and ticks the progress bar.
+struct Progress<'a> {
+    dir: &'a mut ResultsDir,
+    bar: &'a ProgressBar,
+}
+
+impl Observe for Progress<'_> {
+    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
+        self.bar
+            .set_message(format!("N = {} rep {}", record.agents, record.rep));
+        self.dir.on_record(record)
+    }
+
+    fn on_trial(&mut self) {
+        self.bar.inc(1);
+    }
+}

@@ -1,0 +1,26 @@
+//! The `parbayes` command: parse arguments, start tracing, call the library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PARBAYES_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = cli::Cli::parse();
+    match cli::execute(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            // Bad input exits 2, like a clap usage error; anything else 1.
+            match e.downcast_ref::<parbayes::Error>() {
+                Some(pe) if pe.is_bad_input() => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Model error (DESIGN §5): how far an estimate is from the truth.
+
+use crate::env::Environment;
+use crate::posterior::divergence::kl_categorical;
+
+/// `Σ_r KL(θ_true(r) ‖ mean(Dir(alpha(r))))` over every row of the task,
+/// where `alpha(row, out)` writes a row's concentrations.
+pub fn model_error(env: &Environment, alpha: impl Fn(usize, &mut [f64])) -> f64 {
+    let shape = env.shape();
+    let mut truth = vec![0.0; shape.outcomes];
+    let mut mean = vec![0.0; shape.outcomes];
+    let mut total = 0.0;
+    for row in 0..shape.rows() {
+        env.true_row_into(row, &mut truth);
+        alpha(row, &mut mean);
+        let s: f64 = mean.iter().sum();
+        for m in &mut mean {
+            *m /= s;
+        }
+        total += kl_categorical(&truth, &mean);
+    }
+    total
+}
+
+/// The model error of `prior + counts`, e.g. the aggregator's global estimate.
+pub fn evidence_error(env: &Environment, prior: f64, counts: &crate::model::Evidence) -> f64 {
+    model_error(env, |row, out| {
+        out.fill(prior);
+        if let Some(c) = counts.row(row) {
+            for (o, x) in out.iter_mut().zip(c) {
+                *o += x;
+            }
+        }
+    })
+}
+
+use serde::Serialize;
+
+use crate::learner::LearnerMetrics;
+use crate::share::Traffic;
+
+/// One row of `trials.csv`: every metric of one (agents, repetition, trial).
+/// Learner metrics are means over learners; traffic is the run's total so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrialRecord {
+    pub agents: u32,
+    pub share: String,
+    pub policy: String,
+    pub rep: u32,
+    pub trial: u64,
+    /// Steps each learner has taken.
+    pub step: u64,
+    /// Mean over learners of their combined estimate's model error.
+    pub model_kl: f64,
+    /// The model error of the aggregator's global estimate.
+    pub global_model_kl: f64,
+    /// Mean reward per step since the start.
+    pub reward_per_step: f64,
+    /// Mean reward per step since the previous record.
+    pub window_reward_per_step: f64,
+    /// Mean cumulative pseudo-regret per learner (bandits; 0 otherwise).
+    pub regret_per_agent: f64,
+    /// Fraction of steps, since the start, that took an optimal action.
+    pub optimal_action_rate: f64,
+    pub messages_up: u64,
+    pub messages_down: u64,
+    pub rows_up: u64,
+    pub rows_down: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+}
+
+/// Where a record's window began: the cumulative totals at the last record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    reward: f64,
+    steps: u64,
+}
+
+/// Which run a record belongs to.
+#[derive(Debug, Clone)]
+pub struct RecordKey {
+    pub agents: u32,
+    pub share: String,
+    pub policy: String,
+    pub rep: u32,
+}
+
+impl TrialRecord {
+    /// Reduces per-learner metrics, summing in the order given (learner id
+    /// order) so the result does not depend on how learners were batched.
+    pub fn measure(
+        key: &RecordKey,
+        trial: u64,
+        learners: &[LearnerMetrics],
+        global_model_kl: f64,
+        traffic: Traffic,
+        window: &mut Window,
+    ) -> Self {
+        let n = learners.len().max(1) as f64;
+        let (mut model_kl, mut reward, mut regret, mut optimal, mut steps) =
+            (0.0, 0.0, 0.0, 0u64, 0u64);
+        for m in learners {
+            model_kl += m.model_kl;
+            reward += m.stats.reward;
+            regret += m.stats.regret;
+            optimal += m.stats.optimal_actions;
+            steps += m.stats.steps;
+        }
+        let per_step = |x: f64, s: u64| if s == 0 { 0.0 } else { x / s as f64 };
+        let record = TrialRecord {
+            agents: key.agents,
+            share: key.share.clone(),
+            policy: key.policy.clone(),
+            rep: key.rep,
+            trial,
+            step: learners.first().map_or(0, |m| m.stats.steps),
+            model_kl: model_kl / n,
+            global_model_kl,
+            reward_per_step: per_step(reward, steps),
+            window_reward_per_step: per_step(reward - window.reward, steps - window.steps),
+            regret_per_agent: regret / n,
+            optimal_action_rate: per_step(optimal as f64, steps),
+            messages_up: traffic.messages_up,
+            messages_down: traffic.messages_down,
+            rows_up: traffic.rows_up,
+            rows_down: traffic.rows_down,
+            bytes_up: traffic.bytes_up,
+            bytes_down: traffic.bytes_down,
+        };
+        *window = Window { reward, steps };
+        record
+    }
+}

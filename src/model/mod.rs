@@ -1,0 +1,27 @@
+//! The tabular model every task shares (DESIGN §1): states × actions rows,
+//! each with a categorical distribution over outcomes, and the learners'
+//! sparse experience counts.
+
+mod evidence;
+
+pub use evidence::Evidence;
+
+/// The sizes of a task: `rows = states × actions`, each over `outcomes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shape {
+    pub states: usize,
+    pub actions: usize,
+    pub outcomes: usize,
+}
+
+impl Shape {
+    pub fn rows(&self) -> usize {
+        self.states * self.actions
+    }
+
+    /// The row of (state, action).
+    #[inline]
+    pub fn row(&self, state: usize, action: usize) -> usize {
+        state * self.actions + action
+    }
+}

@@ -1,0 +1,22 @@
+use rand::{Rng, RngExt};
+
+use super::{Decision, PosteriorRows, Scratch, argmax_random_ties, mean_q};
+
+/// Greedy on the posterior mean, uniform with probability `epsilon`.
+pub(super) fn select<P, R>(
+    epsilon: f64,
+    d: &Decision,
+    post: &P,
+    scratch: &mut Scratch,
+    rng: &mut R,
+) -> usize
+where
+    P: PosteriorRows + ?Sized,
+    R: Rng + ?Sized,
+{
+    if epsilon > 0.0 && rng.random::<f64>() < epsilon {
+        return rng.random_range(0..d.shape.actions);
+    }
+    mean_q(d, post, scratch);
+    argmax_random_ties(&scratch.q, rng)
+}

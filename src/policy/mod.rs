@@ -1,0 +1,222 @@
+//! How a learner picks an action from its posterior (DESIGN §4).
+//!
+//! Every policy scores the actions of the current state by their expected
+//! one-step reward `Q(s, a) = Σₒ θ(o | s, a) · reward(s, a, o)` under some
+//! model: sampled from the posterior, its mean, or an upper quantile. That is
+//! the whole decision for bandits (γ = 0).
+
+mod epsilon_greedy;
+mod posterior_sampling;
+mod softmax;
+mod ucb;
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, RngExt};
+
+use crate::env::Environment;
+use crate::model::Shape;
+
+/// Read access to a learner's combined posterior, row by row.
+pub trait PosteriorRows {
+    /// Writes `prior + own + others` counts of `row` into `out`.
+    fn alpha_into(&self, row: usize, out: &mut [f64]);
+    /// The prior pseudo-count α₀ of every outcome.
+    fn prior(&self) -> f64;
+}
+
+/// An action-selection rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Policy {
+    /// Thompson sampling: act greedily on a model drawn from the posterior.
+    PosteriorSampling,
+    /// Greedy on the posterior mean; a uniformly random action with
+    /// probability ε.
+    EpsilonGreedy { epsilon: f64 },
+    /// Boltzmann exploration over the posterior-mean Q / τ.
+    Softmax { temperature: f64 },
+    /// Bayes-UCB (Kaufmann, Cappé & Garivier 2012): greedy on the
+    /// `1 − 1/t` posterior quantile, t = 1 + observations of the state.
+    BayesUcb,
+}
+
+/// Buffers a policy reuses across steps so that choosing allocates nothing.
+#[derive(Debug, Clone)]
+pub struct Scratch {
+    alpha: Vec<f64>,
+    theta: Vec<f64>,
+    q: Vec<f64>,
+}
+
+impl Scratch {
+    pub fn new(shape: Shape) -> Self {
+        Self {
+            alpha: vec![0.0; shape.outcomes],
+            theta: vec![0.0; shape.outcomes],
+            q: vec![0.0; shape.actions],
+        }
+    }
+}
+
+/// What a policy needs to know besides the posterior.
+pub struct Decision<'a> {
+    pub state: usize,
+    pub shape: Shape,
+    pub env: &'a Environment,
+}
+
+impl Policy {
+    /// Chooses an action in `d.state`.
+    pub fn select<P, R>(&self, d: &Decision, post: &P, scratch: &mut Scratch, rng: &mut R) -> usize
+    where
+        P: PosteriorRows + ?Sized,
+        R: Rng + ?Sized,
+    {
+        match *self {
+            Policy::PosteriorSampling => {
+                posterior_sampling::sampled_q(d, post, scratch, rng);
+                argmax_random_ties(&scratch.q, rng)
+            }
+            Policy::EpsilonGreedy { epsilon } => {
+                epsilon_greedy::select(epsilon, d, post, scratch, rng)
+            }
+            Policy::Softmax { temperature } => softmax::select(temperature, d, post, scratch, rng),
+            Policy::BayesUcb => {
+                ucb::quantile_q(d, post, scratch);
+                argmax_random_ties(&scratch.q, rng)
+            }
+        }
+    }
+
+    /// Whether the policy is defined for this task; Bayes-UCB needs binary
+    /// outcomes with reward equal to the outcome.
+    pub fn supports(&self, env: &Environment) -> bool {
+        !matches!(self, Policy::BayesUcb) || env.is_bandit()
+    }
+}
+
+/// Posterior-mean Q of every action in the state, into `scratch.q`.
+fn mean_q<P: PosteriorRows + ?Sized>(d: &Decision, post: &P, scratch: &mut Scratch) {
+    let Scratch { alpha, q, .. } = scratch;
+    for (a, qa) in q.iter_mut().enumerate() {
+        post.alpha_into(d.shape.row(d.state, a), alpha);
+        let total: f64 = alpha.iter().sum();
+        *qa = alpha
+            .iter()
+            .enumerate()
+            .map(|(o, al)| al / total * d.env.reward(d.state, a, o))
+            .sum();
+    }
+}
+
+/// The index of the largest value; ties broken uniformly at random
+/// (reservoir sampling, so the RNG is touched only when there is a tie).
+pub(crate) fn argmax_random_ties<R: Rng + ?Sized>(xs: &[f64], rng: &mut R) -> usize {
+    let mut best = 0;
+    let mut ties = 1u32;
+    for (i, &x) in xs.iter().enumerate().skip(1) {
+        if x > xs[best] {
+            best = i;
+            ties = 1;
+        } else if x == xs[best] {
+            ties += 1;
+            if rng.random_range(0..ties) == 0 {
+                best = i;
+            }
+        }
+    }
+    best
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Policy::PosteriorSampling => write!(f, "posterior-sampling"),
+            Policy::EpsilonGreedy { epsilon } => write!(f, "epsilon-greedy:{epsilon}"),
+            Policy::Softmax { temperature } => write!(f, "softmax:{temperature}"),
+            Policy::BayesUcb => write!(f, "ucb"),
+        }
+    }
+}
+
+/// The forms a policy string may take, for error messages.
+pub const POLICY_FORMS: &str = "posterior-sampling (or thompson), epsilon-greedy:E with E in [0, 1], softmax:T with T > 0, ucb";
+
+impl FromStr for Policy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (s.trim(), None),
+        };
+        let number = |what: &str| -> Result<f64, String> {
+            let a =
+                arg.ok_or_else(|| format!("`{name}` needs a parameter, e.g. `{name}:{what}`"))?;
+            a.parse::<f64>()
+                .map_err(|_| format!("`{a}` is not a number"))
+        };
+        let policy = match (name, arg) {
+            ("posterior-sampling" | "thompson", None) => Policy::PosteriorSampling,
+            ("ucb" | "bayes-ucb", None) => Policy::BayesUcb,
+            ("epsilon-greedy", _) => {
+                let epsilon = number("0.1")?;
+                if !(0.0..=1.0).contains(&epsilon) {
+                    return Err(format!("ε = {epsilon} is outside [0, 1]"));
+                }
+                Policy::EpsilonGreedy { epsilon }
+            }
+            ("softmax", _) => {
+                let temperature = number("0.05")?;
+                if !(temperature.is_finite() && temperature > 0.0) {
+                    return Err(format!("τ = {temperature} must be finite and > 0"));
+                }
+                Policy::Softmax { temperature }
+            }
+            _ => return Err(format!("unknown policy `{s}`; use {POLICY_FORMS}")),
+        };
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::learner_rng;
+
+    #[test]
+    fn parses_and_prints() {
+        for s in [
+            "posterior-sampling",
+            "epsilon-greedy:0.1",
+            "softmax:0.05",
+            "ucb",
+        ] {
+            assert_eq!(s.parse::<Policy>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "thompson".parse::<Policy>().unwrap(),
+            Policy::PosteriorSampling
+        );
+        assert!("epsilon-greedy".parse::<Policy>().is_err());
+        assert!("epsilon-greedy:1.5".parse::<Policy>().is_err());
+        assert!("softmax:0".parse::<Policy>().is_err());
+        assert!("softmax:nan".parse::<Policy>().is_err());
+        assert!("greedy".parse::<Policy>().is_err());
+    }
+
+    #[test]
+    fn ties_are_broken_uniformly() {
+        let mut rng = learner_rng(4, 0, 0);
+        let mut hits = [0u32; 4];
+        for _ in 0..40_000 {
+            hits[argmax_random_ties(&[1.0, 3.0, 3.0, 3.0], &mut rng)] += 1;
+        }
+        assert_eq!(hits[0], 0);
+        for h in &hits[1..] {
+            // Binomial(40000, 1/3): sd ≈ 94; allow 5 sd.
+            assert!((*h as f64 - 40_000.0 / 3.0).abs() < 470.0, "{hits:?}");
+        }
+    }
+}

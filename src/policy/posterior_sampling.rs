@@ -1,0 +1,29 @@
+use rand::Rng;
+
+use super::{Decision, PosteriorRows, Scratch};
+use crate::posterior::{BetaPosterior, DirichletPosterior};
+
+/// Q under one model drawn from the posterior, into `scratch.q`.
+pub(super) fn sampled_q<P, R>(d: &Decision, post: &P, scratch: &mut Scratch, rng: &mut R)
+where
+    P: PosteriorRows + ?Sized,
+    R: Rng + ?Sized,
+{
+    let Scratch { alpha, theta, q } = scratch;
+    for (a, qa) in q.iter_mut().enumerate() {
+        post.alpha_into(d.shape.row(d.state, a), alpha);
+        if let [a0, a1] = alpha[..] {
+            // Two outcomes: a Beta draw, no buffer to normalise.
+            let p1 = BetaPosterior::from_valid(a1, a0).sample(rng);
+            theta[0] = 1.0 - p1;
+            theta[1] = p1;
+        } else {
+            DirichletPosterior::from_valid(alpha).sample_into(rng, theta);
+        }
+        *qa = theta
+            .iter()
+            .enumerate()
+            .map(|(o, t)| t * d.env.reward(d.state, a, o))
+            .sum();
+    }
+}

@@ -1,0 +1,11 @@
+//! Conjugate posteriors over outcome probabilities and the divergences
+//! between them.
+//!
+//! A row's posterior is `Dir(α₀·1 + counts)`; two outcomes make it a Beta.
+
+mod beta;
+mod dirichlet;
+pub mod divergence;
+
+pub use beta::BetaPosterior;
+pub use dirichlet::DirichletPosterior;

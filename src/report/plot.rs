@@ -1,0 +1,133 @@
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::metrics::TrialRecord;
+
+/// Regret per agent (left) and model error (right, log scale) against
+/// trials, one line per agent count, each the mean over repetitions.
+pub fn write_curves_svg(path: &Path, title: &str, records: &[TrialRecord]) -> Result<()> {
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(title, ("sans-serif", 20))?;
+        let (left, right) = root.split_horizontally(550);
+        let series = mean_curves(records);
+        let max_trial = records.iter().map(|r| r.trial).max().unwrap_or(1) as f64;
+
+        let max_regret = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(0.0, f64::max)
+            .max(1e-9);
+        let mut chart = ChartBuilder::on(&left)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .caption("regret per agent", ("sans-serif", 16))
+            .build_cartesian_2d(0.0..max_trial, 0.0..max_regret * 1.05)?;
+        chart
+            .configure_mesh()
+            .x_desc("trial")
+            .y_desc("cumulative pseudo-regret")
+            .draw()?;
+        for (i, s) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().map(|p| (p.0, p.1)),
+                    color.stroke_width(2),
+                ))?
+                .label(format!("N = {}", s.agents))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
+
+        let kls = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.2))
+            .filter(|v| *v > 0.0);
+        let (lo, hi) = kls.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() {
+            (lo * 0.8, hi * 1.25)
+        } else {
+            (1e-3, 1.0)
+        };
+        let mut chart = ChartBuilder::on(&right)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .caption(
+                "model error Σ KL(θ ‖ θ̂), learners' mean",
+                ("sans-serif", 16),
+            )
+            .build_cartesian_2d(0.0..max_trial, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("trial")
+            .y_desc("nats")
+            .draw()?;
+        for (i, s) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().filter(|p| p.2 > 0.0).map(|p| (p.0, p.2)),
+                    color.stroke_width(2),
+                ))?
+                .label(format!("N = {}", s.agents))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| Error::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+struct Curve {
+    agents: u32,
+    /// (trial, regret per agent, model error), means over repetitions.
+    points: Vec<(f64, f64, f64)>,
+}
+
+fn mean_curves(records: &[TrialRecord]) -> Vec<Curve> {
+    // (agents, trial) → (Σ regret, Σ model error, repetitions), one pass.
+    let mut sums: std::collections::BTreeMap<(u32, u64), (f64, f64, f64)> = Default::default();
+    for r in records {
+        let e = sums.entry((r.agents, r.trial)).or_default();
+        e.0 += r.regret_per_agent;
+        e.1 += r.model_kl;
+        e.2 += 1.0;
+    }
+    let mut curves: Vec<Curve> = Vec::new();
+    for ((agents, trial), (regret, kl, k)) in sums {
+        if curves.last().is_none_or(|c| c.agents != agents) {
+            curves.push(Curve {
+                agents,
+                points: Vec::new(),
+            });
+        }
+        if let Some(c) = curves.last_mut() {
+            c.points.push((trial as f64, regret / k, kl / k));
+        }
+    }
+    curves
+}

@@ -1,0 +1,227 @@
+use ndarray::{Array2, Axis};
+use serde::Serialize;
+
+use crate::env::Environment;
+use crate::metrics::TrialRecord;
+use crate::posterior::divergence::kl_bernoulli;
+use crate::runtime::RunOutcome;
+use crate::scenario::Scenario;
+
+/// `summary.json`. `results[].final` holds means over repetitions at the last
+/// trial and nothing that depends on wall-clock time; timings are apart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub seed: u64,
+    pub trials: u64,
+    pub steps_per_trial: u64,
+    /// Bandits without drift: the Lai–Robbins asymptotic regret bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lai_robbins: Option<LaiRobbins>,
+    pub results: Vec<ResultRow>,
+    pub timing: Vec<TimingRow>,
+}
+
+/// `Σ_a Δ_a / kl(μ_a, μ*)`: any consistent policy's regret grows at least
+/// like this constant times ln T.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaiRobbins {
+    pub constant: f64,
+    /// `constant × ln(steps)`, one learner's asymptotic bound at the last step.
+    pub bound_at_last_step: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultRow {
+    pub agents: u32,
+    pub share: String,
+    pub policy: String,
+    pub reps: u32,
+    pub trials: u64,
+    #[serde(rename = "final")]
+    pub final_: Final,
+    /// Standard errors of the `final` means over repetitions.
+    pub stderr: Final,
+    /// Mean over repetitions of the first recorded trial whose model error
+    /// fell below `metrics.target_model_kl`; absent if any repetition never did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converged_trial: Option<f64>,
+    /// `converged_trial(1 agent) / converged_trial(N)`, when both exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Final {
+    pub model_kl: f64,
+    pub global_model_kl: f64,
+    pub reward_per_step: f64,
+    pub regret_per_agent: f64,
+    pub optimal_action_rate: f64,
+    pub messages_up: f64,
+    pub messages_down: f64,
+    pub rows_up: f64,
+    pub rows_down: f64,
+    pub bytes_up: f64,
+    pub bytes_down: f64,
+}
+
+impl Final {
+    const FIELDS: usize = 11;
+
+    fn of(r: &TrialRecord) -> [f64; Self::FIELDS] {
+        [
+            r.model_kl,
+            r.global_model_kl,
+            r.reward_per_step,
+            r.regret_per_agent,
+            r.optimal_action_rate,
+            r.messages_up as f64,
+            r.messages_down as f64,
+            r.rows_up as f64,
+            r.rows_down as f64,
+            r.bytes_up as f64,
+            r.bytes_down as f64,
+        ]
+    }
+
+    fn from_array(a: &[f64]) -> Self {
+        Final {
+            model_kl: a[0],
+            global_model_kl: a[1],
+            reward_per_step: a[2],
+            regret_per_agent: a[3],
+            optimal_action_rate: a[4],
+            messages_up: a[5],
+            messages_down: a[6],
+            rows_up: a[7],
+            rows_down: a[8],
+            bytes_up: a[9],
+            bytes_down: a[10],
+        }
+    }
+}
+
+/// Wall-clock throughput per agent count, over all repetitions.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimingRow {
+    pub agents: u32,
+    pub seconds: f64,
+    pub steps_per_second: f64,
+}
+
+impl Summary {
+    pub fn new(scenario: &Scenario, outcome: &RunOutcome) -> Self {
+        let mut results: Vec<ResultRow> = Vec::new();
+        let mut timing = Vec::new();
+        for &agents in &scenario.run.agents {
+            if results.iter().any(|r| r.agents == agents) {
+                continue;
+            }
+            let finals = last_records(&outcome.records, agents);
+            let Some(first) = finals.first() else {
+                continue;
+            };
+            let mut table = Array2::<f64>::zeros((finals.len(), Final::FIELDS));
+            for (mut row, r) in table.rows_mut().into_iter().zip(&finals) {
+                row.assign(&ndarray::arr1(&Final::of(r)));
+            }
+            let mean = table.mean_axis(Axis(0)).expect("at least one repetition");
+            let stderr = if finals.len() > 1 {
+                table.std_axis(Axis(0), 1.0) / (finals.len() as f64).sqrt()
+            } else {
+                ndarray::Array1::zeros(Final::FIELDS)
+            };
+            results.push(ResultRow {
+                agents,
+                share: first.share.clone(),
+                policy: first.policy.clone(),
+                reps: finals.len() as u32,
+                trials: first.trial,
+                final_: Final::from_array(mean.as_slice().expect("contiguous")),
+                stderr: Final::from_array(stderr.as_slice().expect("contiguous")),
+                converged_trial: scenario
+                    .metrics
+                    .target_model_kl
+                    .and_then(|t| converged_trial(&outcome.records, agents, t)),
+                speedup: None,
+            });
+            let (seconds, steps) = outcome
+                .timings
+                .iter()
+                .filter(|t| t.agents == agents)
+                .fold((0.0, 0u64), |(s, n), t| (s + t.seconds, n + t.steps));
+            timing.push(TimingRow {
+                agents,
+                seconds,
+                steps_per_second: steps as f64 / seconds.max(1e-9),
+            });
+        }
+        let single = results
+            .iter()
+            .find(|r| r.agents == 1)
+            .and_then(|r| r.converged_trial);
+        for r in &mut results {
+            r.speedup = single.zip(r.converged_trial).map(|(t1, tn)| t1 / tn);
+        }
+        Summary {
+            scenario: scenario.name.clone(),
+            seed: scenario.run.seed,
+            trials: scenario.run.trials,
+            steps_per_trial: scenario.run.steps_per_trial,
+            lai_robbins: lai_robbins(&scenario.learner.env, scenario.steps()),
+            results,
+            timing,
+        }
+    }
+}
+
+/// The last record of every repetition with `agents` learners, by repetition.
+fn last_records(records: &[TrialRecord], agents: u32) -> Vec<&TrialRecord> {
+    let mut last: Vec<&TrialRecord> = Vec::new();
+    for r in records.iter().filter(|r| r.agents == agents) {
+        match last.iter_mut().find(|l| l.rep == r.rep) {
+            Some(l) if r.trial >= l.trial => *l = r,
+            Some(_) => {}
+            None => last.push(r),
+        }
+    }
+    last.sort_by_key(|r| r.rep);
+    last
+}
+
+fn converged_trial(records: &[TrialRecord], agents: u32, target: f64) -> Option<f64> {
+    let reps: Vec<u32> = last_records(records, agents)
+        .iter()
+        .map(|r| r.rep)
+        .collect();
+    let mut total = 0.0;
+    for rep in &reps {
+        let first = records
+            .iter()
+            .filter(|r| r.agents == agents && r.rep == *rep && r.model_kl < target)
+            .map(|r| r.trial)
+            .min()?;
+        total += first as f64;
+    }
+    Some(total / reps.len() as f64)
+}
+
+/// The Lai–Robbins constant of a bandit without drift.
+pub fn lai_robbins(env: &Environment, steps: u64) -> Option<LaiRobbins> {
+    let Environment::Bandit(b) = env;
+    if !b.changes().is_empty() {
+        return None;
+    }
+    let best = b.best();
+    let constant: f64 = b
+        .probabilities()
+        .iter()
+        .filter(|&&p| p < best)
+        .map(|&p| (best - p) / kl_bernoulli(p, best))
+        .sum();
+    Some(LaiRobbins {
+        constant,
+        bound_at_last_step: constant * (steps.max(1) as f64).ln(),
+    })
+}

@@ -1,0 +1,62 @@
+use std::fmt::Write;
+
+use super::summary::Summary;
+
+/// The summary as an aligned text table, one line per agent count.
+pub fn summary_table(summary: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<14} {:>10} {:>10} {:>11} {:>13} {:>8} {:>10} {:>10} {:>11}",
+        "agents",
+        "share",
+        "model KL",
+        "global KL",
+        "reward/step",
+        "regret/agent",
+        "optimal",
+        "msgs up",
+        "msgs down",
+        "kB up+down"
+    );
+    for r in &summary.results {
+        let f = &r.final_;
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<14} {:>10.5} {:>10.5} {:>11.5} {:>13} {:>7.1}% {:>10.0} {:>10.0} {:>11.1}",
+            r.agents,
+            r.share,
+            f.model_kl,
+            f.global_model_kl,
+            f.reward_per_step,
+            format!(
+                "{:.1} ± {:.1}",
+                f.regret_per_agent, r.stderr.regret_per_agent
+            ),
+            100.0 * f.optimal_action_rate,
+            f.messages_up,
+            f.messages_down,
+            (f.bytes_up + f.bytes_down) / 1000.0,
+        );
+    }
+    if let Some(lr) = &summary.lai_robbins {
+        let _ = writeln!(
+            out,
+            "Lai–Robbins: regret ≳ {:.2} · ln T = {:.1} for one learner at T = {}",
+            lr.constant,
+            lr.bound_at_last_step,
+            summary.trials * summary.steps_per_trial
+        );
+    }
+    if summary.results.iter().any(|r| r.converged_trial.is_some()) {
+        for r in &summary.results {
+            if let Some(t) = r.converged_trial {
+                let speedup = r
+                    .speedup
+                    .map_or(String::new(), |s| format!(", speed-up {s:.2}×"));
+                let _ = writeln!(out, "N = {}: converged at trial {t:.0}{speedup}", r.agents);
+            }
+        }
+    }
+    out
+}

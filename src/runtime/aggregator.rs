@@ -1,0 +1,56 @@
+use kameo::error::Infallible;
+use kameo::prelude::*;
+
+use crate::error::Error;
+use crate::model::Evidence;
+use crate::share::{Aggregator, OthersUpdate, ShareMessage, Traffic};
+
+/// The actor that owns the global estimate.
+pub struct AggregatorActor {
+    aggregator: Aggregator,
+}
+
+impl Actor for AggregatorActor {
+    type Args = Aggregator;
+    type Error = Infallible;
+
+    async fn on_start(aggregator: Aggregator, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+        Ok(Self { aggregator })
+    }
+}
+
+/// Fold these share messages in order; then, if `answer`, answer every
+/// learner; if `snapshot`, return a copy of the global counts.
+pub struct Fold {
+    pub shares: Vec<ShareMessage>,
+    pub answer: bool,
+    pub snapshot: bool,
+}
+
+#[derive(Reply)]
+pub struct Folded {
+    /// In learner-id order.
+    pub updates: Vec<OthersUpdate>,
+    pub traffic: Traffic,
+    pub global: Option<Evidence>,
+}
+
+impl Message<Fold> for AggregatorActor {
+    type Reply = Result<Folded, Error>;
+
+    async fn handle(&mut self, msg: Fold, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        for share in &msg.shares {
+            self.aggregator.receive(share)?;
+        }
+        let updates = if msg.answer {
+            self.aggregator.answer_all()
+        } else {
+            Vec::new()
+        };
+        Ok(Folded {
+            updates,
+            traffic: self.aggregator.traffic(),
+            global: msg.snapshot.then(|| self.aggregator.global().clone()),
+        })
+    }
+}

@@ -1,0 +1,37 @@
+use kameo::error::Infallible;
+use kameo::prelude::*;
+
+use crate::learner::{Cohort, CohortTrial};
+use crate::share::OthersUpdate;
+
+/// An actor that steps a block of learners.
+pub struct CohortActor {
+    cohort: Cohort,
+}
+
+impl Actor for CohortActor {
+    type Args = Cohort;
+    type Error = Infallible;
+
+    async fn on_start(cohort: Cohort, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+        Ok(Self { cohort })
+    }
+}
+
+/// Apply these updates, run one trial, and say what to share.
+pub struct RunTrial {
+    pub updates: Vec<OthersUpdate>,
+    pub steps: u64,
+    pub measure: bool,
+}
+
+#[derive(Reply)]
+pub struct TrialDone(pub CohortTrial);
+
+impl Message<RunTrial> for CohortActor {
+    type Reply = TrialDone;
+
+    async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
+        TrialDone(self.cohort.trial(&msg.updates, msg.steps, msg.measure))
+    }
+}

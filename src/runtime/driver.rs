@@ -1,0 +1,345 @@
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+use kameo::error::SendError;
+use kameo::prelude::*;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::aggregator::{AggregatorActor, Fold};
+use super::cohort::{CohortActor, RunTrial};
+use crate::error::{Error, Result};
+use crate::learner::Cohort;
+use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
+use crate::scenario::Scenario;
+use crate::share::{Aggregator, OthersUpdate};
+
+/// How to execute a run; nothing here changes its results.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Tokio worker threads.
+    pub threads: usize,
+    /// Learner actors per experiment; 0 picks four per thread.
+    pub cohorts: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            threads,
+            cohorts: 0,
+        }
+    }
+}
+
+impl RunOptions {
+    fn cohorts_for(&self, agents: u32) -> usize {
+        let wanted = if self.cohorts == 0 {
+            4 * self.threads.max(1)
+        } else {
+            self.cohorts
+        };
+        wanted.clamp(1, agents as usize)
+    }
+}
+
+/// Watches a run; every hook has a no-op default.
+pub trait Observe {
+    /// A metrics record is ready. An error stops the run.
+    fn on_record(&mut self, _record: &TrialRecord) -> Result<()> {
+        Ok(())
+    }
+    /// One more trial of one experiment finished.
+    fn on_trial(&mut self) {}
+}
+
+impl Observe for () {}
+
+/// Wall-clock cost of one experiment (kept apart from the results, which
+/// must not depend on it).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunTiming {
+    pub agents: u32,
+    pub rep: u32,
+    pub seconds: f64,
+    /// Steps taken by all learners together.
+    pub steps: u64,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    pub records: Vec<TrialRecord>,
+    pub timings: Vec<RunTiming>,
+}
+
+/// Runs every (agent count, repetition) of the scenario in lockstep on a
+/// fresh tokio runtime with `options.threads` workers.
+///
+/// Experiments are independent, so up to `threads` of them run at once; the
+/// observer still sees their records in (agents, repetition) order, as they
+/// would arrive one experiment after another.
+pub fn run_scenario(
+    scenario: &Scenario,
+    options: &RunOptions,
+    observer: &mut dyn Observe,
+) -> Result<RunOutcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))?;
+    let scenario = Arc::new(scenario.clone());
+    let experiments: Vec<(u32, u32)> = scenario
+        .run
+        .agents
+        .iter()
+        .flat_map(|&a| (0..scenario.run.reps).map(move |rep| (a, rep)))
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let permits = Arc::new(Semaphore::new(options.threads.max(1)));
+    for (index, &(agents, rep)) in experiments.iter().enumerate() {
+        let (scenario, tx, permits) = (scenario.clone(), tx.clone(), permits.clone());
+        let cohorts = options.cohorts_for(agents);
+        runtime.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let mut forward = Forward {
+                index,
+                tx: tx.clone(),
+                trials: 0,
+            };
+            let result = run_lockstep(&scenario, agents, rep, cohorts, &mut forward).await;
+            let _ = tx.send(Event::Done {
+                index,
+                trials: forward.trials,
+                result: result.map(|(_, t)| t),
+            });
+        });
+    }
+    drop(tx);
+
+    runtime.block_on(async {
+        let mut outcome = RunOutcome::default();
+        let mut next = 0;
+        let mut held: Vec<Vec<TrialRecord>> = vec![Vec::new(); experiments.len()];
+        let mut finished: Vec<Option<RunTiming>> = vec![None; experiments.len()];
+        while let Some(event) = rx.recv().await {
+            let trials = match event {
+                Event::Record {
+                    index,
+                    trials,
+                    record,
+                } => {
+                    if index == next {
+                        observer.on_record(&record)?;
+                        outcome.records.push(record);
+                    } else {
+                        held[index].push(record);
+                    }
+                    trials
+                }
+                Event::Done {
+                    index,
+                    trials,
+                    result,
+                } => {
+                    finished[index] = Some(result?);
+                    trials
+                }
+            };
+            for _ in 0..trials {
+                observer.on_trial();
+            }
+            // Release the experiments that are now next in order.
+            while next < experiments.len() {
+                if let Some(timing) = finished[next].take() {
+                    outcome.timings.push(timing);
+                    next += 1;
+                    for record in std::mem::take(held.get_mut(next).unwrap_or(&mut Vec::new())) {
+                        observer.on_record(&record)?;
+                        outcome.records.push(record);
+                    }
+                } else {
+                    break;
+                }
+            }
+        }
+        if next < experiments.len() {
+            return Err(Error::Runtime(
+                "an experiment stopped without reporting".into(),
+            ));
+        }
+        Ok(outcome)
+    })
+}
+
+enum Event {
+    Record {
+        index: usize,
+        trials: u64,
+        record: TrialRecord,
+    },
+    Done {
+        index: usize,
+        trials: u64,
+        result: Result<RunTiming>,
+    },
+}
+
+/// Passes an experiment's records to the thread that owns the observer,
+/// with the trials finished since the last one.
+struct Forward {
+    index: usize,
+    tx: mpsc::UnboundedSender<Event>,
+    trials: u64,
+}
+
+impl Observe for Forward {
+    fn on_record(&mut self, record: &TrialRecord) -> Result<()> {
+        let trials = std::mem::take(&mut self.trials);
+        self.tx
+            .send(Event::Record {
+                index: self.index,
+                trials,
+                record: record.clone(),
+            })
+            .map_err(|_| Error::Runtime("the run was abandoned".into()))
+    }
+
+    fn on_trial(&mut self) {
+        self.trials += 1;
+    }
+}
+
+/// One experiment in lockstep: every trial, each cohort applies the
+/// aggregator's last answers and steps its learners; the driver hands their
+/// share messages to the aggregator in learner-id order. The same scenario,
+/// seed and repetition give the same records on any thread count.
+pub async fn run_lockstep(
+    scenario: &Scenario,
+    agents: u32,
+    rep: u32,
+    cohorts: usize,
+    observer: &mut (dyn Observe + Send),
+) -> Result<(Vec<TrialRecord>, RunTiming)> {
+    let started = Instant::now();
+    let config = &scenario.learner;
+    let plan = &scenario.run;
+    let n = agents as usize;
+    let k = cohorts.clamp(1, n);
+    let ranges: Vec<Range<u32>> = (0..k)
+        .map(|c| (c * n / k) as u32..((c + 1) * n / k) as u32)
+        .collect();
+    let actors: Vec<ActorRef<CohortActor>> = ranges
+        .iter()
+        .map(|r| CohortActor::spawn(Cohort::new(config, plan.seed, rep, r.clone())))
+        .collect();
+    let aggregator = AggregatorActor::spawn(Aggregator::new(config.env.shape(), n));
+
+    let key = RecordKey {
+        agents,
+        share: config.share.to_string(),
+        policy: config.policy.to_string(),
+        rep,
+    };
+    let mut truth = config.env.clone();
+    let mut window = Window::default();
+    let mut records = Vec::new();
+    let mut pending: Vec<Vec<OthersUpdate>> = vec![Vec::new(); k];
+    let mut since_broadcast = 0u64;
+    let mut unanswered = false;
+
+    let result: Result<()> = async {
+        for trial in 1..=plan.trials {
+            let measure = trial % scenario.metrics.record_every == 0 || trial == plan.trials;
+            let asks = actors
+                .iter()
+                .zip(pending.iter_mut())
+                .map(|(actor, updates)| {
+                    actor
+                        .ask(RunTrial {
+                            updates: std::mem::take(updates),
+                            steps: plan.steps_per_trial,
+                            measure,
+                        })
+                        .into_future()
+                });
+            let mut shares = Vec::new();
+            let mut metrics = Vec::new();
+            for done in join_all(asks).await {
+                let done =
+                    done.map_err(|e| Error::Runtime(format!("learner cohort failed: {e:?}")))?;
+                shares.extend(done.0.shares);
+                metrics.extend(done.0.metrics);
+            }
+
+            since_broadcast += plan.steps_per_trial;
+            let answer = since_broadcast >= scenario.broadcast_every;
+            if answer {
+                since_broadcast = 0;
+            }
+            unanswered |= !shares.is_empty();
+            if shares.is_empty() && !measure && !(answer && unanswered) {
+                observer.on_trial();
+                continue;
+            }
+            let folded = aggregator
+                .ask(Fold {
+                    shares,
+                    answer,
+                    snapshot: measure,
+                })
+                .await
+                .map_err(|e| match e {
+                    SendError::HandlerError(e) => e,
+                    other => Error::Runtime(format!("aggregator failed: {other:?}")),
+                })?;
+            if answer {
+                unanswered = false;
+            }
+            for update in folded.updates {
+                let c = ranges.partition_point(|r| r.end <= update.learner);
+                pending[c].push(update);
+            }
+            if let Some(global) = folded.global {
+                truth.advance_to((trial * plan.steps_per_trial).saturating_sub(1));
+                let global_kl = evidence_error(&truth, config.prior, &global);
+                let record = TrialRecord::measure(
+                    &key,
+                    trial,
+                    &metrics,
+                    global_kl,
+                    folded.traffic,
+                    &mut window,
+                );
+                observer.on_record(&record)?;
+                records.push(record);
+            }
+            observer.on_trial();
+        }
+        Ok(())
+    }
+    .await;
+
+    for actor in &actors {
+        let _ = actor.stop_gracefully().await;
+    }
+    let _ = aggregator.stop_gracefully().await;
+    for actor in &actors {
+        actor.wait_for_shutdown().await;
+    }
+    aggregator.wait_for_shutdown().await;
+    result?;
+
+    let timing = RunTiming {
+        agents,
+        rep,
+        seconds: started.elapsed().as_secs_f64(),
+        steps: plan.trials * plan.steps_per_trial * u64::from(agents),
+    };
+    Ok((records, timing))
+}

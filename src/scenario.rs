@@ -1,0 +1,492 @@
+//! Scenario files: raw TOML, checked once into a valid [`Scenario`].
+//!
+//! Unknown fields are errors. Every error names the file, the field and what
+//! is allowed; nothing half-valid reaches a run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::env::{BernoulliBandit, Environment, RateChange};
+use crate::error::{Error, Result};
+use crate::learner::LearnerConfig;
+use crate::policy::{POLICY_FORMS, Policy};
+use crate::share::ShareRule;
+
+/// Upper bounds that keep a typo from allocating the machine away.
+pub const MAX_AGENTS: u32 = 100_000;
+pub const MAX_ARMS: usize = 100_000;
+pub const MAX_REPS: u32 = 100_000;
+
+/// A validated scenario, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// Where it was read from, for messages.
+    pub source: String,
+    pub learner: LearnerConfig,
+    /// Steps between the aggregator's answers (at trial ends in lockstep).
+    pub broadcast_every: u64,
+    pub run: RunPlan,
+    pub metrics: MetricsPlan,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    /// Agent counts to run, each a separate experiment.
+    pub agents: Vec<u32>,
+    pub trials: u64,
+    pub steps_per_trial: u64,
+    pub reps: u32,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsPlan {
+    /// Metrics are recorded every this many trials and at the last one.
+    pub record_every: u64,
+    /// Convergence is the first recorded trial with model error below this.
+    pub target_model_kl: Option<f64>,
+}
+
+/// Command-line values that replace the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub agents: Option<Vec<u32>>,
+    pub reps: Option<u32>,
+    pub seed: Option<u64>,
+    pub trials: Option<u64>,
+    pub share: Option<ShareRule>,
+    pub policy: Option<Policy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    task: RawTask,
+    #[serde(default)]
+    learner: RawLearner,
+    #[serde(default)]
+    share: RawShare,
+    #[serde(default)]
+    run: RawRun,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    kind: String,
+    arms: Option<Vec<f64>>,
+    #[serde(default)]
+    drift: Vec<RawDrift>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    step: u64,
+    #[serde(default = "one")]
+    scale: f64,
+    #[serde(default)]
+    set: Vec<RawArmRate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArmRate {
+    arm: usize,
+    p: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLearner {
+    prior: Option<f64>,
+    policy: Option<String>,
+    discount: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShare {
+    rule: Option<String>,
+    check_every: Option<u64>,
+    broadcast_every: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    agents: Option<Vec<u32>>,
+    trials: Option<u64>,
+    steps_per_trial: Option<u64>,
+    reps: Option<u32>,
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    record_every: Option<u64>,
+    target_model_kl: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The scenarios shipped with parbayes, by name.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("bandit-news", include_str!("../scenarios/bandit-news.toml")),
+    (
+        "bandit-news-drift",
+        include_str!("../scenarios/bandit-news-drift.toml"),
+    ),
+];
+
+impl Scenario {
+    /// Reads and validates a scenario file. A bare name of a shipped scenario
+    /// (e.g. `bandit-news`) that is not a file on disk loads the shipped copy.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => match shipped(path) {
+                Some(t) => t.to_string(),
+                None => {
+                    return Err(Error::Read {
+                        path: path.to_path_buf(),
+                        source: e,
+                    });
+                }
+            },
+        };
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario");
+        Self::parse(&text, &path.display().to_string(), stem, overrides)
+    }
+
+    /// Parses and validates scenario text; `source` names it in errors.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        default_name: &str,
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        let raw = deserialize(text, source)?;
+        validate(raw, source, default_name, overrides)
+    }
+
+    /// Total steps of one learner.
+    pub fn steps(&self) -> u64 {
+        self.run.trials * self.run.steps_per_trial
+    }
+}
+
+fn shipped(path: &Path) -> Option<&'static str> {
+    let name = path.to_str()?;
+    SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+fn deserialize(text: &str, source: &str) -> Result<RawScenario> {
+    let located = |problem: String, span: Option<std::ops::Range<usize>>| {
+        let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
+        (line, column, problem)
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        let (line, column, problem) = located(e.message().to_string(), e.span());
+        Error::Syntax {
+            source_name: source.into(),
+            line,
+            column,
+            problem,
+        }
+    })?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, _, problem) = located(one_line(inner.message()), inner.span());
+        let field = if path == "." {
+            "(top level)".to_string()
+        } else {
+            path
+        };
+        Error::invalid(source, field, format!("{problem} (line {line})"))
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// Checks that collect the file's name once.
+struct Check<'a> {
+    source: &'a str,
+}
+
+impl Check<'_> {
+    fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> Error {
+        Error::invalid(self.source, field, problem)
+    }
+
+    fn finite(&self, field: &str, v: f64) -> Result<f64> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.err(field, format!("{v} is not a finite number")))
+        }
+    }
+
+    fn positive_int(&self, field: &str, v: u64, max: u64) -> Result<u64> {
+        if (1..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.err(
+                field,
+                format!("{v} is out of range; use a whole number from 1 to {max}"),
+            ))
+        }
+    }
+}
+
+fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -> Result<Scenario> {
+    let c = Check { source };
+    let cli = Check {
+        source: "command line",
+    };
+
+    let env = match raw.task.kind.as_str() {
+        "bandit" => {
+            let arms = raw.task.arms.ok_or_else(|| {
+                c.err(
+                    "task.arms",
+                    "missing; list each arm's success probability, e.g. arms = [0.01, 0.05]",
+                )
+            })?;
+            if arms.is_empty() {
+                return Err(c.err("task.arms", "no arms; give at least one probability"));
+            }
+            if arms.len() > MAX_ARMS {
+                return Err(c.err(
+                    "task.arms",
+                    format!("{} arms; at most {MAX_ARMS}", arms.len()),
+                ));
+            }
+            for (i, p) in arms.iter().enumerate() {
+                if !(0.0..=1.0).contains(p) {
+                    return Err(c.err(
+                        format!("task.arms[{i}]"),
+                        format!("{p} is not a probability; use a value in [0, 1]"),
+                    ));
+                }
+            }
+            let mut changes = Vec::with_capacity(raw.task.drift.len());
+            for (k, d) in raw.task.drift.iter().enumerate() {
+                let scale = c.finite(&format!("task.drift[{k}].scale"), d.scale)?;
+                if scale < 0.0 {
+                    return Err(c.err(
+                        format!("task.drift[{k}].scale"),
+                        format!("{scale} is negative; use a factor ≥ 0"),
+                    ));
+                }
+                let mut set = Vec::with_capacity(d.set.len());
+                for (j, s) in d.set.iter().enumerate() {
+                    if s.arm >= arms.len() {
+                        return Err(c.err(
+                            format!("task.drift[{k}].set[{j}].arm"),
+                            format!(
+                                "arm {} does not exist; arms are 0 to {}",
+                                s.arm,
+                                arms.len() - 1
+                            ),
+                        ));
+                    }
+                    if !(0.0..=1.0).contains(&s.p) {
+                        return Err(c.err(
+                            format!("task.drift[{k}].set[{j}].p"),
+                            format!("{} is not a probability; use a value in [0, 1]", s.p),
+                        ));
+                    }
+                    set.push((s.arm, s.p));
+                }
+                changes.push(RateChange {
+                    step: d.step,
+                    scale,
+                    set,
+                });
+            }
+            let bandit = BernoulliBandit::new(arms, changes).map_err(|e| match e {
+                Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
+                other => other,
+            })?;
+            Environment::Bandit(bandit)
+        }
+        other => return Err(c.err("task.kind", format!("unknown task `{other}`; use bandit"))),
+    };
+
+    let prior = c.finite("learner.prior", raw.learner.prior.unwrap_or(1.0))?;
+    if prior <= 0.0 {
+        return Err(c.err(
+            "learner.prior",
+            format!("{prior} must be > 0 (1 is the uniform prior)"),
+        ));
+    }
+    let discount = c.finite("learner.discount", raw.learner.discount.unwrap_or(1.0))?;
+    if !(discount > 0.0 && discount <= 1.0) {
+        return Err(c.err(
+            "learner.discount",
+            format!("{discount} is outside (0, 1]; 1 never forgets"),
+        ));
+    }
+    let policy = match o.policy {
+        Some(p) => p,
+        None => match &raw.learner.policy {
+            Some(s) => s.parse().map_err(|e: String| c.err("learner.policy", e))?,
+            None => Policy::PosteriorSampling,
+        },
+    };
+    if !policy.supports(&env) {
+        let field = if o.policy.is_some() {
+            "--policy"
+        } else {
+            "learner.policy"
+        };
+        let src = if o.policy.is_some() { &cli } else { &c };
+        return Err(src.err(
+            field,
+            format!("{policy} needs a bandit task; use {POLICY_FORMS}"),
+        ));
+    }
+    let share = match o.share {
+        Some(s) => s,
+        None => match &raw.share.rule {
+            Some(s) => s.parse().map_err(|e: String| c.err("share.rule", e))?,
+            None => ShareRule::Kl(0.01),
+        },
+    };
+    let check_every = c.positive_int(
+        "share.check_every",
+        raw.share.check_every.unwrap_or(1),
+        u64::MAX,
+    )?;
+    let broadcast_every = c.positive_int(
+        "share.broadcast_every",
+        raw.share.broadcast_every.unwrap_or(1),
+        u64::MAX,
+    )?;
+
+    let agents = match &o.agents {
+        Some(a) => check_agents(&cli, "--agents", a.clone())?,
+        None => check_agents(
+            &c,
+            "run.agents",
+            raw.run.agents.unwrap_or_else(|| vec![1, 2, 5, 10]),
+        )?,
+    };
+    let trials = match o.trials {
+        Some(t) => cli.positive_int("--trials", t, 1_000_000_000)?,
+        None => c.positive_int("run.trials", raw.run.trials.unwrap_or(1000), 1_000_000_000)?,
+    };
+    let steps_per_trial = c.positive_int(
+        "run.steps_per_trial",
+        raw.run.steps_per_trial.unwrap_or(1),
+        1_000_000_000,
+    )?;
+    if trials
+        .checked_mul(steps_per_trial)
+        .is_none_or(|s| s > 1_000_000_000_000)
+    {
+        return Err(c.err(
+            "run.steps_per_trial",
+            "trials × steps_per_trial exceeds 10¹²",
+        ));
+    }
+    let reps = match o.reps {
+        Some(r) => cli.positive_int("--reps", r.into(), MAX_REPS.into())? as u32,
+        None => c.positive_int(
+            "run.reps",
+            raw.run.reps.unwrap_or(1).into(),
+            MAX_REPS.into(),
+        )? as u32,
+    };
+    let seed = o.seed.or(raw.run.seed).unwrap_or(42);
+
+    let record_every = match raw.metrics.record_every {
+        Some(r) => c.positive_int("metrics.record_every", r, trials)?,
+        None => trials.div_ceil(1000),
+    };
+    let target_model_kl = match raw.metrics.target_model_kl {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            return Err(c.err(
+                "metrics.target_model_kl",
+                format!("{t} must be finite and > 0"),
+            ));
+        }
+        t => t,
+    };
+
+    let name = match raw.name {
+        Some(n) if n.trim().is_empty() => {
+            return Err(c.err("name", "empty; give the scenario a name"));
+        }
+        Some(n) => n,
+        None => default_name.to_string(),
+    };
+    Ok(Scenario {
+        name,
+        description: raw.description.unwrap_or_default(),
+        source: source.to_string(),
+        learner: LearnerConfig {
+            env,
+            prior,
+            discount,
+            policy,
+            share,
+            check_every,
+        },
+        broadcast_every,
+        run: RunPlan {
+            agents,
+            trials,
+            steps_per_trial,
+            reps,
+            seed,
+        },
+        metrics: MetricsPlan {
+            record_every,
+            target_model_kl,
+        },
+    })
+}
+
+fn check_agents(c: &Check, field: &str, agents: Vec<u32>) -> Result<Vec<u32>> {
+    if agents.is_empty() {
+        return Err(c.err(field, "empty; give at least one agent count, e.g. [1, 10]"));
+    }
+    if let Some(a) = agents.iter().find(|a| !(1..=MAX_AGENTS).contains(*a)) {
+        return Err(c.err(
+            field,
+            format!("{a} agents is out of range; use 1 to {MAX_AGENTS}"),
+        ));
+    }
+    Ok(agents)
+}
+
+/// Where a results folder goes by default: `results/<scenario>-<UTC time>`.
+pub fn default_results_dir(scenario: &Scenario) -> PathBuf {
+    let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    PathBuf::from("results").join(format!("{}-{now}", scenario.name))
+}

@@ -1,0 +1,295 @@
+use super::message::{OthersUpdate, RowBatch, ShareMessage};
+use super::rule::ShareRule;
+use crate::model::{Evidence, Shape};
+use crate::policy::PosteriorRows;
+use crate::posterior::divergence::{kl_dirichlet, kl_dirichlet_means};
+
+/// One learner's side of the protocol: its own counts, what it last sent,
+/// and the others' counts as the aggregator last told it.
+///
+/// The combined estimate `prior + own + others` drives decisions; the
+/// learner's picture of the global estimate is `prior + sent + others`. Its
+/// own counts never enter twice.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    learner: u32,
+    prior: f64,
+    own: Evidence,
+    sent: Evidence,
+    others: Evidence,
+    /// The aggregator stamp each `others` row was last set from, by slot.
+    others_stamp: Vec<u64>,
+    /// Rows observed since the last check.
+    touched: Vec<u32>,
+    is_touched: Vec<bool>,
+    /// Rows whose own counts changed since they were last sent.
+    unsent: Vec<u32>,
+    is_unsent: Vec<bool>,
+    steps_since_periodic: u64,
+    seq: u64,
+    combined: Vec<f64>,
+    global: Vec<f64>,
+}
+
+impl Ledger {
+    pub fn new(learner: u32, shape: Shape, prior: f64) -> Self {
+        let (rows, outcomes) = (shape.rows(), shape.outcomes);
+        Self {
+            learner,
+            prior,
+            own: Evidence::new(rows, outcomes),
+            sent: Evidence::new(rows, outcomes),
+            others: Evidence::new(rows, outcomes),
+            others_stamp: Vec::new(),
+            touched: Vec::new(),
+            is_touched: vec![false; rows],
+            unsent: Vec::new(),
+            is_unsent: vec![false; rows],
+            steps_since_periodic: 0,
+            seq: 0,
+            combined: vec![0.0; outcomes],
+            global: vec![0.0; outcomes],
+        }
+    }
+
+    pub fn learner(&self) -> u32 {
+        self.learner
+    }
+
+    pub fn own(&self) -> &Evidence {
+        &self.own
+    }
+
+    pub fn sent(&self) -> &Evidence {
+        &self.sent
+    }
+
+    pub fn others(&self) -> &Evidence {
+        &self.others
+    }
+
+    /// Records one step's outcome in `row`.
+    #[inline]
+    pub fn observe(&mut self, row: usize, outcome: usize) {
+        self.own.add(row, outcome, 1.0);
+        if !self.is_touched[row] {
+            self.is_touched[row] = true;
+            self.touched.push(row as u32);
+        }
+        if !self.is_unsent[row] {
+            self.is_unsent[row] = true;
+            self.unsent.push(row as u32);
+        }
+        self.steps_since_periodic += 1;
+    }
+
+    /// Forgets: multiplies the learner's own counts by `factor`. Decay alone
+    /// does not mark rows for sending; the next observation of a row does.
+    pub fn discount(&mut self, factor: f64) {
+        self.own.scale(factor);
+    }
+
+    /// Writes the combined concentrations `prior + own + others` of `row`.
+    #[inline]
+    pub fn combined_alpha_into(&self, row: usize, out: &mut [f64]) {
+        fill_alpha(self.prior, self.own.row(row), self.others.row(row), out);
+    }
+
+    /// Writes the learner's picture of the global concentrations
+    /// `prior + sent + others` of `row`.
+    pub fn global_alpha_into(&self, row: usize, out: &mut [f64]) {
+        fill_alpha(self.prior, self.sent.row(row), self.others.row(row), out);
+    }
+
+    /// Runs the share rule; returns the message to send, if any.
+    pub fn check(&mut self, rule: ShareRule) -> Option<ShareMessage> {
+        let mut batch = RowBatch::new(self.own.outcomes());
+        match rule {
+            ShareRule::Never => {}
+            ShareRule::Always => self.send_unsent(&mut batch),
+            ShareRule::Periodic(k) => {
+                if self.steps_since_periodic >= k {
+                    self.steps_since_periodic = 0;
+                    self.send_unsent(&mut batch);
+                }
+            }
+            ShareRule::Kl(theta) | ShareRule::KlPosterior(theta) => {
+                for k in 0..self.touched.len() {
+                    let row = self.touched[k] as usize;
+                    if !self.is_unsent[row] {
+                        continue;
+                    }
+                    fill_alpha(
+                        self.prior,
+                        self.own.row(row),
+                        self.others.row(row),
+                        &mut self.combined,
+                    );
+                    fill_alpha(
+                        self.prior,
+                        self.sent.row(row),
+                        self.others.row(row),
+                        &mut self.global,
+                    );
+                    let kl = match rule {
+                        ShareRule::Kl(_) => kl_dirichlet_means(&self.combined, &self.global),
+                        _ => kl_dirichlet(&self.combined, &self.global),
+                    };
+                    if kl > theta {
+                        self.send_row(row, &mut batch);
+                    }
+                }
+                // Rows sent above are no longer unsent; drop them from the list.
+                let is_unsent = &self.is_unsent;
+                self.unsent.retain(|r| is_unsent[*r as usize]);
+            }
+        }
+        for r in self.touched.drain(..) {
+            self.is_touched[r as usize] = false;
+        }
+        if batch.is_empty() {
+            return None;
+        }
+        self.seq += 1;
+        Some(ShareMessage {
+            learner: self.learner,
+            seq: self.seq,
+            rows: batch,
+        })
+    }
+
+    fn send_unsent(&mut self, batch: &mut RowBatch) {
+        for k in 0..self.unsent.len() {
+            let row = self.unsent[k] as usize;
+            self.send_row(row, batch);
+        }
+        self.unsent.clear();
+    }
+
+    fn send_row(&mut self, row: usize, batch: &mut RowBatch) {
+        let own = self.own.row(row).expect("an unsent row was observed");
+        batch.push(row, own);
+        self.sent.set_row(row, own);
+        self.is_unsent[row] = false;
+    }
+
+    /// Takes the aggregator's word on the others' counts. A row older than
+    /// the one already held (a reordered message) is ignored.
+    pub fn apply(&mut self, update: &OthersUpdate) {
+        for (row, counts) in update.rows.iter() {
+            if row >= self.is_touched.len() || counts.len() != self.others.outcomes() {
+                continue;
+            }
+            let slot = self.others.slot(row);
+            if slot == self.others_stamp.len() {
+                self.others_stamp.push(0);
+            }
+            if update.stamp > self.others_stamp[slot] {
+                self.others_stamp[slot] = update.stamp;
+                self.others.set_row(row, counts);
+            }
+        }
+    }
+}
+
+impl PosteriorRows for Ledger {
+    #[inline]
+    fn alpha_into(&self, row: usize, out: &mut [f64]) {
+        self.combined_alpha_into(row, out);
+    }
+
+    fn prior(&self) -> f64 {
+        self.prior
+    }
+}
+
+#[inline]
+fn fill_alpha(prior: f64, a: Option<&[f64]>, b: Option<&[f64]>, out: &mut [f64]) {
+    out.fill(prior);
+    for counts in [a, b].into_iter().flatten() {
+        for (o, c) in out.iter_mut().zip(counts) {
+            *o += c;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> Shape {
+        Shape {
+            states: 1,
+            actions: 3,
+            outcomes: 2,
+        }
+    }
+
+    #[test]
+    fn never_sends_and_always_sends_changed_rows() {
+        let mut l = Ledger::new(0, shape(), 1.0);
+        l.observe(1, 1);
+        assert!(l.check(ShareRule::Never).is_none());
+        let m = l.check(ShareRule::Always).unwrap();
+        assert_eq!(m.rows.rows, vec![1]);
+        assert_eq!(m.rows.counts, vec![0.0, 1.0]);
+        assert!(
+            l.check(ShareRule::Always).is_none(),
+            "nothing changed since"
+        );
+        l.observe(1, 0);
+        l.observe(2, 0);
+        let m = l.check(ShareRule::Always).unwrap();
+        assert_eq!((m.seq, m.rows.rows.clone()), (2, vec![1, 2]));
+        assert_eq!(l.sent().row(1), Some(&[1.0, 1.0][..]));
+    }
+
+    #[test]
+    fn periodic_waits_k_steps() {
+        let mut l = Ledger::new(0, shape(), 1.0);
+        l.observe(0, 1);
+        l.observe(0, 1);
+        assert!(l.check(ShareRule::Periodic(3)).is_none());
+        l.observe(2, 1);
+        assert_eq!(
+            l.check(ShareRule::Periodic(3)).unwrap().rows.rows,
+            vec![0, 2]
+        );
+    }
+
+    #[test]
+    fn kl_rule_sends_only_rows_that_drifted() {
+        let mut l = Ledger::new(0, shape(), 1.0);
+        // The first observation moves the mean from 1/2 to 2/3: KL ≈ 0.0589.
+        l.observe(0, 1);
+        assert!(l.check(ShareRule::Kl(0.1)).is_none());
+        l.observe(0, 1);
+        // Now 3/4 vs 1/2: KL ≈ 0.1308 > 0.1.
+        assert_eq!(l.check(ShareRule::Kl(0.1)).unwrap().rows.rows, vec![0]);
+        l.observe(0, 0);
+        // 3/5 vs 3/4: KL ≈ 0.0527.
+        assert!(l.check(ShareRule::Kl(0.1)).is_none());
+    }
+
+    #[test]
+    fn stale_updates_are_ignored() {
+        let mut l = Ledger::new(0, shape(), 1.0);
+        let mut new = RowBatch::new(2);
+        new.push(0, &[5.0, 5.0]);
+        let mut old = RowBatch::new(2);
+        old.push(0, &[1.0, 1.0]);
+        l.apply(&OthersUpdate {
+            learner: 0,
+            stamp: 9,
+            rows: new,
+        });
+        l.apply(&OthersUpdate {
+            learner: 0,
+            stamp: 4,
+            rows: old,
+        });
+        let mut a = [0.0; 2];
+        l.combined_alpha_into(0, &mut a);
+        assert_eq!(a, [6.0, 6.0]);
+    }
+}

@@ -1,0 +1,106 @@
+use serde::{Deserialize, Serialize};
+
+/// Full counts of some rows, flat: row `rows[k]` has counts
+/// `counts[k·outcomes .. (k+1)·outcomes]`. Two allocations per message, not
+/// one per row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowBatch {
+    pub outcomes: u32,
+    pub rows: Vec<u32>,
+    pub counts: Vec<f64>,
+}
+
+impl RowBatch {
+    pub fn new(outcomes: usize) -> Self {
+        Self {
+            outcomes: outcomes as u32,
+            rows: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: usize, counts: &[f64]) {
+        debug_assert_eq!(counts.len(), self.outcomes as usize);
+        self.rows.push(row as u32);
+        self.counts.extend_from_slice(counts);
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Whether the counts array fits the rows (a message from outside may lie).
+    pub fn is_well_formed(&self) -> bool {
+        self.outcomes > 0 && self.counts.len() == self.rows.len() * self.outcomes as usize
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[f64])> {
+        self.rows
+            .iter()
+            .zip(self.counts.chunks_exact(self.outcomes.max(1) as usize))
+            .map(|(r, c)| (*r as usize, c))
+    }
+}
+
+/// Learner → aggregator: the learner's full own counts of the chosen rows.
+/// `seq` grows with every message a learner sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareMessage {
+    pub learner: u32,
+    pub seq: u64,
+    pub rows: RowBatch,
+}
+
+/// Aggregator → learner: `others[r] = global[r] − contrib[learner][r]` for the
+/// rows that changed since the learner last heard. `stamp` is the
+/// aggregator's clock when it was sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OthersUpdate {
+    pub learner: u32,
+    pub stamp: u64,
+    pub rows: RowBatch,
+}
+
+/// The size of `msg` in MessagePack (rmp-serde, the encoding kameo's remote
+/// messages use), counted without building the buffer.
+pub fn encoded_len<T: Serialize>(msg: &T) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing into a counter cannot fail for these plain structs.
+    let _ = rmp_serde::encode::write(&mut c, msg);
+    c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_len_is_the_real_encoding_length() {
+        let mut rows = RowBatch::new(2);
+        rows.push(3, &[10.0, 2.0]);
+        rows.push(17, &[0.5, 1e6]);
+        let msg = ShareMessage {
+            learner: 7,
+            seq: 300,
+            rows,
+        };
+        let bytes = rmp_serde::to_vec(&msg).unwrap();
+        assert_eq!(encoded_len(&msg), bytes.len() as u64);
+        let back: ShareMessage = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, msg);
+    }
+}

@@ -1,0 +1,19 @@
+//! The sharing protocol of DESIGN §2.
+//!
+//! A learner's [`Ledger`] keeps its own counts apart from everyone else's and
+//! decides, by a [`ShareRule`], which rows to send. The [`Aggregator`] keeps
+//! every learner's latest counts and answers each learner with the sum of the
+//! *others'*. Messages carry full counts, never deltas, and a sequence number,
+//! so a duplicated or reordered message cannot corrupt the global estimate.
+
+mod aggregator;
+mod ledger;
+mod message;
+mod rule;
+mod traffic;
+
+pub use aggregator::Aggregator;
+pub use ledger::Ledger;
+pub use message::{OthersUpdate, RowBatch, ShareMessage, encoded_len};
+pub use rule::{SHARE_FORMS, ShareRule};
+pub use traffic::Traffic;

@@ -1,0 +1,98 @@
+use std::fmt;
+use std::str::FromStr;
+
+/// When a learner sends a row to the aggregator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ShareRule {
+    /// The paper's rule: `KL(mean(combined) ‖ mean(global)) > θ`.
+    Kl(f64),
+    /// Closed-form `KL(Dir(combined) ‖ Dir(global)) > θ`.
+    KlPosterior(f64),
+    /// Every `k` steps, every row changed since it was last sent.
+    Periodic(u64),
+    /// Every check, every changed row: the pooled limit.
+    Always,
+    /// Independent learners.
+    Never,
+}
+
+/// The forms a rule string may take, for error messages.
+pub const SHARE_FORMS: &str =
+    "never, always, periodic:K with K ≥ 1 steps, kl:θ or kl-posterior:θ with θ ≥ 0";
+
+impl fmt::Display for ShareRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShareRule::Kl(t) => write!(f, "kl:{t}"),
+            ShareRule::KlPosterior(t) => write!(f, "kl-posterior:{t}"),
+            ShareRule::Periodic(k) => write!(f, "periodic:{k}"),
+            ShareRule::Always => write!(f, "always"),
+            ShareRule::Never => write!(f, "never"),
+        }
+    }
+}
+
+impl FromStr for ShareRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (s.trim(), None),
+        };
+        let need = |example: &str| {
+            arg.ok_or_else(|| format!("`{name}` needs a parameter, e.g. `{name}:{example}`"))
+        };
+        let threshold = |a: &str| -> Result<f64, String> {
+            let t: f64 = a.parse().map_err(|_| format!("`{a}` is not a number"))?;
+            if t.is_finite() && t >= 0.0 {
+                Ok(t)
+            } else {
+                Err(format!("θ = {t} must be finite and ≥ 0"))
+            }
+        };
+        match (name, arg) {
+            ("never", None) => Ok(ShareRule::Never),
+            ("always", None) => Ok(ShareRule::Always),
+            ("kl", _) => Ok(ShareRule::Kl(threshold(need("0.01")?)?)),
+            ("kl-posterior", _) => Ok(ShareRule::KlPosterior(threshold(need("1")?)?)),
+            ("periodic", _) => {
+                let a = need("100")?;
+                match a.parse::<u64>() {
+                    Ok(k) if k >= 1 => Ok(ShareRule::Periodic(k)),
+                    _ => Err(format!("`{a}` is not a whole number of steps ≥ 1")),
+                }
+            }
+            _ => Err(format!("unknown share rule `{s}`; use {SHARE_FORMS}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        for s in [
+            "never",
+            "always",
+            "periodic:100",
+            "kl:0.01",
+            "kl-posterior:1",
+        ] {
+            assert_eq!(s.parse::<ShareRule>().unwrap().to_string(), s);
+        }
+        for bad in [
+            "kl",
+            "kl:-1",
+            "kl:nan",
+            "periodic:0",
+            "periodic:1.5",
+            "sometimes",
+            "never:3",
+        ] {
+            assert!(bad.parse::<ShareRule>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+use serde::{Deserialize, Serialize};
+
+use super::message::{OthersUpdate, ShareMessage, encoded_len};
+
+/// Cumulative communication, both ways: messages, rows and encoded bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub messages_up: u64,
+    pub rows_up: u64,
+    pub bytes_up: u64,
+    pub messages_down: u64,
+    pub rows_down: u64,
+    pub bytes_down: u64,
+}
+
+impl Traffic {
+    pub fn count_up(&mut self, msg: &ShareMessage) {
+        self.messages_up += 1;
+        self.rows_up += msg.rows.len() as u64;
+        self.bytes_up += encoded_len(msg);
+    }
+
+    pub fn count_down(&mut self, msg: &OthersUpdate) {
+        self.messages_down += 1;
+        self.rows_down += msg.rows.len() as u64;
+        self.bytes_down += encoded_len(msg);
+    }
+
+    /// Bytes both ways.
+    pub fn bytes(&self) -> u64 {
+        self.bytes_up + self.bytes_down
+    }
+}

@@ -29,6 +29,7 @@ pub fn write_curves_svg(path: &Path, title: &str, records: &[TrialRecord]) -> Re
             .build_cartesian_2d(0.0..max_trial, 0.0..max_regret * 1.05)?;
         chart
             .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .x_desc("trial")
             .y_desc("cumulative pseudo-regret")
             .draw()?;
@@ -73,6 +74,7 @@ pub fn write_curves_svg(path: &Path, title: &str, records: &[TrialRecord]) -> Re
             .build_cartesian_2d(0.0..max_trial, (lo..hi).log_scale())?;
         chart
             .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .x_desc("trial")
             .y_desc("nats")
             .draw()?;

@@ -19,10 +19,11 @@ impl Actor for AggregatorActor {
     }
 }
 
-/// Fold these share messages in order; then, if `answer`, answer every
+/// Decay every contribution by `decay`, fold these share messages in order; then, if `answer`, answer every
 /// learner; if `snapshot`, return a copy of the global counts.
 pub struct Fold {
     pub shares: Vec<ShareMessage>,
+    pub decay: f64,
     pub answer: bool,
     pub snapshot: bool,
 }
@@ -39,6 +40,7 @@ impl Message<Fold> for AggregatorActor {
     type Reply = Result<Folded, Error>;
 
     async fn handle(&mut self, msg: Fold, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.aggregator.decay(msg.decay);
         for share in &msg.shares {
             self.aggregator.receive(share)?;
         }

@@ -252,6 +252,9 @@ pub async fn run_lockstep(
     let mut pending: Vec<Vec<OthersUpdate>> = vec![Vec::new(); k];
     let mut since_broadcast = 0u64;
     let mut unanswered = false;
+    // Evidence decays per step; the aggregator catches up at each fold.
+    let decay_per_trial = config.discount.powf(plan.steps_per_trial as f64);
+    let mut decay = 1.0;
 
     let result: Result<()> = async {
         for trial in 1..=plan.trials {
@@ -283,6 +286,7 @@ pub async fn run_lockstep(
                 since_broadcast = 0;
             }
             unanswered |= !shares.is_empty();
+            decay *= decay_per_trial;
             if shares.is_empty() && !measure && !(answer && unanswered) {
                 observer.on_trial();
                 continue;
@@ -290,6 +294,7 @@ pub async fn run_lockstep(
             let folded = aggregator
                 .ask(Fold {
                     shares,
+                    decay: std::mem::replace(&mut decay, 1.0),
                     answer,
                     snapshot: measure,
                 })

@@ -93,6 +93,18 @@ impl Aggregator {
         self.traffic
     }
 
+    /// Forgets: multiplies every contribution, and so the global estimate,
+    /// by `factor`: the decay learners apply to the counts they hold, over the
+    /// steps since the last call.
+    pub fn decay(&mut self, factor: f64) {
+        if factor != 1.0 {
+            for c in &mut self.contrib {
+                c.scale(factor);
+            }
+            self.global.scale(factor);
+        }
+    }
+
     /// Folds a share message. Rows older than what is held for that learner
     /// (by sequence number) are ignored, so duplicates and reorderings leave
     /// the global estimate as the latest messages define it.

@@ -83,10 +83,15 @@ impl Ledger {
         self.steps_since_periodic += 1;
     }
 
-    /// Forgets: multiplies the learner's own counts by `factor`. Decay alone
-    /// does not mark rows for sending; the next observation of a row does.
+    /// Forgets: evidence decays by `factor` wherever it is held, so own,
+    /// sent and others' counts all shrink together (the aggregator applies
+    /// the same decay, see [`Aggregator::decay`](super::Aggregator::decay)).
+    /// Uniform decay leaves every mean, and so every KL test, unchanged: it
+    /// never makes a row due for sending on its own.
     pub fn discount(&mut self, factor: f64) {
         self.own.scale(factor);
+        self.sent.scale(factor);
+        self.others.scale(factor);
     }
 
     /// Writes the combined concentrations `prior + own + others` of `row`.

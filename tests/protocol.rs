@@ -1,0 +1,194 @@
+//! The sharing protocol against brute force: what each learner believes
+//! against the plain sum of every learner's own counts.
+
+use parbayes::env::{BernoulliBandit, Environment};
+use parbayes::learner::{Learner, LearnerConfig};
+use parbayes::model::Evidence;
+use parbayes::policy::Policy;
+use parbayes::share::{Aggregator, ShareMessage, ShareRule};
+use proptest::prelude::*;
+
+fn config(share: ShareRule, discount: f64) -> LearnerConfig {
+    let arms = vec![0.1, 0.3, 0.5, 0.2, 0.45];
+    LearnerConfig {
+        env: Environment::Bandit(BernoulliBandit::new(arms, vec![]).unwrap()),
+        prior: 1.0,
+        discount,
+        policy: Policy::PosteriorSampling,
+        share,
+        check_every: 1,
+    }
+}
+
+/// Runs `trials` lockstep trials of the core (no actors), calling `check`
+/// after each trial's answers have been applied.
+fn lockstep(
+    config: &LearnerConfig,
+    n: u32,
+    trials: u64,
+    steps: u64,
+    mut check: impl FnMut(&[Learner], &Aggregator),
+) -> Vec<ShareMessage> {
+    let mut learners: Vec<Learner> = (0..n).map(|i| Learner::new(config, 7, 0, i)).collect();
+    let mut agg = Aggregator::new(config.env.shape(), n as usize);
+    let mut log = Vec::new();
+    for _ in 0..trials {
+        agg.decay(config.discount.powf(steps as f64));
+        for l in &mut learners {
+            if let Some(m) = l.trial(steps) {
+                agg.receive(&m).unwrap();
+                log.push(m);
+            }
+        }
+        for u in agg.answer_all() {
+            learners[u.learner as usize].apply(&u);
+        }
+        check(&learners, &agg);
+    }
+    log
+}
+
+fn combined(l: &Learner, row: usize) -> [f64; 2] {
+    let mut a = [0.0; 2];
+    l.ledger().combined_alpha_into(row, &mut a);
+    [a[0] - 1.0, a[1] - 1.0]
+}
+
+fn brute_force_sum(learners: &[Learner], row: usize) -> [f64; 2] {
+    let mut s = [0.0; 2];
+    for l in learners {
+        if let Some(c) = l.ledger().own().row(row) {
+            s[0] += c[0];
+            s[1] += c[1];
+        }
+    }
+    s
+}
+
+#[test]
+fn always_gives_every_learner_the_pooled_evidence_after_every_trial() {
+    let mut checked = 0;
+    lockstep(
+        &config(ShareRule::Always, 1.0),
+        6,
+        300,
+        3,
+        |learners, agg| {
+            for row in 0..5 {
+                let pooled = brute_force_sum(learners, row);
+                for l in learners {
+                    assert_eq!(combined(l, row), pooled, "learner {} row {row}", l.id());
+                }
+                let global = agg.global().row(row).map_or([0.0; 2], |c| [c[0], c[1]]);
+                assert_eq!(global, pooled);
+                checked += 1;
+            }
+        },
+    );
+    assert_eq!(checked, 300 * 5);
+}
+
+#[test]
+fn always_with_forgetting_tracks_the_pooled_evidence_to_rounding() {
+    lockstep(
+        &config(ShareRule::Always, 0.99),
+        4,
+        200,
+        2,
+        |learners, _| {
+            for row in 0..5 {
+                let pooled = brute_force_sum(learners, row);
+                for l in learners {
+                    let c = combined(l, row);
+                    for k in 0..2 {
+                        assert!(
+                            (c[k] - pooled[k]).abs() <= 1e-12 * pooled[k].max(1.0),
+                            "{c:?} vs {pooled:?}"
+                        );
+                    }
+                }
+            }
+        },
+    );
+}
+
+#[test]
+fn never_leaves_each_learner_with_its_own_evidence() {
+    let log = lockstep(
+        &config(ShareRule::Never, 1.0),
+        5,
+        200,
+        2,
+        |learners, agg| {
+            assert_eq!(agg.global().stored_rows(), 0);
+            for l in learners {
+                for row in 0..5 {
+                    let own = l.ledger().own().row(row).map_or([0.0; 2], |c| [c[0], c[1]]);
+                    assert_eq!(combined(l, row), own);
+                }
+            }
+        },
+    );
+    assert!(log.is_empty());
+}
+
+#[test]
+fn kl_rule_keeps_global_equal_to_the_sum_of_what_was_last_sent() {
+    lockstep(
+        &config(ShareRule::Kl(0.005), 1.0),
+        5,
+        400,
+        1,
+        |learners, agg| {
+            for row in 0..5 {
+                let mut sent = [0.0; 2];
+                for l in learners {
+                    if let Some(c) = l.ledger().sent().row(row) {
+                        sent[0] += c[0];
+                        sent[1] += c[1];
+                    }
+                }
+                let global = agg.global().row(row).map_or([0.0; 2], |c| [c[0], c[1]]);
+                assert_eq!(global, sent);
+            }
+        },
+    );
+}
+
+fn global_of(messages: &[ShareMessage], n: usize) -> Evidence {
+    let mut agg = Aggregator::new(config(ShareRule::Always, 1.0).env.shape(), n);
+    for m in messages {
+        agg.receive(m).unwrap();
+    }
+    agg.global().clone()
+}
+
+fn as_sorted(e: &Evidence) -> Vec<(usize, Vec<f64>)> {
+    let mut rows: Vec<_> = e.iter().map(|(r, c)| (r, c.to_vec())).collect();
+    rows.sort_by_key(|r| r.0);
+    rows
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any order, with any duplicates, gives the global estimate of the
+    /// in-order stream: the sum of each learner's latest counts.
+    #[test]
+    fn duplicated_and_reordered_messages_leave_the_global_estimate_unchanged(
+        order in Just((0..60usize).collect::<Vec<_>>()).prop_shuffle(),
+        dups in prop::collection::vec(0usize..60, 0..30),
+        rule in prop_oneof![Just(ShareRule::Always), Just(ShareRule::Kl(0.01)), Just(ShareRule::Periodic(3))],
+    ) {
+        let log = lockstep(&config(rule, 1.0), 4, 40, 2, |_, _| {});
+        let in_order = global_of(&log, 4);
+        let mut scrambled: Vec<ShareMessage> = order.iter().filter_map(|&i| log.get(i).cloned()).collect();
+        scrambled.extend(log.iter().skip(60).cloned());
+        for d in dups {
+            if let Some(m) = log.get(d % log.len().max(1)) {
+                scrambled.insert(d % (scrambled.len() + 1), m.clone());
+            }
+        }
+        prop_assert_eq!(as_sorted(&global_of(&scrambled, 4)), as_sorted(&in_order));
+    }
+}

@@ -261,3 +261,35 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
     );
     assert!(check.status.success(), "{}", stderr(&check));
 }
+
+#[test]
+fn a_convergence_target_reports_trials_and_speedup() {
+    let dir = tempfile::tempdir().unwrap();
+    // ε-greedy keeps sampling both arms, so the error really converges
+    // rather than crossing the target by luck on a few noisy draws.
+    let text = format!("{GOOD}reps = 6\n[metrics]\ntarget_model_kl = 0.01\nrecord_every = 10\n")
+        .replace("trials = 50", "trials = 2000");
+    std::fs::write(dir.path().join("target.toml"), text).unwrap();
+    let out = parbayes(
+        &[
+            "run",
+            "target.toml",
+            "--out",
+            "res",
+            "--format",
+            "json",
+            "--share",
+            "always",
+            "--policy",
+            "epsilon-greedy:0.5",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t1 = v["results"][0]["converged_trial"].as_f64().unwrap();
+    let t2 = v["results"][1]["converged_trial"].as_f64().unwrap();
+    assert!(t2 < t1, "two pooled learners converge sooner: {t1} vs {t2}");
+    assert_eq!(v["results"][1]["speedup"].as_f64().unwrap(), t1 / t2);
+    assert_eq!(v["results"][0]["speedup"].as_f64().unwrap(), 1.0);
+}

@@ -293,3 +293,25 @@ fn a_convergence_target_reports_trials_and_speedup() {
     assert_eq!(v["results"][1]["speedup"].as_f64().unwrap(), t1 / t2);
     assert_eq!(v["results"][0]["speedup"].as_f64().unwrap(), 1.0);
 }
+
+#[test]
+fn fewer_trials_than_the_files_record_interval_still_records_the_last_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let news = format!("{root}/scenarios/bandit-news.toml");
+    let out = parbayes(
+        &[
+            "run", &news, "--agents", "2", "--reps", "1", "--trials", "20", "--out", "res",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(dir.path().join("res/trials.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2);
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("2,kl:0.00001,posterior-sampling,0,20,20,")
+    );
+}

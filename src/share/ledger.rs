@@ -17,6 +17,8 @@ pub struct Ledger {
     own: Evidence,
     sent: Evidence,
     others: Evidence,
+    /// `own + others`, kept up to date so a decision reads one row, not two.
+    combined: Evidence,
     /// The aggregator stamp each `others` row was last set from, by slot.
     others_stamp: Vec<u64>,
     /// Rows observed since the last check.
@@ -27,8 +29,8 @@ pub struct Ledger {
     is_unsent: Vec<bool>,
     steps_since_periodic: u64,
     seq: u64,
-    combined: Vec<f64>,
-    global: Vec<f64>,
+    combined_alpha: Vec<f64>,
+    global_alpha: Vec<f64>,
 }
 
 impl Ledger {
@@ -40,6 +42,7 @@ impl Ledger {
             own: Evidence::new(rows, outcomes),
             sent: Evidence::new(rows, outcomes),
             others: Evidence::new(rows, outcomes),
+            combined: Evidence::new(rows, outcomes),
             others_stamp: Vec::new(),
             touched: Vec::new(),
             is_touched: vec![false; rows],
@@ -47,8 +50,8 @@ impl Ledger {
             is_unsent: vec![false; rows],
             steps_since_periodic: 0,
             seq: 0,
-            combined: vec![0.0; outcomes],
-            global: vec![0.0; outcomes],
+            combined_alpha: vec![0.0; outcomes],
+            global_alpha: vec![0.0; outcomes],
         }
     }
 
@@ -72,6 +75,7 @@ impl Ledger {
     #[inline]
     pub fn observe(&mut self, row: usize, outcome: usize) {
         self.own.add(row, outcome, 1.0);
+        self.combined.add(row, outcome, 1.0);
         if !self.is_touched[row] {
             self.is_touched[row] = true;
             self.touched.push(row as u32);
@@ -92,12 +96,13 @@ impl Ledger {
         self.own.scale(factor);
         self.sent.scale(factor);
         self.others.scale(factor);
+        self.combined.scale(factor);
     }
 
     /// Writes the combined concentrations `prior + own + others` of `row`.
     #[inline]
     pub fn combined_alpha_into(&self, row: usize, out: &mut [f64]) {
-        fill_alpha(self.prior, self.own.row(row), self.others.row(row), out);
+        fill_alpha(self.prior, self.combined.row(row), None, out);
     }
 
     /// Writes the learner's picture of the global concentrations
@@ -126,19 +131,21 @@ impl Ledger {
                     }
                     fill_alpha(
                         self.prior,
-                        self.own.row(row),
-                        self.others.row(row),
-                        &mut self.combined,
+                        self.combined.row(row),
+                        None,
+                        &mut self.combined_alpha,
                     );
                     fill_alpha(
                         self.prior,
                         self.sent.row(row),
                         self.others.row(row),
-                        &mut self.global,
+                        &mut self.global_alpha,
                     );
                     let kl = match rule {
-                        ShareRule::Kl(_) => kl_dirichlet_means(&self.combined, &self.global),
-                        _ => kl_dirichlet(&self.combined, &self.global),
+                        ShareRule::Kl(_) => {
+                            kl_dirichlet_means(&self.combined_alpha, &self.global_alpha)
+                        }
+                        _ => kl_dirichlet(&self.combined_alpha, &self.global_alpha),
                     };
                     if kl > theta {
                         self.send_row(row, &mut batch);
@@ -192,6 +199,10 @@ impl Ledger {
             if update.stamp > self.others_stamp[slot] {
                 self.others_stamp[slot] = update.stamp;
                 self.others.set_row(row, counts);
+                let own = self.own.row(row);
+                for (k, c) in self.combined.row_mut(row).iter_mut().enumerate() {
+                    *c = counts[k] + own.map_or(0.0, |o| o[k]);
+                }
             }
         }
     }

@@ -177,10 +177,6 @@ impl Cohort {
         }
     }
 
-    pub fn learners(&self) -> &[Learner] {
-        &self.learners
-    }
-
     /// Applies the aggregator's updates (any order, any learner of this
     /// cohort), runs one trial of every learner, and collects their shares.
     pub fn trial(&mut self, updates: &[OthersUpdate], steps: u64, measure: bool) -> CohortTrial {

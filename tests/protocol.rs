@@ -5,7 +5,7 @@ use parbayes::env::{BernoulliBandit, Environment};
 use parbayes::learner::{Learner, LearnerConfig};
 use parbayes::model::Evidence;
 use parbayes::policy::Policy;
-use parbayes::share::{Aggregator, ShareMessage, ShareRule};
+use parbayes::share::{Aggregator, Ledger, ShareMessage, ShareRule};
 use proptest::prelude::*;
 
 fn config(share: ShareRule, discount: f64) -> LearnerConfig {
@@ -54,15 +54,21 @@ fn combined(l: &Learner, row: usize) -> [f64; 2] {
     [a[0] - 1.0, a[1] - 1.0]
 }
 
+/// A row's two counts, zeros if it was never touched.
+fn counts(e: &Evidence, row: usize) -> [f64; 2] {
+    e.row(row).map_or([0.0; 2], |c| [c[0], c[1]])
+}
+
+/// The brute-force sum over learners of one of their ledgers' stores.
+fn sum_over(learners: &[Learner], row: usize, store: fn(&Ledger) -> &Evidence) -> [f64; 2] {
+    learners.iter().fold([0.0; 2], |s, l| {
+        let c = counts(store(l.ledger()), row);
+        [s[0] + c[0], s[1] + c[1]]
+    })
+}
+
 fn brute_force_sum(learners: &[Learner], row: usize) -> [f64; 2] {
-    let mut s = [0.0; 2];
-    for l in learners {
-        if let Some(c) = l.ledger().own().row(row) {
-            s[0] += c[0];
-            s[1] += c[1];
-        }
-    }
-    s
+    sum_over(learners, row, Ledger::own)
 }
 
 #[test]
@@ -79,8 +85,7 @@ fn always_gives_every_learner_the_pooled_evidence_after_every_trial() {
                 for l in learners {
                     assert_eq!(combined(l, row), pooled, "learner {} row {row}", l.id());
                 }
-                let global = agg.global().row(row).map_or([0.0; 2], |c| [c[0], c[1]]);
-                assert_eq!(global, pooled);
+                assert_eq!(counts(agg.global(), row), pooled);
                 checked += 1;
             }
         },
@@ -123,8 +128,7 @@ fn never_leaves_each_learner_with_its_own_evidence() {
             assert_eq!(agg.global().stored_rows(), 0);
             for l in learners {
                 for row in 0..5 {
-                    let own = l.ledger().own().row(row).map_or([0.0; 2], |c| [c[0], c[1]]);
-                    assert_eq!(combined(l, row), own);
+                    assert_eq!(combined(l, row), counts(l.ledger().own(), row));
                 }
             }
         },
@@ -141,15 +145,22 @@ fn kl_rule_keeps_global_equal_to_the_sum_of_what_was_last_sent() {
         1,
         |learners, agg| {
             for row in 0..5 {
-                let mut sent = [0.0; 2];
+                assert_eq!(
+                    counts(agg.global(), row),
+                    sum_over(learners, row, Ledger::sent)
+                );
+                // Each learner's picture of the global estimate is exact too:
+                // what it sent plus what it was told of the others.
                 for l in learners {
-                    if let Some(c) = l.ledger().sent().row(row) {
-                        sent[0] += c[0];
-                        sent[1] += c[1];
-                    }
+                    let mut picture = [0.0; 2];
+                    l.ledger().global_alpha_into(row, &mut picture);
+                    let told = counts(l.ledger().sent(), row);
+                    let others = counts(l.ledger().others(), row);
+                    assert_eq!(
+                        picture,
+                        [1.0 + told[0] + others[0], 1.0 + told[1] + others[1]]
+                    );
                 }
-                let global = agg.global().row(row).map_or([0.0; 2], |c| [c[0], c[1]]);
-                assert_eq!(global, sent);
             }
         },
     );

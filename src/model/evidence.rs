@@ -29,11 +29,6 @@ impl Evidence {
         self.outcomes
     }
 
-    /// How many rows the store could hold.
-    pub fn capacity_rows(&self) -> usize {
-        self.slot_of.len()
-    }
-
     /// How many rows hold counts.
     pub fn stored_rows(&self) -> usize {
         self.rows.len()
@@ -72,15 +67,6 @@ impl Evidence {
                 s
             }
             s => s as usize,
-        }
-    }
-
-    /// The slot of a row that exists.
-    #[inline]
-    pub fn existing_slot(&self, row: usize) -> Option<usize> {
-        match self.slot_of[row] {
-            NONE => None,
-            s => Some(s as usize),
         }
     }
 

@@ -34,11 +34,6 @@ impl BetaPosterior {
         Self { alpha, beta }
     }
 
-    /// The prior `Beta(α₀, α₀)` updated by `successes` and `failures`.
-    pub fn from_counts(prior: f64, successes: f64, failures: f64) -> Result<Self> {
-        Self::new(prior + successes, prior + failures)
-    }
-
     pub fn alpha(&self) -> f64 {
         self.alpha
     }

@@ -155,16 +155,14 @@ pub fn run_scenario(
                 observer.on_trial();
             }
             // Release the experiments that are now next in order.
-            while next < experiments.len() {
-                if let Some(timing) = finished[next].take() {
-                    outcome.timings.push(timing);
-                    next += 1;
-                    for record in std::mem::take(held.get_mut(next).unwrap_or(&mut Vec::new())) {
+            while let Some(timing) = finished.get_mut(next).and_then(Option::take) {
+                outcome.timings.push(timing);
+                next += 1;
+                if let Some(records) = held.get_mut(next) {
+                    for record in std::mem::take(records) {
                         observer.on_record(&record)?;
                         outcome.records.push(record);
                     }
-                } else {
-                    break;
                 }
             }
         }

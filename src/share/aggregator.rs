@@ -75,10 +75,6 @@ impl Aggregator {
         }
     }
 
-    pub fn learners(&self) -> usize {
-        self.contrib.len()
-    }
-
     /// `Σᵢ contrib[i]`, without the prior.
     pub fn global(&self) -> &Evidence {
         &self.global

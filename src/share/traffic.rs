@@ -25,9 +25,4 @@ impl Traffic {
         self.rows_down += msg.rows.len() as u64;
         self.bytes_down += encoded_len(msg);
     }
-
-    /// Bytes both ways.
-    pub fn bytes(&self) -> u64 {
-        self.bytes_up + self.bytes_down
-    }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::env::Environment;
 use crate::metrics::model_error;
-use crate::policy::{Decision, Policy, Scratch};
+use crate::policy::{Decision, Planner, Policy, Replan, Scratch, policy_loss};
 use crate::rng::{LearnerRng, learner_rng};
 use crate::share::{Ledger, OthersUpdate, ShareMessage, ShareRule};
 
@@ -17,11 +17,14 @@ pub struct LearnerConfig {
     /// Dirichlet prior pseudo-count α₀ per outcome.
     pub prior: f64,
     /// Evidence is multiplied by this before each observation (1 = never forget).
-    pub discount: f64,
+    pub forgetting: f64,
     pub policy: Policy,
     pub share: ShareRule,
     /// Steps between share checks (checks happen at trial ends in lockstep).
     pub check_every: u64,
+    /// When a planning learner (γ > 0) draws or averages a new model and
+    /// solves it; with γ = 0 every step reads the posterior afresh.
+    pub replan: Replan,
 }
 
 /// A learner's running totals.
@@ -40,6 +43,9 @@ pub struct LearnerMetrics {
     pub stats: LearnerStats,
     /// `Σ_r KL(θ_true(r) ‖ mean(combined(r)))`.
     pub model_kl: f64,
+    /// `V*(s₀) − V^π(s₀)` of π greedy on the combined mean, when evaluated
+    /// (MDP tasks).
+    pub policy_loss: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,10 +56,12 @@ pub struct Learner {
     policy: Policy,
     share: ShareRule,
     check_every: u64,
-    discount: f64,
+    forgetting: f64,
     since_check: u64,
     rng: LearnerRng,
     scratch: Scratch,
+    /// Present when the task is planned with γ > 0.
+    planner: Option<Planner>,
     stats: LearnerStats,
 }
 
@@ -70,10 +78,11 @@ impl Learner {
             policy: config.policy,
             share: config.share,
             check_every: config.check_every,
-            discount: config.discount,
+            forgetting: config.forgetting,
             since_check: 0,
             rng,
             scratch: Scratch::new(shape),
+            planner: (config.env.gamma() > 0.0).then(|| Planner::new(&config.env, config.replan)),
             stats: LearnerStats::default(),
         }
     }
@@ -95,36 +104,53 @@ impl Learner {
     pub fn step(&mut self) {
         self.env.advance_to(self.stats.steps);
         let shape = self.env.shape();
-        let d = Decision {
-            state: self.state,
-            shape,
-            env: &self.env,
+        let action = match &mut self.planner {
+            None => {
+                let d = Decision {
+                    state: self.state,
+                    shape,
+                    env: &self.env,
+                };
+                self.policy
+                    .select(&d, &self.ledger, &mut self.scratch, &mut self.rng)
+            }
+            Some(planner) => {
+                let q = planner.q_of(self.policy, &self.ledger, self.state, &mut self.rng);
+                self.scratch.q.copy_from_slice(q);
+                self.policy.choose(&mut self.scratch.q, &mut self.rng)
+            }
         };
-        let action = self
-            .policy
-            .select(&d, &self.ledger, &mut self.scratch, &mut self.rng);
-        let outcome = self.env.sample_outcome(self.state, action, &mut self.rng);
-        let reward = self.env.reward(self.state, action, outcome);
-        if self.discount < 1.0 {
-            self.ledger.discount(self.discount);
+        let t = self.env.step(self.state, action, &mut self.rng);
+        if self.forgetting < 1.0 {
+            self.ledger.discount(self.forgetting);
         }
-        self.ledger.observe(shape.row(self.state, action), outcome);
+        self.ledger
+            .observe(shape.row(self.state, action), t.outcome);
         self.stats.steps += 1;
-        self.stats.reward += reward;
+        self.stats.reward += t.reward;
         if self.env.is_bandit() {
             let best = self.env.best_expected_reward(self.state);
             let got = self.env.expected_reward(self.state, action);
             self.stats.regret += best - got;
             self.stats.optimal_actions += u64::from(got >= best);
         }
-        self.state = self.env.next_state(self.state, action, outcome);
+        // A terminal transition ends the episode; the next starts afresh
+        // within the same trial, so every trial has the same number of steps.
+        self.state = if t.terminal {
+            self.env.start_state(&mut self.rng)
+        } else {
+            t.next
+        };
         self.since_check += 1;
     }
 
-    /// A trial: `steps` steps from the start state, then a share check if
-    /// `check_every` steps have passed since the last one.
+    /// A trial: an episode of `steps` steps from a start state, then a share
+    /// check if `check_every` steps have passed since the last one.
     pub fn trial(&mut self, steps: u64) -> Option<ShareMessage> {
         self.state = self.env.start_state(&mut self.rng);
+        if let Some(p) = &mut self.planner {
+            p.start_trial();
+        }
         for _ in 0..steps {
             self.step();
         }
@@ -141,13 +167,18 @@ impl Learner {
     }
 
     /// The learner's metrics now, against the environment as it is at its
-    /// current step.
-    pub fn metrics(&self) -> LearnerMetrics {
+    /// last step; the policy loss only if `evaluate`.
+    pub fn metrics(&self, evaluate: bool) -> LearnerMetrics {
         LearnerMetrics {
             stats: self.stats,
             model_kl: model_error(&self.env, |row, out| {
                 self.ledger.combined_alpha_into(row, out)
             }),
+            policy_loss: if evaluate {
+                policy_loss(&self.env, &self.ledger)
+            } else {
+                None
+            },
         }
     }
 }
@@ -179,7 +210,15 @@ impl Cohort {
 
     /// Applies the aggregator's updates (any order, any learner of this
     /// cohort), runs one trial of every learner, and collects their shares.
-    pub fn trial(&mut self, updates: &[OthersUpdate], steps: u64, measure: bool) -> CohortTrial {
+    /// `measure` asks for every learner's metrics, `evaluate` for their
+    /// policy loss too.
+    pub fn trial(
+        &mut self,
+        updates: &[OthersUpdate],
+        steps: u64,
+        measure: bool,
+        evaluate: bool,
+    ) -> CohortTrial {
         let first = self.learners.first().map_or(0, Learner::id);
         for u in updates {
             if let Some(l) = u
@@ -197,7 +236,7 @@ impl Cohort {
             }
         }
         if measure {
-            out.metrics = self.learners.iter().map(Learner::metrics).collect();
+            out.metrics = self.learners.iter().map(|l| l.metrics(evaluate)).collect();
         }
         out
     }

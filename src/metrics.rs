@@ -60,8 +60,12 @@ pub struct TrialRecord {
     pub window_reward_per_step: f64,
     /// Mean cumulative pseudo-regret per learner (bandits; 0 otherwise).
     pub regret_per_agent: f64,
-    /// Fraction of steps, since the start, that took an optimal action.
+    /// Fraction of steps, since the start, that took an optimal action
+    /// (bandits; 0 otherwise).
     pub optimal_action_rate: f64,
+    /// Mean over learners of `V*(s₀) − V^π(s₀)`, π greedy on each one's
+    /// mean model; MDP tasks, every `eval_every` trials, else empty.
+    pub policy_loss: Option<f64>,
     pub messages_up: u64,
     pub messages_down: u64,
     pub rows_up: u64,
@@ -98,6 +102,10 @@ impl TrialRecord {
         window: &mut Window,
     ) -> Self {
         let n = learners.len().max(1) as f64;
+        let losses: Option<Vec<f64>> = learners.iter().map(|m| m.policy_loss).collect();
+        let policy_loss = losses
+            .filter(|l| !l.is_empty())
+            .map(|l| l.iter().sum::<f64>() / n);
         let (mut model_kl, mut reward, mut regret, mut optimal, mut steps) =
             (0.0, 0.0, 0.0, 0u64, 0u64);
         for m in learners {
@@ -121,6 +129,7 @@ impl TrialRecord {
             window_reward_per_step: per_step(reward - window.reward, steps - window.steps),
             regret_per_agent: regret / n,
             optimal_action_rate: per_step(optimal as f64, steps),
+            policy_loss,
             messages_up: traffic.messages_up,
             messages_down: traffic.messages_down,
             rows_up: traffic.rows_up,

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::env::{BernoulliBandit, Environment, RateChange};
+use crate::env::{
+    BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, TabularMdp,
+};
 use crate::error::{Error, Result};
 use crate::learner::LearnerConfig;
-use crate::policy::{POLICY_FORMS, Policy};
+use crate::policy::{POLICY_FORMS, Policy, Replan};
 use crate::share::ShareRule;
 
 /// Upper bounds that keep a typo from allocating the machine away.
@@ -48,6 +50,9 @@ pub struct MetricsPlan {
     pub record_every: u64,
     /// Convergence is the first recorded trial with model error below this.
     pub target_model_kl: Option<f64>,
+    /// Policy loss is evaluated every this many trials and at the last one
+    /// (MDP tasks; a multiple of `record_every`).
+    pub eval_every: Option<u64>,
 }
 
 /// Command-line values that replace the file's.
@@ -77,6 +82,8 @@ struct RawScenario {
     metrics: RawMetrics,
 }
 
+/// Every task's fields; which ones a kind accepts is checked in
+/// [`task`], so a misplaced field is named, not silently ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTask {
@@ -84,16 +91,33 @@ struct RawTask {
     arms: Option<Vec<f64>>,
     #[serde(default)]
     drift: Vec<RawDrift>,
+    gamma: Option<f64>,
+    size: Option<usize>,
+    intended: Option<f64>,
+    a: Option<[usize; 2]>,
+    a_to: Option<[usize; 2]>,
+    b: Option<[usize; 2]>,
+    b_to: Option<[usize; 2]>,
+    start: Option<RawStart>,
+    model: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawStart {
+    Cell([usize; 2]),
+    Word(String),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDrift {
-    step: u64,
-    #[serde(default = "one")]
-    scale: f64,
+    step: Option<u64>,
+    trial: Option<u64>,
+    scale: Option<f64>,
     #[serde(default)]
     set: Vec<RawArmRate>,
+    intended: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +132,8 @@ struct RawArmRate {
 struct RawLearner {
     prior: Option<f64>,
     policy: Option<String>,
-    discount: Option<f64>,
+    forgetting: Option<f64>,
+    resample_every: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,10 +159,7 @@ struct RawRun {
 struct RawMetrics {
     record_every: Option<u64>,
     target_model_kl: Option<f64>,
-}
-
-fn one() -> f64 {
-    1.0
+    eval_every: Option<u64>,
 }
 
 /// The scenarios shipped with parbayes, by name.
@@ -146,6 +168,11 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "bandit-news-drift",
         include_str!("../scenarios/bandit-news-drift.toml"),
+    ),
+    ("gridworld", include_str!("../scenarios/gridworld.toml")),
+    (
+        "gridworld-drift",
+        include_str!("../scenarios/gridworld-drift.toml"),
     ),
 ];
 
@@ -268,74 +295,12 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         source: "command line",
     };
 
-    let env = match raw.task.kind.as_str() {
-        "bandit" => {
-            let arms = raw.task.arms.ok_or_else(|| {
-                c.err(
-                    "task.arms",
-                    "missing; list each arm's success probability, e.g. arms = [0.01, 0.05]",
-                )
-            })?;
-            if arms.is_empty() {
-                return Err(c.err("task.arms", "no arms; give at least one probability"));
-            }
-            if arms.len() > MAX_ARMS {
-                return Err(c.err(
-                    "task.arms",
-                    format!("{} arms; at most {MAX_ARMS}", arms.len()),
-                ));
-            }
-            for (i, p) in arms.iter().enumerate() {
-                if !(0.0..=1.0).contains(p) {
-                    return Err(c.err(
-                        format!("task.arms[{i}]"),
-                        format!("{p} is not a probability; use a value in [0, 1]"),
-                    ));
-                }
-            }
-            let mut changes = Vec::with_capacity(raw.task.drift.len());
-            for (k, d) in raw.task.drift.iter().enumerate() {
-                let scale = c.finite(&format!("task.drift[{k}].scale"), d.scale)?;
-                if scale < 0.0 {
-                    return Err(c.err(
-                        format!("task.drift[{k}].scale"),
-                        format!("{scale} is negative; use a factor ≥ 0"),
-                    ));
-                }
-                let mut set = Vec::with_capacity(d.set.len());
-                for (j, s) in d.set.iter().enumerate() {
-                    if s.arm >= arms.len() {
-                        return Err(c.err(
-                            format!("task.drift[{k}].set[{j}].arm"),
-                            format!(
-                                "arm {} does not exist; arms are 0 to {}",
-                                s.arm,
-                                arms.len() - 1
-                            ),
-                        ));
-                    }
-                    if !(0.0..=1.0).contains(&s.p) {
-                        return Err(c.err(
-                            format!("task.drift[{k}].set[{j}].p"),
-                            format!("{} is not a probability; use a value in [0, 1]", s.p),
-                        ));
-                    }
-                    set.push((s.arm, s.p));
-                }
-                changes.push(RateChange {
-                    step: d.step,
-                    scale,
-                    set,
-                });
-            }
-            let bandit = BernoulliBandit::new(arms, changes).map_err(|e| match e {
-                Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
-                other => other,
-            })?;
-            Environment::Bandit(bandit)
-        }
-        other => return Err(c.err("task.kind", format!("unknown task `{other}`; use bandit"))),
-    };
+    let steps_per_trial = c.positive_int(
+        "run.steps_per_trial",
+        raw.run.steps_per_trial.unwrap_or(1),
+        1_000_000_000,
+    )?;
+    let env = task(raw.task, &c, steps_per_trial)?;
 
     let prior = c.finite("learner.prior", raw.learner.prior.unwrap_or(1.0))?;
     if prior <= 0.0 {
@@ -344,11 +309,11 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
             format!("{prior} must be > 0 (1 is the uniform prior)"),
         ));
     }
-    let discount = c.finite("learner.discount", raw.learner.discount.unwrap_or(1.0))?;
-    if !(discount > 0.0 && discount <= 1.0) {
+    let forgetting = c.finite("learner.forgetting", raw.learner.forgetting.unwrap_or(1.0))?;
+    if !(forgetting > 0.0 && forgetting <= 1.0) {
         return Err(c.err(
-            "learner.discount",
-            format!("{discount} is outside (0, 1]; 1 never forgets"),
+            "learner.forgetting",
+            format!("{forgetting} is outside (0, 1]; 1 never forgets"),
         ));
     }
     let policy = match o.policy {
@@ -367,9 +332,19 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         let src = if o.policy.is_some() { &cli } else { &c };
         return Err(src.err(
             field,
-            format!("{policy} needs a bandit task; use {POLICY_FORMS}"),
+            format!("{policy} needs a bandit task with gamma = 0; use {POLICY_FORMS}"),
         ));
     }
+    let replan = match raw.learner.resample_every {
+        None => Replan::EveryTrial,
+        Some(_) if env.gamma() == 0.0 => {
+            return Err(c.err(
+                "learner.resample_every",
+                "applies only when task.gamma > 0; with gamma = 0 every step reads the posterior afresh",
+            ));
+        }
+        Some(k) => Replan::EverySteps(c.positive_int("learner.resample_every", k, u64::MAX)?),
+    };
     let share = match o.share {
         Some(s) => s,
         None => match &raw.share.rule {
@@ -400,11 +375,6 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         Some(t) => cli.positive_int("--trials", t, 1_000_000_000)?,
         None => c.positive_int("run.trials", raw.run.trials.unwrap_or(1000), 1_000_000_000)?,
     };
-    let steps_per_trial = c.positive_int(
-        "run.steps_per_trial",
-        raw.run.steps_per_trial.unwrap_or(1),
-        1_000_000_000,
-    )?;
     if trials
         .checked_mul(steps_per_trial)
         .is_none_or(|s| s > 1_000_000_000_000)
@@ -438,6 +408,29 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         t => t,
     };
 
+    let eval_every = match raw.metrics.eval_every {
+        _ if env.truth().is_none() => {
+            if raw.metrics.eval_every.is_some() {
+                return Err(c.err(
+                    "metrics.eval_every",
+                    "policy loss is measured on MDP tasks; bandits report regret instead",
+                ));
+            }
+            None
+        }
+        None => Some(record_every),
+        Some(e) => {
+            let e = c.positive_int("metrics.eval_every", e, u64::MAX)?;
+            if e % record_every != 0 {
+                return Err(c.err(
+                    "metrics.eval_every",
+                    format!("{e} is not a multiple of metrics.record_every = {record_every}"),
+                ));
+            }
+            Some(e)
+        }
+    };
+
     let name = match raw.name {
         Some(n) if n.trim().is_empty() => {
             return Err(c.err("name", "empty; give the scenario a name"));
@@ -452,10 +445,11 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         learner: LearnerConfig {
             env,
             prior,
-            discount,
+            forgetting,
             policy,
             share,
             check_every,
+            replan,
         },
         broadcast_every,
         run: RunPlan {
@@ -468,7 +462,198 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         metrics: MetricsPlan {
             record_every,
             target_model_kl,
+            eval_every,
         },
+    })
+}
+
+/// The task section, checked for its kind.
+fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
+    let given = [
+        ("arms", t.arms.is_some()),
+        ("drift", !t.drift.is_empty()),
+        ("gamma", t.gamma.is_some()),
+        ("size", t.size.is_some()),
+        ("intended", t.intended.is_some()),
+        ("a", t.a.is_some()),
+        ("a_to", t.a_to.is_some()),
+        ("b", t.b.is_some()),
+        ("b_to", t.b_to.is_some()),
+        ("start", t.start.is_some()),
+        ("model", t.model.is_some()),
+    ];
+    let allowed: &[&str] = match t.kind.as_str() {
+        "bandit" => &["arms", "drift"],
+        "gridworld" => &[
+            "drift", "gamma", "size", "intended", "a", "a_to", "b", "b_to", "start",
+        ],
+        "tabular" => &["gamma", "model"],
+        other => {
+            return Err(c.err(
+                "task.kind",
+                format!("unknown task `{other}`; use bandit, gridworld or tabular"),
+            ));
+        }
+    };
+    if let Some((field, _)) = given.iter().find(|(f, set)| *set && !allowed.contains(f)) {
+        return Err(c.err(
+            format!("task.{field}"),
+            format!(
+                "not a field of a {} task; it takes {}",
+                t.kind,
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let gamma = c.finite("task.gamma", t.gamma.unwrap_or(0.9))?;
+    if !(0.0..1.0).contains(&gamma) {
+        return Err(c.err(
+            "task.gamma",
+            format!("{gamma} is outside [0, 1); 0.9 is the paper's"),
+        ));
+    }
+    // Errors from the environments name their own fields; put them under `task.`.
+    let under_task = |e: Error| match e {
+        Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
+        other => other,
+    };
+    match t.kind.as_str() {
+        "bandit" => bandit(t, c).map(Environment::Bandit),
+        "gridworld" => {
+            let defaults = Layout::default();
+            let cell = |v: Option<[usize; 2]>, d: (usize, usize)| v.map_or(d, |[r, c]| (r, c));
+            let start = match t.start {
+                None => None,
+                Some(RawStart::Cell([r, col])) => Some((r, col)),
+                Some(RawStart::Word(w)) if w == "random" => None,
+                Some(RawStart::Word(w)) => {
+                    return Err(c.err(
+                        "task.start",
+                        format!("`{w}`; use \"random\" or a cell [row, column]"),
+                    ));
+                }
+            };
+            let layout = Layout {
+                size: t.size.unwrap_or(defaults.size),
+                a: cell(t.a, defaults.a),
+                a_to: cell(t.a_to, defaults.a_to),
+                b: cell(t.b, defaults.b),
+                b_to: cell(t.b_to, defaults.b_to),
+                start,
+            };
+            let intended = c.finite("task.intended", t.intended.unwrap_or(0.6))?;
+            let mut changes = Vec::with_capacity(t.drift.len());
+            for (k, d) in t.drift.iter().enumerate() {
+                let field = |f: &str| format!("task.drift[{k}].{f}");
+                if d.step.is_some() || d.scale.is_some() || !d.set.is_empty() {
+                    return Err(c.err(
+                        format!("task.drift[{k}]"),
+                        "a gridworld change takes `trial` and `intended`",
+                    ));
+                }
+                let trial = d.trial.ok_or_else(|| {
+                    c.err(field("trial"), "missing; the trial the change starts after")
+                })?;
+                let intended = d.intended.ok_or_else(|| {
+                    c.err(
+                        field("intended"),
+                        "missing; the new probability of moving as chosen",
+                    )
+                })?;
+                changes.push(IntendedChange {
+                    step: trial.saturating_mul(steps_per_trial),
+                    intended: c.finite(&field("intended"), intended)?,
+                });
+            }
+            GridWorld::new(layout, intended, changes, gamma)
+                .map(Environment::GridWorld)
+                .map_err(under_task)
+        }
+        _ => {
+            let model = t.model.ok_or_else(|| {
+                c.err(
+                    "task.model",
+                    "missing; the path of a JSON model file, relative to the scenario",
+                )
+            })?;
+            let path = Path::new(c.source)
+                .parent()
+                .map_or(model.clone(), |dir| dir.join(&model));
+            TabularMdp::load(&path, gamma).map(Environment::Tabular)
+        }
+    }
+}
+
+fn bandit(t: RawTask, c: &Check) -> Result<BernoulliBandit> {
+    let arms = t.arms.ok_or_else(|| {
+        c.err(
+            "task.arms",
+            "missing; list each arm's success probability, e.g. arms = [0.01, 0.05]",
+        )
+    })?;
+    if arms.is_empty() {
+        return Err(c.err("task.arms", "no arms; give at least one probability"));
+    }
+    if arms.len() > MAX_ARMS {
+        return Err(c.err(
+            "task.arms",
+            format!("{} arms; at most {MAX_ARMS}", arms.len()),
+        ));
+    }
+    for (i, p) in arms.iter().enumerate() {
+        if !(0.0..=1.0).contains(p) {
+            return Err(c.err(
+                format!("task.arms[{i}]"),
+                format!("{p} is not a probability; use a value in [0, 1]"),
+            ));
+        }
+    }
+    let mut changes = Vec::with_capacity(t.drift.len());
+    for (k, d) in t.drift.iter().enumerate() {
+        if d.trial.is_some() || d.intended.is_some() {
+            return Err(c.err(
+                format!("task.drift[{k}]"),
+                "a bandit change takes `step`, `scale` and `set`",
+            ));
+        }
+        let step = d.step.ok_or_else(|| {
+            c.err(
+                format!("task.drift[{k}].step"),
+                "missing; the pull the change happens at",
+            )
+        })?;
+        let scale = c.finite(&format!("task.drift[{k}].scale"), d.scale.unwrap_or(1.0))?;
+        if scale < 0.0 {
+            return Err(c.err(
+                format!("task.drift[{k}].scale"),
+                format!("{scale} is negative; use a factor ≥ 0"),
+            ));
+        }
+        let mut set = Vec::with_capacity(d.set.len());
+        for (j, s) in d.set.iter().enumerate() {
+            if s.arm >= arms.len() {
+                return Err(c.err(
+                    format!("task.drift[{k}].set[{j}].arm"),
+                    format!(
+                        "arm {} does not exist; arms are 0 to {}",
+                        s.arm,
+                        arms.len() - 1
+                    ),
+                ));
+            }
+            if !(0.0..=1.0).contains(&s.p) {
+                return Err(c.err(
+                    format!("task.drift[{k}].set[{j}].p"),
+                    format!("{} is not a probability; use a value in [0, 1]", s.p),
+                ));
+            }
+            set.push((s.arm, s.p));
+        }
+        changes.push(RateChange { step, scale, set });
+    }
+    BernoulliBandit::new(arms, changes).map_err(|e| match e {
+        Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
+        other => other,
     })
 }
 

@@ -73,7 +73,9 @@ fn one_thompson_learner_matches_exact_thompson_sampling() {
     let out = run_scenario(&scenario, &RunOptions::default(), &mut ()).unwrap();
     let ours = final_regrets(&out.records, 1);
     assert_eq!(ours.len(), reps as usize);
-    let Environment::Bandit(b) = &scenario.learner.env;
+    let Environment::Bandit(b) = &scenario.learner.env else {
+        unreachable!("bandit-news is a bandit")
+    };
     let theirs: Vec<f64> = (0..reps)
         .map(|r| reference_thompson_regret(b.probabilities(), 10_000, 1000 + u64::from(r)))
         .collect();
@@ -177,7 +179,11 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
         pending = agg.answer_all();
     }
     let regret = learners.iter().map(|l| l.stats().regret).sum::<f64>() / 4.0;
-    let model_kl = learners.iter().map(|l| l.metrics().model_kl).sum::<f64>() / 4.0;
+    let model_kl = learners
+        .iter()
+        .map(|l| l.metrics(false).model_kl)
+        .sum::<f64>()
+        / 4.0;
     assert_eq!(last.regret_per_agent, regret);
     assert_eq!(last.model_kl, model_kl);
     assert_eq!(last.messages_up, agg.traffic().messages_up);

@@ -107,9 +107,9 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         "learner.prior",
     ),
     (
-        "inf-discount",
-        "[task]\nkind = \"bandit\"\narms = [0.1]\n[learner]\ndiscount = inf\n",
-        "learner.discount",
+        "inf-forgetting",
+        "[task]\nkind = \"bandit\"\narms = [0.1]\n[learner]\nforgetting = inf\n",
+        "learner.forgetting",
     ),
     (
         "drift-bad-arm",

@@ -4,19 +4,20 @@
 use parbayes::env::{BernoulliBandit, Environment};
 use parbayes::learner::{Learner, LearnerConfig};
 use parbayes::model::Evidence;
-use parbayes::policy::Policy;
+use parbayes::policy::{Policy, Replan};
 use parbayes::share::{Aggregator, Ledger, ShareMessage, ShareRule};
 use proptest::prelude::*;
 
-fn config(share: ShareRule, discount: f64) -> LearnerConfig {
+fn config(share: ShareRule, forgetting: f64) -> LearnerConfig {
     let arms = vec![0.1, 0.3, 0.5, 0.2, 0.45];
     LearnerConfig {
         env: Environment::Bandit(BernoulliBandit::new(arms, vec![]).unwrap()),
         prior: 1.0,
-        discount,
+        forgetting,
         policy: Policy::PosteriorSampling,
         share,
         check_every: 1,
+        replan: Replan::EveryTrial,
     }
 }
 
@@ -33,7 +34,7 @@ fn lockstep(
     let mut agg = Aggregator::new(config.env.shape(), n as usize);
     let mut log = Vec::new();
     for _ in 0..trials {
-        agg.decay(config.discount.powf(steps as f64));
+        agg.decay(config.forgetting.powf(steps as f64));
         for l in &mut learners {
             if let Some(m) = l.trial(steps) {
                 agg.receive(&m).unwrap();

@@ -1,10 +1,14 @@
 //! The tabular model every task shares (DESIGN §1): states × actions rows,
-//! each with a categorical distribution over outcomes, and the learners'
-//! sparse experience counts.
+//! each with a categorical distribution over outcomes; the learners' sparse
+//! experience counts; explicit MDPs and planning on them.
 
 mod evidence;
+mod mdp;
+mod plan;
 
 pub use evidence::Evidence;
+pub use mdp::{Mdp, PROBABILITY_TOLERANCE, Transition, check_distribution};
+pub use plan::{Convergence, MAX_SWEEPS, Solution, ValueIteration, evaluate_policy, solve};
 
 /// The sizes of a task: `rows = states × actions`, each over `outcomes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -14,9 +14,15 @@ where
     P: PosteriorRows + ?Sized,
     R: Rng + ?Sized,
 {
-    if epsilon > 0.0 && rng.random::<f64>() < epsilon {
-        return rng.random_range(0..d.shape.actions);
+    if let Some(a) = explore(epsilon, d.shape.actions, rng) {
+        return a;
     }
     mean_q(d, post, scratch);
     argmax_random_ties(&scratch.q, rng)
+}
+
+/// With probability ε, a uniformly random action.
+#[inline]
+pub(super) fn explore<R: Rng + ?Sized>(epsilon: f64, actions: usize, rng: &mut R) -> Option<usize> {
+    (epsilon > 0.0 && rng.random::<f64>() < epsilon).then(|| rng.random_range(0..actions))
 }

@@ -1,14 +1,19 @@
 //! How a learner picks an action from its posterior (DESIGN §4).
 //!
-//! Every policy scores the actions of the current state by their expected
-//! one-step reward `Q(s, a) = Σₒ θ(o | s, a) · reward(s, a, o)` under some
-//! model: sampled from the posterior, its mean, or an upper quantile. That is
-//! the whole decision for bandits (γ = 0).
+//! With γ = 0 (bandits) an action's value is its expected one-step reward
+//! `Q(s, a) = Σₒ θ(o | s, a) · reward(s, a, o)` under some model — sampled
+//! from the posterior, its mean, or an upper quantile — and only the current
+//! state's rows are read, afresh every step. With γ > 0 a [`Planner`] runs
+//! value iteration on a whole model, sampled or mean, on a schedule
+//! ([`Replan`]), and the policy acts on the planned Q of the current state.
 
 mod epsilon_greedy;
+mod planner;
 mod posterior_sampling;
 mod softmax;
 mod ucb;
+
+pub use planner::{PLAN_TOLERANCE, Planner, Replan, mean_model, policy_loss, sample_model};
 
 use std::fmt;
 use std::str::FromStr;
@@ -46,7 +51,7 @@ pub enum Policy {
 pub struct Scratch {
     alpha: Vec<f64>,
     theta: Vec<f64>,
-    q: Vec<f64>,
+    pub(crate) q: Vec<f64>,
 }
 
 impl Scratch {
@@ -89,10 +94,21 @@ impl Policy {
         }
     }
 
+    /// Chooses an action from planned action values `q` (overwritten).
+    #[inline]
+    pub fn choose<R: Rng + ?Sized>(&self, q: &mut [f64], rng: &mut R) -> usize {
+        match *self {
+            Policy::PosteriorSampling | Policy::BayesUcb => argmax_random_ties(q, rng),
+            Policy::EpsilonGreedy { epsilon } => epsilon_greedy::explore(epsilon, q.len(), rng)
+                .unwrap_or_else(|| argmax_random_ties(q, rng)),
+            Policy::Softmax { temperature } => softmax::boltzmann(temperature, q, rng),
+        }
+    }
+
     /// Whether the policy is defined for this task; Bayes-UCB needs binary
-    /// outcomes with reward equal to the outcome.
+    /// outcomes with reward equal to the outcome and no planning.
     pub fn supports(&self, env: &Environment) -> bool {
-        !matches!(self, Policy::BayesUcb) || env.is_bandit()
+        !matches!(self, Policy::BayesUcb) || (env.is_bandit() && env.gamma() == 0.0)
     }
 }
 

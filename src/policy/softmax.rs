@@ -15,7 +15,11 @@ where
     R: Rng + ?Sized,
 {
     mean_q(d, post, scratch);
-    let q = &mut scratch.q;
+    boltzmann(temperature, &mut scratch.q, rng)
+}
+
+/// Draws an action with probability `∝ exp(q / τ)`; overwrites `q`.
+pub(super) fn boltzmann<R: Rng + ?Sized>(temperature: f64, q: &mut [f64], rng: &mut R) -> usize {
     // Shift by the maximum so exp never overflows.
     let top = q.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut total = 0.0;

@@ -62,6 +62,19 @@ impl<'a> DirichletPosterior<'a> {
             *o /= total;
         }
     }
+
+    /// Overwrites the concentrations `alpha` with one draw from `Dir(alpha)`,
+    /// for callers that need no copy of α afterwards.
+    pub fn sample_in_place<R: Rng + ?Sized>(alpha: &mut [f64], rng: &mut R) {
+        let mut total = 0.0;
+        for a in alpha.iter_mut() {
+            *a = gamma_draw(*a, rng);
+            total += *a;
+        }
+        for a in alpha.iter_mut() {
+            *a /= total;
+        }
+    }
 }
 
 #[cfg(test)]

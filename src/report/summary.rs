@@ -12,6 +12,8 @@ use crate::scenario::Scenario;
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub scenario: String,
+    /// `bandit`, `gridworld` or `tabular`.
+    pub task: String,
     pub seed: u64,
     pub trials: u64,
     pub steps_per_trial: u64,
@@ -58,6 +60,8 @@ pub struct Final {
     pub reward_per_step: f64,
     pub regret_per_agent: f64,
     pub optimal_action_rate: f64,
+    /// MDP tasks; `null` for bandits.
+    pub policy_loss: f64,
     pub messages_up: f64,
     pub messages_down: f64,
     pub rows_up: f64,
@@ -67,7 +71,7 @@ pub struct Final {
 }
 
 impl Final {
-    const FIELDS: usize = 11;
+    const FIELDS: usize = 12;
 
     fn of(r: &TrialRecord) -> [f64; Self::FIELDS] {
         [
@@ -76,6 +80,7 @@ impl Final {
             r.reward_per_step,
             r.regret_per_agent,
             r.optimal_action_rate,
+            r.policy_loss.unwrap_or(f64::NAN),
             r.messages_up as f64,
             r.messages_down as f64,
             r.rows_up as f64,
@@ -92,12 +97,13 @@ impl Final {
             reward_per_step: a[2],
             regret_per_agent: a[3],
             optimal_action_rate: a[4],
-            messages_up: a[5],
-            messages_down: a[6],
-            rows_up: a[7],
-            rows_down: a[8],
-            bytes_up: a[9],
-            bytes_down: a[10],
+            policy_loss: a[5],
+            messages_up: a[6],
+            messages_down: a[7],
+            rows_up: a[8],
+            rows_down: a[9],
+            bytes_up: a[10],
+            bytes_down: a[11],
         }
     }
 }
@@ -166,6 +172,7 @@ impl Summary {
         }
         Summary {
             scenario: scenario.name.clone(),
+            task: scenario.learner.env.kind().to_string(),
             seed: scenario.run.seed,
             trials: scenario.run.trials,
             steps_per_trial: scenario.run.steps_per_trial,
@@ -209,7 +216,9 @@ fn converged_trial(records: &[TrialRecord], agents: u32, target: f64) -> Option<
 
 /// The Lai–Robbins constant of a bandit without drift.
 pub fn lai_robbins(env: &Environment, steps: u64) -> Option<LaiRobbins> {
-    let Environment::Bandit(b) = env;
+    let Environment::Bandit(b) = env else {
+        return None;
+    };
     if !b.changes().is_empty() {
         return None;
     }

@@ -5,6 +5,12 @@ use super::summary::Summary;
 /// The summary as an aligned text table, one line per agent count.
 pub fn summary_table(summary: &Summary) -> String {
     let mut out = String::new();
+    let bandit = summary.task == "bandit";
+    let (score, extra) = if bandit {
+        ("regret/agent", "optimal")
+    } else {
+        ("policy loss", "")
+    };
     let _ = writeln!(
         out,
         "{:>6}  {:<14} {:>10} {:>10} {:>11} {:>13} {:>8} {:>10} {:>10} {:>11}",
@@ -13,27 +19,38 @@ pub fn summary_table(summary: &Summary) -> String {
         "model KL",
         "global KL",
         "reward/step",
-        "regret/agent",
-        "optimal",
+        score,
+        extra,
         "msgs up",
         "msgs down",
         "kB up+down"
     );
     for r in &summary.results {
         let f = &r.final_;
+        let (score, extra) = if bandit {
+            (
+                format!(
+                    "{:.1} ± {:.1}",
+                    f.regret_per_agent, r.stderr.regret_per_agent
+                ),
+                format!("{:.1}%", 100.0 * f.optimal_action_rate),
+            )
+        } else {
+            (
+                format!("{:.3} ± {:.3}", f.policy_loss, r.stderr.policy_loss),
+                String::new(),
+            )
+        };
         let _ = writeln!(
             out,
-            "{:>6}  {:<14} {:>10.5} {:>10.5} {:>11.5} {:>13} {:>7.1}% {:>10.0} {:>10.0} {:>11.1}",
+            "{:>6}  {:<14} {:>10.5} {:>10.5} {:>11.5} {:>13} {:>8} {:>10.0} {:>10.0} {:>11.1}",
             r.agents,
             r.share,
             f.model_kl,
             f.global_model_kl,
             f.reward_per_step,
-            format!(
-                "{:.1} ± {:.1}",
-                f.regret_per_agent, r.stderr.regret_per_agent
-            ),
-            100.0 * f.optimal_action_rate,
+            score,
+            extra,
             f.messages_up,
             f.messages_down,
             (f.bytes_up + f.bytes_down) / 1000.0,

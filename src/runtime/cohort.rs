@@ -22,7 +22,10 @@ impl Actor for CohortActor {
 pub struct RunTrial {
     pub updates: Vec<OthersUpdate>,
     pub steps: u64,
+    /// Return every learner's metrics ...
     pub measure: bool,
+    /// ... including the policy loss.
+    pub evaluate: bool,
 }
 
 #[derive(Reply)]
@@ -32,6 +35,9 @@ impl Message<RunTrial> for CohortActor {
     type Reply = TrialDone;
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
-        TrialDone(self.cohort.trial(&msg.updates, msg.steps, msg.measure))
+        TrialDone(
+            self.cohort
+                .trial(&msg.updates, msg.steps, msg.measure, msg.evaluate),
+        )
     }
 }

@@ -251,12 +251,17 @@ pub async fn run_lockstep(
     let mut since_broadcast = 0u64;
     let mut unanswered = false;
     // Evidence decays per step; the aggregator catches up at each fold.
-    let decay_per_trial = config.discount.powf(plan.steps_per_trial as f64);
+    let decay_per_trial = config.forgetting.powf(plan.steps_per_trial as f64);
     let mut decay = 1.0;
 
     let result: Result<()> = async {
         for trial in 1..=plan.trials {
-            let measure = trial % scenario.metrics.record_every == 0 || trial == plan.trials;
+            let last = trial == plan.trials;
+            let measure = trial % scenario.metrics.record_every == 0 || last;
+            let evaluate = scenario
+                .metrics
+                .eval_every
+                .is_some_and(|e| trial % e == 0 || last);
             let asks = actors
                 .iter()
                 .zip(pending.iter_mut())
@@ -266,6 +271,7 @@ pub async fn run_lockstep(
                             updates: std::mem::take(updates),
                             steps: plan.steps_per_trial,
                             measure,
+                            evaluate,
                         })
                         .into_future()
                 });

@@ -1,0 +1,304 @@
+use super::Shape;
+use crate::error::{Error, Result};
+
+/// One possible result of taking an action: which outcome the learner sees,
+/// where it lands, what it earns, and whether the episode ends there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition {
+    pub outcome: usize,
+    pub next: usize,
+    pub prob: f64,
+    pub reward: f64,
+    /// A terminal transition ends the episode: nothing is bootstrapped after it.
+    pub terminal: bool,
+}
+
+/// A tabular MDP with explicit transition lists, row by row (compressed
+/// sparse rows): the true model of a task, or a learner's sampled or mean
+/// model with one entry per outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mdp {
+    shape: Shape,
+    /// Initial state distribution.
+    start: Vec<f64>,
+    /// Row `r`'s entries are `offsets[r]..offsets[r + 1]`.
+    offsets: Vec<usize>,
+    outcome: Vec<u32>,
+    next: Vec<u32>,
+    reward: Vec<f64>,
+    terminal: Vec<bool>,
+    prob: Vec<f64>,
+}
+
+/// How close two probability sums must be to 1.
+pub const PROBABILITY_TOLERANCE: f64 = 1e-9;
+
+impl Mdp {
+    /// A model from each row's transitions, in row order. Every row must be
+    /// non-empty with probabilities that are non-negative and sum to 1, and
+    /// every index must be in range; the start distribution likewise.
+    pub fn new(shape: Shape, start: Vec<f64>, rows: &[Vec<Transition>]) -> Result<Self> {
+        let bad = |field: String, problem: String| Err(Error::invalid("model", field, problem));
+        if rows.len() != shape.rows() {
+            return bad(
+                "rows".into(),
+                format!(
+                    "{} rows for {} states × {} actions",
+                    rows.len(),
+                    shape.states,
+                    shape.actions
+                ),
+            );
+        }
+        if let Err(problem) = check_distribution(&start, shape.states) {
+            return bad("start".into(), problem);
+        }
+        let entries = rows.iter().map(Vec::len).sum();
+        let mut mdp = Self::with_capacity(shape, start, entries);
+        for (r, row) in rows.iter().enumerate() {
+            let total: f64 = row.iter().map(|t| t.prob).sum();
+            if row.is_empty() || (total - 1.0).abs() > PROBABILITY_TOLERANCE {
+                return bad(
+                    format!("row {r}"),
+                    format!("probabilities sum to {total}, not 1"),
+                );
+            }
+            for t in row {
+                if !(0.0..=1.0).contains(&t.prob)
+                    || t.outcome >= shape.outcomes
+                    || t.next >= shape.states
+                    || !t.reward.is_finite()
+                {
+                    return bad(format!("row {r}"), format!("invalid transition {t:?}"));
+                }
+                mdp.push(t);
+            }
+            mdp.offsets.push(mdp.prob.len());
+        }
+        Ok(mdp)
+    }
+
+    /// A model with one entry per outcome in every row, in outcome order, all
+    /// probabilities zero: the frame a learner writes sampled or mean rows
+    /// into. `known(s, a, o)` gives the known `(next, reward, terminal)`.
+    pub fn dense(
+        shape: Shape,
+        start: Vec<f64>,
+        known: impl Fn(usize, usize, usize) -> (usize, f64, bool),
+    ) -> Self {
+        let mut mdp = Self::with_capacity(shape, start, shape.rows() * shape.outcomes);
+        for s in 0..shape.states {
+            for a in 0..shape.actions {
+                for o in 0..shape.outcomes {
+                    let (next, reward, terminal) = known(s, a, o);
+                    mdp.push(&Transition {
+                        outcome: o,
+                        next,
+                        prob: 0.0,
+                        reward,
+                        terminal,
+                    });
+                }
+                mdp.offsets.push(mdp.prob.len());
+            }
+        }
+        mdp
+    }
+
+    /// Sets every row's probabilities with `fill(row, probs)`.
+    pub fn with_probs(mut self, fill: impl Fn(usize, &mut [f64])) -> Self {
+        for row in 0..self.shape.rows() {
+            fill(row, self.probs_mut(row));
+        }
+        self
+    }
+
+    fn with_capacity(shape: Shape, start: Vec<f64>, entries: usize) -> Self {
+        let mut offsets = Vec::with_capacity(shape.rows() + 1);
+        offsets.push(0);
+        Self {
+            shape,
+            start,
+            offsets,
+            outcome: Vec::with_capacity(entries),
+            next: Vec::with_capacity(entries),
+            reward: Vec::with_capacity(entries),
+            terminal: Vec::with_capacity(entries),
+            prob: Vec::with_capacity(entries),
+        }
+    }
+
+    fn push(&mut self, t: &Transition) {
+        self.outcome.push(t.outcome as u32);
+        self.next.push(t.next as u32);
+        self.reward.push(t.reward);
+        self.terminal.push(t.terminal);
+        self.prob.push(t.prob);
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// The initial state distribution.
+    pub fn start(&self) -> &[f64] {
+        &self.start
+    }
+
+    /// How many transitions the model lists.
+    pub fn entries(&self) -> usize {
+        self.prob.len()
+    }
+
+    /// Row `row`'s transitions.
+    pub fn transitions(&self, row: usize) -> impl Iterator<Item = Transition> + '_ {
+        (self.offsets[row]..self.offsets[row + 1]).map(|k| Transition {
+            outcome: self.outcome[k] as usize,
+            next: self.next[k] as usize,
+            prob: self.prob[k],
+            reward: self.reward[k],
+            terminal: self.terminal[k],
+        })
+    }
+
+    /// Row `row`'s probabilities, to overwrite; for a [`Mdp::dense`] model,
+    /// indexed by outcome.
+    #[inline]
+    pub fn probs_mut(&mut self, row: usize) -> &mut [f64] {
+        &mut self.prob[self.offsets[row]..self.offsets[row + 1]]
+    }
+
+    /// Draws a transition of `row` with one uniform number.
+    #[inline]
+    pub fn sample(&self, row: usize, u: f64) -> Transition {
+        let (lo, hi) = (self.offsets[row], self.offsets[row + 1]);
+        let mut left = u;
+        let mut k = lo;
+        // Falls through to the last entry when rounding leaves `left` ≥ 0.
+        while k + 1 < hi {
+            left -= self.prob[k];
+            if left < 0.0 {
+                break;
+            }
+            k += 1;
+        }
+        Transition {
+            outcome: self.outcome[k] as usize,
+            next: self.next[k] as usize,
+            prob: self.prob[k],
+            reward: self.reward[k],
+            terminal: self.terminal[k],
+        }
+    }
+
+    /// Writes row `row`'s outcome distribution (entries with the same
+    /// outcome summed) into `out`.
+    pub fn outcome_probs_into(&self, row: usize, out: &mut [f64]) {
+        out.fill(0.0);
+        for k in self.offsets[row]..self.offsets[row + 1] {
+            out[self.outcome[k] as usize] += self.prob[k];
+        }
+    }
+
+    /// The expected reward of every row under `v`:
+    /// `q[r] = Σ p · (reward + γ · v[next])`, with no bootstrap after a
+    /// terminal transition.
+    #[inline]
+    pub fn backup(&self, gamma: f64, v: &[f64], q: &mut [f64]) {
+        for (r, qr) in q.iter_mut().enumerate() {
+            let mut total = 0.0;
+            for k in self.offsets[r]..self.offsets[r + 1] {
+                let future = if self.terminal[k] {
+                    0.0
+                } else {
+                    gamma * v[self.next[k] as usize]
+                };
+                total += self.prob[k] * (self.reward[k] + future);
+            }
+            *qr = total;
+        }
+    }
+
+    /// `Σ_s start[s] · v[s]`.
+    pub fn start_value(&self, v: &[f64]) -> f64 {
+        self.start.iter().zip(v).map(|(p, x)| p * x).sum()
+    }
+}
+
+/// Checks that `p` is a distribution over `n` items.
+pub fn check_distribution(p: &[f64], n: usize) -> std::result::Result<(), String> {
+    if p.len() != n {
+        return Err(format!("{} probabilities for {n} states", p.len()));
+    }
+    if let Some((i, x)) = p
+        .iter()
+        .enumerate()
+        .find(|(_, x)| !(**x >= 0.0 && x.is_finite()))
+    {
+        return Err(format!(
+            "entry {i} is {x}; probabilities must be finite and ≥ 0"
+        ));
+    }
+    let total: f64 = p.iter().sum();
+    if (total - 1.0).abs() > PROBABILITY_TOLERANCE {
+        return Err(format!(
+            "probabilities sum to {total}, not 1 (±{PROBABILITY_TOLERANCE:e})"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(outcome: usize, prob: f64, reward: f64) -> Transition {
+        Transition {
+            outcome,
+            next: outcome,
+            prob,
+            reward,
+            terminal: false,
+        }
+    }
+
+    #[test]
+    fn rejects_bad_rows() {
+        let shape = Shape {
+            states: 2,
+            actions: 1,
+            outcomes: 2,
+        };
+        let ok = vec![vec![t(0, 0.5, 0.0), t(1, 0.5, 1.0)], vec![t(1, 1.0, 0.0)]];
+        assert!(Mdp::new(shape, vec![1.0, 0.0], &ok).is_ok());
+        let short = vec![vec![t(0, 0.5, 0.0), t(1, 0.4, 1.0)], vec![t(1, 1.0, 0.0)]];
+        assert!(Mdp::new(shape, vec![1.0, 0.0], &short).is_err());
+        let out_of_range = vec![vec![t(2, 1.0, 0.0)], vec![t(1, 1.0, 0.0)]];
+        assert!(Mdp::new(shape, vec![1.0, 0.0], &out_of_range).is_err());
+        assert!(Mdp::new(shape, vec![0.5, 0.4], &ok).is_err());
+        assert!(Mdp::new(shape, vec![1.0, 0.0], &ok[..1]).is_err());
+    }
+
+    #[test]
+    fn samples_by_cumulative_probability() {
+        let shape = Shape {
+            states: 3,
+            actions: 1,
+            outcomes: 3,
+        };
+        let rows = vec![
+            vec![t(0, 0.2, 0.0), t(1, 0.5, 0.0), t(2, 0.3, 0.0)],
+            vec![t(1, 1.0, 0.0)],
+            vec![t(2, 1.0, 0.0)],
+        ];
+        let m = Mdp::new(shape, vec![1.0, 0.0, 0.0], &rows).unwrap();
+        assert_eq!(m.sample(0, 0.0).outcome, 0);
+        assert_eq!(m.sample(0, 0.19).outcome, 0);
+        assert_eq!(m.sample(0, 0.21).outcome, 1);
+        assert_eq!(m.sample(0, 0.71).outcome, 2);
+        assert_eq!(m.sample(0, 1.0).outcome, 2);
+        let mut out = [0.0; 3];
+        m.outcome_probs_into(0, &mut out);
+        assert_eq!(out, [0.2, 0.5, 0.3]);
+    }
+}

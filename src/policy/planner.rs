@@ -1,0 +1,133 @@
+use rand::Rng;
+
+use super::{Policy, PosteriorRows};
+use crate::env::Environment;
+use crate::model::{Mdp, ValueIteration, evaluate_policy};
+use crate::posterior::{BetaPosterior, DirichletPosterior};
+
+/// How close to the fixed point a plan for acting is solved. Q values of a
+/// 5 × 5 GridWorld are O(10); 1e-6 leaves the greedy action alone.
+pub const PLAN_TOLERANCE: f64 = 1e-6;
+
+/// When a planning learner re-plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replan {
+    /// At the start of every trial (episode).
+    EveryTrial,
+    /// Whenever this many steps have passed since the last plan.
+    EverySteps(u64),
+}
+
+/// A learner's planning state for γ > 0: a model with one entry per outcome
+/// of every row, into which the policy writes a posterior draw or the
+/// posterior mean, and value iteration warm-started from the last plan.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    model: Mdp,
+    solver: ValueIteration,
+    gamma: f64,
+    replan: Replan,
+    since: u64,
+    fresh: bool,
+}
+
+impl Planner {
+    pub fn new(env: &Environment, replan: Replan) -> Self {
+        let model = frame(env);
+        Self {
+            solver: ValueIteration::new(&model),
+            model,
+            gamma: env.gamma(),
+            replan,
+            since: 0,
+            fresh: false,
+        }
+    }
+
+    /// A new trial begins.
+    pub fn start_trial(&mut self) {
+        if self.replan == Replan::EveryTrial {
+            self.fresh = false;
+        }
+    }
+
+    /// Re-plans if the schedule says so, then returns the action values of
+    /// `state`.
+    #[inline]
+    pub fn q_of<P, R>(&mut self, policy: Policy, post: &P, state: usize, rng: &mut R) -> &[f64]
+    where
+        P: PosteriorRows + ?Sized,
+        R: Rng + ?Sized,
+    {
+        let due = match self.replan {
+            Replan::EveryTrial => !self.fresh,
+            Replan::EverySteps(k) => !self.fresh || self.since >= k,
+        };
+        if due {
+            match policy {
+                Policy::PosteriorSampling => sample_model(post, &mut self.model, rng),
+                _ => mean_model(post, &mut self.model),
+            }
+            self.solver.solve(&self.model, self.gamma, PLAN_TOLERANCE);
+            self.fresh = true;
+            self.since = 0;
+        }
+        self.since += 1;
+        self.solver.q_of(state)
+    }
+}
+
+/// One entry per outcome of every row, probabilities to be filled in.
+fn frame(env: &Environment) -> Mdp {
+    let start = match env.truth() {
+        Some(t) => t.model().start().to_vec(),
+        None => vec![1.0],
+    };
+    Mdp::dense(env.shape(), start, |s, a, o| env.known(s, a, o))
+}
+
+/// Writes one draw from every row's Dirichlet posterior into `model`.
+pub fn sample_model<P, R>(post: &P, model: &mut Mdp, rng: &mut R)
+where
+    P: PosteriorRows + ?Sized,
+    R: Rng + ?Sized,
+{
+    for row in 0..model.shape().rows() {
+        let probs = model.probs_mut(row);
+        post.alpha_into(row, probs);
+        if let [a0, a1] = probs[..] {
+            let p1 = BetaPosterior::from_valid(a1, a0).sample(rng);
+            probs[0] = 1.0 - p1;
+            probs[1] = p1;
+        } else {
+            // Gamma draws in place: θ_o ∝ Gamma(α_o), normalised.
+            DirichletPosterior::sample_in_place(probs, rng);
+        }
+    }
+}
+
+/// Writes every row's posterior mean into `model`.
+pub fn mean_model<P: PosteriorRows + ?Sized>(post: &P, model: &mut Mdp) {
+    for row in 0..model.shape().rows() {
+        let probs = model.probs_mut(row);
+        post.alpha_into(row, probs);
+        let total: f64 = probs.iter().sum();
+        for p in probs.iter_mut() {
+            *p /= total;
+        }
+    }
+}
+
+/// Policy loss `V*(s₀) − V^π(s₀)` of π greedy on the posterior mean,
+/// evaluated exactly (to 1e-12) on the true model in force now. `None` for
+/// tasks without a true MDP (bandits, measured by regret).
+pub fn policy_loss<P: PosteriorRows + ?Sized>(env: &Environment, post: &P) -> Option<f64> {
+    let truth = env.truth()?;
+    let mut model = frame(env);
+    mean_model(post, &mut model);
+    let mut solver = ValueIteration::new(&model);
+    solver.solve(&model, truth.gamma(), 1e-10);
+    let greedy = solver.greedy();
+    let v = evaluate_policy(truth.model(), truth.gamma(), &greedy, 1e-12);
+    Some(truth.phase().v_star_start - truth.model().start_value(&v))
+}

@@ -61,7 +61,7 @@ impl Error {
         )
     }
 
-    pub(crate) fn invalid(
+    pub fn invalid(
         source_name: impl Into<String>,
         field: impl Into<String>,
         problem: impl Into<String>,

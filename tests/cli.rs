@@ -121,7 +121,176 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         "[task]\nkind = \"bandit\"\narms = [0.5]\n[[task.drift]]\nstep = 5\nscale = 3.0\n",
         "task.drift[0]",
     ),
+    (
+        "grid-with-arms",
+        "[task]\nkind = \"gridworld\"\narms = [0.1]\n",
+        "task.arms",
+    ),
+    (
+        "grid-cell-off",
+        "[task]\nkind = \"gridworld\"\na_to = [5, 1]\n",
+        "task.a_to",
+    ),
+    (
+        "grid-huge",
+        "[task]\nkind = \"gridworld\"\nsize = 1000000000\n",
+        "task.size",
+    ),
+    (
+        "grid-gamma-one",
+        "[task]\nkind = \"gridworld\"\ngamma = 1.0\n",
+        "task.gamma",
+    ),
+    (
+        "grid-bad-start",
+        "[task]\nkind = \"gridworld\"\nstart = \"middle\"\n",
+        "task.start",
+    ),
+    (
+        "grid-drift-step",
+        "[task]\nkind = \"gridworld\"\n[[task.drift]]\nstep = 5\nintended = 0.5\n",
+        "task.drift[0]",
+    ),
+    (
+        "grid-drift-nan",
+        "[task]\nkind = \"gridworld\"\n[[task.drift]]\ntrial = 5\nintended = nan\n",
+        "task.drift[0].intended",
+    ),
+    (
+        "grid-ucb",
+        "[task]\nkind = \"gridworld\"\n[learner]\npolicy = \"ucb\"\n",
+        "learner.policy",
+    ),
+    (
+        "grid-resample-zero",
+        "[task]\nkind = \"gridworld\"\n[learner]\nresample_every = 0\n",
+        "learner.resample_every",
+    ),
+    (
+        "grid-eval-misaligned",
+        "[task]\nkind = \"gridworld\"\n[metrics]\nrecord_every = 4\neval_every = 10\n",
+        "metrics.eval_every",
+    ),
+    (
+        "bandit-eval",
+        "[task]\nkind = \"bandit\"\narms = [0.1]\n[metrics]\neval_every = 10\n",
+        "metrics.eval_every",
+    ),
+    (
+        "tabular-no-model",
+        "[task]\nkind = \"tabular\"\n",
+        "task.model",
+    ),
+    ("unknown-kind", "[task]\nkind = \"maze\"\n", "task.kind"),
 ];
+
+/// (name, model file contents, text the error must contain)
+const MALFORMED_MODELS: &[(&str, &str, &str)] = &[
+    (
+        "short-sum",
+        r#"{"n_states": 2, "n_actions": 1, "transitions": [[[[0, 0.5, 0, false], [1, 0.4, 0, false]]], [[[1, 1.0, 0, false]]]]}"#,
+        "transitions[0][0]: state 0, action 0: probabilities sum to 0.9",
+    ),
+    (
+        "negative",
+        r#"{"n_states": 2, "n_actions": 1, "transitions": [[[[0, 1.5, 0, false], [1, -0.5, 0, false]]], [[[1, 1.0, 0, false]]]]}"#,
+        "state 0, action 0, entry 0: probability 1.5",
+    ),
+    (
+        "nan",
+        r#"{"n_states": 2, "n_actions": 1, "transitions": [[[[0, NaN, 0, false]]], [[[1, 1.0, 0, false]]]]}"#,
+        "line 1",
+    ),
+    (
+        "index-out-of-range",
+        r#"{"n_states": 2, "n_actions": 1, "transitions": [[[[0, 1.0, 0, false]]], [[[7, 1.0, 0, false]]]]}"#,
+        "state 1, action 0, entry 0: next state 7 is out of range",
+    ),
+    (
+        "ragged",
+        r#"{"n_states": 2, "n_actions": 2, "transitions": [[[[0, 1.0, 0, false]], [[1, 1.0, 0, false]]], [[[1, 1.0, 0, false]]]]}"#,
+        "state 1 lists 1 actions; n_actions is 2",
+    ),
+    (
+        "billion-states",
+        r#"{"n_states": 1000000000, "n_actions": 4, "transitions": []}"#,
+        "n_states",
+    ),
+    (
+        "bad-start",
+        r#"{"n_states": 1, "n_actions": 1, "initial_state_distribution": [0.5], "transitions": [[[[0, 1.0, 0, false]]]]}"#,
+        "initial_state_distribution",
+    ),
+    ("not-json", "{ n_states: 2 }", "line 1"),
+];
+
+#[test]
+fn every_malformed_model_file_exits_2_naming_the_file_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, needle) in MALFORMED_MODELS {
+        let model = format!("{name}.json");
+        std::fs::write(dir.path().join(&model), text).unwrap();
+        let scenario = format!("{name}.toml");
+        std::fs::write(
+            dir.path().join(&scenario),
+            format!("[task]\nkind = \"tabular\"\nmodel = \"{model}\"\n"),
+        )
+        .unwrap();
+        for args in [&["run", &scenario, "--out", "res"][..], &["solve", &model]] {
+            let out = parbayes(args, dir.path());
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+            assert!(
+                err.contains(&model),
+                "{name}: does not name the file: {err}"
+            );
+            assert!(
+                err.contains(needle),
+                "{name}: does not say `{needle}`: {err}"
+            );
+            assert!(!dir.path().join("res").exists(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn solve_prints_the_optimal_value_as_json_and_an_arrow_map() {
+    let dir = std::env::current_dir().unwrap();
+    let out = parbayes(
+        &["solve", "scenarios/gridworld.toml", "--format", "json"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["gamma"], 0.9);
+    let values = v["values"].as_array().unwrap();
+    assert_eq!(values.len(), 25);
+    // Random start: V*(start) is the mean of V* over the cells.
+    let mean = values.iter().map(|x| x.as_f64().unwrap()).sum::<f64>() / 25.0;
+    assert!((v["v_start"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!(v["residual"].as_f64().unwrap() * 9.0 <= 1e-11);
+    assert!(v["iterations"].as_u64().unwrap() > 10);
+    assert_eq!(v["policy"].as_array().unwrap().len(), 25);
+
+    let table = parbayes(&["solve", "gridworld"], &dir);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("V*(start) = 9.28"), "{text}");
+    assert!(text.contains('↑') && text.contains('←'), "{text}");
+
+    let river = parbayes(
+        &[
+            "solve",
+            "scenarios/models/riverswim.json",
+            "--gamma",
+            "0.95",
+        ],
+        &dir,
+    );
+    assert!(String::from_utf8_lossy(&river.stdout).contains("V*(start) = 3.29"));
+    let bad = parbayes(&["solve", "gridworld", "--gamma", "1"], &dir);
+    assert_eq!(bad.status.code(), Some(2));
+}
 
 #[test]
 fn every_malformed_scenario_exits_2_with_one_line_and_no_results() {
@@ -242,6 +411,7 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
         &["run", "--help"],
         &["check", "--help"],
         &["scenarios", "--help"],
+        &["solve", "--help"],
     ] {
         let out = parbayes(sub, &dir);
         assert!(
@@ -256,6 +426,9 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
             "check",
             "scenarios/bandit-news.toml",
             "scenarios/bandit-news-drift.toml",
+            "scenarios/gridworld.toml",
+            "scenarios/gridworld-drift.toml",
+            "scenarios/riverswim.toml",
         ],
         &dir,
     );

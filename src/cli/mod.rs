@@ -1,3 +1,5 @@
+mod solve;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -41,6 +43,11 @@ enum Command {
     /// List the shipped scenarios.
     #[command(after_help = "Example:\n  parbayes scenarios")]
     Scenarios,
+    /// Solve a task's true model by value iteration: V*(start) and the optimal policy.
+    #[command(
+        after_help = "Examples:\n  parbayes solve scenarios/gridworld.toml\n  parbayes solve scenarios/models/riverswim.json --gamma 0.95 --format json"
+    )]
+    Solve(solve::SolveArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,7 +84,7 @@ struct RunArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
 }
@@ -99,6 +106,7 @@ pub fn execute(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Solve(args) => solve::solve(args),
         Command::Scenarios => {
             for (name, text) in SHIPPED {
                 let s = Scenario::parse(text, name, name, &Overrides::default())?;

@@ -27,9 +27,12 @@
 //!
 //! 1. **Core**, synchronous and pure; every random draw takes `rng: &mut R`:
 //!    - [`posterior`]: Beta and Dirichlet posteriors, KL divergences;
-//!    - [`model`]: the tabular shape and sparse [`model::Evidence`] counts;
-//!    - [`env`]: true environments (Bernoulli bandits with drift);
-//!    - [`policy`]: posterior sampling, ε-greedy, softmax, Bayes-UCB;
+//!    - [`model`]: the tabular shape, sparse [`model::Evidence`] counts,
+//!      explicit MDPs ([`model::Mdp`]), value iteration and policy evaluation;
+//!    - [`env`]: true environments: Bernoulli bandits, the stochastic
+//!      GridWorld, tabular MDPs from JSON files, with drift schedules;
+//!    - [`policy`]: posterior sampling, ε-greedy, softmax, Bayes-UCB, and
+//!      the [`policy::Planner`] that plans on a sampled or mean model;
 //!    - [`share`]: share rules, messages, the learner's [`share::Ledger`] and
 //!      the [`share::Aggregator`];
 //!    - [`learner`]: a learner and a cohort of learners;

@@ -92,6 +92,8 @@ pub fn write_curves_svg(path: &Path, title: &str, records: &[TrialRecord]) -> Re
             .x_label_formatter(&|x| format!("{x:.0}"))
             .x_desc("trial")
             .y_desc("nats")
+            // A log axis gets a fine grid per decade; it drowns the curves.
+            .light_line_style(WHITE)
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();

@@ -220,3 +220,36 @@ fn a_tabular_model_file_runs_and_its_learners_find_the_far_bank() {
     assert!(ps_reward > 1.3 * eg_reward, "{ps_reward} vs {eg_reward}");
     assert!(ps_loss < 1e-6, "{ps_loss}");
 }
+
+#[test]
+fn the_drift_scenarios_model_error_rises_at_each_change_and_falls_again() {
+    let scenario = Scenario::load(
+        "scenarios/gridworld-drift.toml".as_ref(),
+        &Overrides {
+            agents: Some(vec![2]),
+            reps: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let records = run_scenario(&scenario, &RunOptions::default(), &mut ())
+        .unwrap()
+        .records;
+    let global = |trial: u64| {
+        let xs: Vec<f64> = records
+            .iter()
+            .filter(|r| r.trial == trial)
+            .map(|r| r.global_model_kl)
+            .collect();
+        xs.iter().sum::<f64>() / xs.len() as f64
+    };
+    for (change, next) in [(100, 200), (200, 300), (300, 600)] {
+        let before = global(change);
+        let after = global(change + 5);
+        assert!(
+            after > before + 1.0,
+            "change at {change}: {before} → {after}"
+        );
+        assert!(global(next) < before, "no recovery after {change}");
+    }
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::env::{
-    BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, TabularMdp,
+    BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, ResponseModel,
+    TabularMdp, VmAllocation, VmParams, load_levels,
 };
 use crate::error::{Error, Result};
 use crate::learner::LearnerConfig;
@@ -100,6 +101,28 @@ struct RawTask {
     b_to: Option<[usize; 2]>,
     start: Option<RawStart>,
     model: Option<PathBuf>,
+    bins: Option<usize>,
+    max_ms: Option<f64>,
+    max_vms: Option<usize>,
+    demand: Option<RawDemand>,
+    per_vm: Option<f64>,
+    base_ms: Option<f64>,
+    saturation_ms: Option<f64>,
+    noise_sigma: Option<f64>,
+    response_times: Option<PathBuf>,
+    vm_cost: Option<f64>,
+    sla_ms: Option<f64>,
+    sla_penalty: Option<f64>,
+    start_vms: Option<usize>,
+    threshold_upper_ms: Option<f64>,
+    threshold_lower_ms: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDemand {
+    Fixed(f64),
+    Profile(Vec<f64>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -481,6 +504,21 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
         ("b_to", t.b_to.is_some()),
         ("start", t.start.is_some()),
         ("model", t.model.is_some()),
+        ("bins", t.bins.is_some()),
+        ("max_ms", t.max_ms.is_some()),
+        ("max_vms", t.max_vms.is_some()),
+        ("demand", t.demand.is_some()),
+        ("per_vm", t.per_vm.is_some()),
+        ("base_ms", t.base_ms.is_some()),
+        ("saturation_ms", t.saturation_ms.is_some()),
+        ("noise_sigma", t.noise_sigma.is_some()),
+        ("response_times", t.response_times.is_some()),
+        ("vm_cost", t.vm_cost.is_some()),
+        ("sla_ms", t.sla_ms.is_some()),
+        ("sla_penalty", t.sla_penalty.is_some()),
+        ("start_vms", t.start_vms.is_some()),
+        ("threshold_upper_ms", t.threshold_upper_ms.is_some()),
+        ("threshold_lower_ms", t.threshold_lower_ms.is_some()),
     ];
     let allowed: &[&str] = match t.kind.as_str() {
         "bandit" => &["arms", "drift"],
@@ -488,10 +526,28 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
             "drift", "gamma", "size", "intended", "a", "a_to", "b", "b_to", "start",
         ],
         "tabular" => &["gamma", "model"],
+        "vm" => &[
+            "gamma",
+            "bins",
+            "max_ms",
+            "max_vms",
+            "demand",
+            "per_vm",
+            "base_ms",
+            "saturation_ms",
+            "noise_sigma",
+            "response_times",
+            "vm_cost",
+            "sla_ms",
+            "sla_penalty",
+            "start_vms",
+            "threshold_upper_ms",
+            "threshold_lower_ms",
+        ],
         other => {
             return Err(c.err(
                 "task.kind",
-                format!("unknown task `{other}`; use bandit, gridworld or tabular"),
+                format!("unknown task `{other}`; use bandit, gridworld, tabular or vm"),
             ));
         }
     };
@@ -569,6 +625,52 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
                 .map(Environment::GridWorld)
                 .map_err(under_task)
         }
+        "vm" => {
+            let f = |field: &str, v: Option<f64>, default: f64| {
+                c.finite(&format!("task.{field}"), v.unwrap_or(default))
+            };
+            let response = match &t.response_times {
+                Some(file) => {
+                    if t.base_ms.is_some() || t.saturation_ms.is_some() || t.noise_sigma.is_some() {
+                        return Err(c.err(
+                            "task.response_times",
+                            "replaces base_ms, saturation_ms and noise_sigma; give one or the other",
+                        ));
+                    }
+                    ResponseModel::Empirical(load_levels(&beside(c.source, file))?)
+                }
+                None => ResponseModel::Queue {
+                    base_ms: f("base_ms", t.base_ms, 50.0)?,
+                    saturation_ms: f("saturation_ms", t.saturation_ms, 2000.0)?,
+                    sigma: f("noise_sigma", t.noise_sigma, 0.2)?,
+                },
+            };
+            let demand = match t.demand {
+                None => vec![300.0],
+                Some(RawDemand::Fixed(r)) => vec![r],
+                Some(RawDemand::Profile(p)) => p,
+            };
+            let max_vms = t.max_vms.unwrap_or(10);
+            let sla_ms = f("sla_ms", t.sla_ms, 400.0)?;
+            let params = VmParams {
+                bins: t.bins.unwrap_or(50),
+                max_ms: f("max_ms", t.max_ms, 1000.0)?,
+                max_vms,
+                demand,
+                per_vm: f("per_vm", t.per_vm, 100.0)?,
+                response,
+                vm_cost: f("vm_cost", t.vm_cost, 1.0)?,
+                sla_ms,
+                sla_penalty: f("sla_penalty", t.sla_penalty, 20.0)?,
+                start_vms: t.start_vms.unwrap_or(max_vms.div_ceil(2)),
+                threshold_upper_ms: f("threshold_upper_ms", t.threshold_upper_ms, 0.75 * sla_ms)?,
+                threshold_lower_ms: f("threshold_lower_ms", t.threshold_lower_ms, 0.25 * sla_ms)?,
+                gamma,
+            };
+            VmAllocation::new(params)
+                .map(Environment::Vm)
+                .map_err(under_task)
+        }
         _ => {
             let model = t.model.ok_or_else(|| {
                 c.err(
@@ -576,12 +678,16 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
                     "missing; the path of a JSON model file, relative to the scenario",
                 )
             })?;
-            let path = Path::new(c.source)
-                .parent()
-                .map_or(model.clone(), |dir| dir.join(&model));
-            TabularMdp::load(&path, gamma).map(Environment::Tabular)
+            TabularMdp::load(&beside(c.source, &model), gamma).map(Environment::Tabular)
         }
     }
+}
+
+/// A path given in a scenario, relative to the scenario file.
+fn beside(source: &str, path: &Path) -> PathBuf {
+    Path::new(source)
+        .parent()
+        .map_or(path.to_path_buf(), |dir| dir.join(path))
 }
 
 fn bandit(t: RawTask, c: &Check) -> Result<BernoulliBandit> {

@@ -255,6 +255,55 @@ fn every_malformed_model_file_exits_2_naming_the_file_and_place() {
 }
 
 #[test]
+fn malformed_response_time_files_exit_2_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, csv, needle) in [
+        ("header-only", "load,response_ms\n", "no rows"),
+        ("text", "load,response_ms\n0.5,fast\n", "line 2"),
+        ("negative", "load,response_ms\n0.5,100\n0.7,-4\n", "line 3"),
+        ("missing-column", "load\n0.5\n", "line 2"),
+    ] {
+        let file = format!("{name}.csv");
+        std::fs::write(dir.path().join(&file), csv).unwrap();
+        let scenario = format!("{name}.toml");
+        std::fs::write(
+            dir.path().join(&scenario),
+            format!("[task]\nkind = \"vm\"\nresponse_times = \"{file}\"\n"),
+        )
+        .unwrap();
+        let out = parbayes(&["run", &scenario, "--out", "res"], dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(&file) && err.contains(needle), "{name}: {err}");
+        assert!(!dir.path().join("res").exists());
+    }
+}
+
+#[test]
+fn a_vm_run_reports_every_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("vm.toml"),
+        "[task]\nkind = \"vm\"\nmax_vms = 4\ndemand = [150, 250]\n[run]\nagents = [2]\ntrials = 3\nsteps_per_trial = 4\n",
+    )
+    .unwrap();
+    let out = parbayes(
+        &["run", "vm.toml", "--out", "res", "--format", "json"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&String> = v["baselines"].as_object().unwrap().keys().collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    for name in ["fixed-1", "fixed-4", "threshold"] {
+        assert!(v["baselines"][name].as_f64().unwrap() < 0.0, "{name}");
+    }
+    assert!(v["results"][0]["final"]["policy_loss"].as_f64().is_some());
+    assert_eq!(v["task"], "vm");
+}
+
+#[test]
 fn solve_prints_the_optimal_value_as_json_and_an_arrow_map() {
     let dir = std::env::current_dir().unwrap();
     let out = parbayes(
@@ -429,6 +478,7 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
             "scenarios/gridworld.toml",
             "scenarios/gridworld-drift.toml",
             "scenarios/riverswim.toml",
+            "scenarios/vm-allocation.toml",
         ],
         &dir,
     );

@@ -7,12 +7,14 @@ mod drift;
 mod gridworld;
 mod tabular;
 mod truth;
+mod vm;
 
 pub use bandit::BernoulliBandit;
 pub use drift::RateChange;
 pub use gridworld::{ARROWS, GridWorld, IntendedChange, Layout, MAX_GRID_SIZE};
 pub use tabular::{MAX_PLANNING_ENTRIES, TabularMdp};
 pub use truth::{Phase, Truth};
+pub use vm::{LoadLevel, ResponseModel, VM_ACTIONS, VmAllocation, VmParams, load_levels};
 
 use rand::{Rng, RngExt};
 
@@ -25,6 +27,7 @@ pub enum Environment {
     Bandit(BernoulliBandit),
     GridWorld(GridWorld),
     Tabular(TabularMdp),
+    Vm(VmAllocation),
 }
 
 impl Environment {
@@ -34,6 +37,7 @@ impl Environment {
             Environment::Bandit(_) => "bandit",
             Environment::GridWorld(_) => "gridworld",
             Environment::Tabular(_) => "tabular",
+            Environment::Vm(_) => "vm",
         }
     }
 
@@ -42,6 +46,7 @@ impl Environment {
             Environment::Bandit(b) => b.shape(),
             Environment::GridWorld(g) => g.shape(),
             Environment::Tabular(t) => t.shape(),
+            Environment::Vm(m) => m.shape(),
         }
     }
 
@@ -80,6 +85,7 @@ impl Environment {
             }
             Environment::GridWorld(g) => sample(g.truth(), state, action, rng),
             Environment::Tabular(t) => sample(t.truth(), state, action, rng),
+            Environment::Vm(m) => m.step(state, action, rng),
         }
     }
 
@@ -90,6 +96,7 @@ impl Environment {
             Environment::Bandit(_) => (0, o as f64, false),
             Environment::GridWorld(g) => (o, g.reward(state, o), false),
             Environment::Tabular(t) => t.known(t.shape().row(state, action), o),
+            Environment::Vm(m) => m.known(state, action, o),
         }
     }
 
@@ -109,6 +116,7 @@ impl Environment {
             Environment::Bandit(b) => b.advance_to(step),
             Environment::GridWorld(g) => g.truth_mut().advance_to(step),
             Environment::Tabular(_) => {}
+            Environment::Vm(m) => m.advance_to(step),
         }
     }
 
@@ -122,6 +130,7 @@ impl Environment {
             }
             Environment::GridWorld(g) => g.truth().model().outcome_probs_into(row, out),
             Environment::Tabular(t) => t.truth().model().outcome_probs_into(row, out),
+            Environment::Vm(m) => m.truth().model().outcome_probs_into(row, out),
         }
     }
 
@@ -132,6 +141,7 @@ impl Environment {
             Environment::Bandit(_) => None,
             Environment::GridWorld(g) => Some(g.truth()),
             Environment::Tabular(t) => Some(t.truth()),
+            Environment::Vm(m) => Some(m.truth()),
         }
     }
 

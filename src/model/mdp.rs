@@ -200,23 +200,29 @@ impl Mdp {
         }
     }
 
-    /// The expected reward of every row under `v`:
-    /// `q[r] = Σ p · (reward + γ · v[next])`, with no bootstrap after a
-    /// terminal transition.
-    #[inline]
-    pub fn backup(&self, gamma: f64, v: &[f64], q: &mut [f64]) {
-        for (r, qr) in q.iter_mut().enumerate() {
-            let mut total = 0.0;
-            for k in self.offsets[r]..self.offsets[r + 1] {
-                let future = if self.terminal[k] {
-                    0.0
-                } else {
-                    gamma * v[self.next[k] as usize]
-                };
-                total += self.prob[k] * (self.reward[k] + future);
-            }
-            *qr = total;
+    /// The expected immediate reward `Σ p · reward` of every row.
+    pub fn expected_rewards_into(&self, out: &mut [f64]) {
+        for (r, x) in out.iter_mut().enumerate() {
+            let span = self.offsets[r]..self.offsets[r + 1];
+            *x = self.prob[span.clone()]
+                .iter()
+                .zip(&self.reward[span])
+                .map(|(p, r)| p * r)
+                .sum();
         }
+    }
+
+    /// `Σ p · v[next]` of `row` over its non-terminal transitions: what the
+    /// row bootstraps from.
+    #[inline]
+    pub fn future(&self, row: usize, v: &[f64]) -> f64 {
+        let mut total = 0.0;
+        for k in self.offsets[row]..self.offsets[row + 1] {
+            if !self.terminal[k] {
+                total += self.prob[k] * v[self.next[k] as usize];
+            }
+        }
+        total
     }
 
     /// `Σ_s start[s] · v[s]`.

@@ -22,8 +22,9 @@ pub struct Convergence {
 #[derive(Debug, Clone)]
 pub struct ValueIteration {
     v: Vec<f64>,
-    v_next: Vec<f64>,
     q: Vec<f64>,
+    /// Each row's expected immediate reward under the model being solved.
+    reward: Vec<f64>,
 }
 
 impl ValueIteration {
@@ -32,14 +33,18 @@ impl ValueIteration {
         let shape = mdp.shape();
         Self {
             v: vec![0.0; shape.states],
-            v_next: vec![0.0; shape.states],
             q: vec![0.0; shape.rows()],
+            reward: vec![0.0; shape.rows()],
         }
     }
 
-    /// Synchronous value iteration from the current values until every value
-    /// is within `tolerance` of the fixed point (by the contraction bound),
-    /// or [`MAX_SWEEPS`]. With γ = 0 one sweep is exact.
+    /// Gauss–Seidel value iteration from the current values (each state's
+    /// new value is used as soon as it is known, which converges in fewer
+    /// sweeps than the synchronous form) until every value is within
+    /// `tolerance` of the fixed point, or [`MAX_SWEEPS`]. A Gauss–Seidel
+    /// sweep is a γ-contraction in the max norm, so the distance to the fixed
+    /// point is at most `γ / (1 − γ)` times the last sweep's largest change.
+    /// With γ = 0 one sweep is exact.
     pub fn solve(&mut self, mdp: &Mdp, gamma: f64, tolerance: f64) -> Convergence {
         let actions = mdp.shape().actions;
         let scale = if gamma > 0.0 {
@@ -47,15 +52,20 @@ impl ValueIteration {
         } else {
             0.0
         };
+        mdp.expected_rewards_into(&mut self.reward);
         let mut iterations = 0;
         loop {
-            mdp.backup(gamma, &self.v, &mut self.q);
             let mut residual = 0.0f64;
-            for (s, (vn, v)) in self.v_next.iter_mut().zip(&self.v).enumerate() {
-                *vn = max(&self.q[s * actions..(s + 1) * actions]);
-                residual = residual.max((*vn - v).abs());
+            for s in 0..self.v.len() {
+                let mut best = f64::NEG_INFINITY;
+                for row in s * actions..(s + 1) * actions {
+                    let q = self.reward[row] + gamma * mdp.future(row, &self.v);
+                    self.q[row] = q;
+                    best = best.max(q);
+                }
+                residual = residual.max((best - self.v[s]).abs());
+                self.v[s] = best;
             }
-            std::mem::swap(&mut self.v, &mut self.v_next);
             iterations += 1;
             let error_bound = scale * residual;
             if error_bound <= tolerance || iterations >= MAX_SWEEPS {

@@ -47,6 +47,15 @@ pub fn write_curves_svg(path: &Path, title: &str, records: &[TrialRecord]) -> Re
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
+            if mdp {
+                // Policy loss is evaluated sparsely: mark each evaluation.
+                chart.draw_series(
+                    s.points
+                        .iter()
+                        .filter(|p| p.1.is_finite())
+                        .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
+                )?;
+            }
             chart
                 .draw_series(LineSeries::new(
                     s.points
@@ -78,6 +87,10 @@ pub fn write_curves_svg(path: &Path, title: &str, records: &[TrialRecord]) -> Re
         } else {
             (1e-3, 1.0)
         };
+        // plotters labels a log axis from its first power of ten, so the
+        // range must hold one.
+        let decade = 10f64.powf(lo.log10().floor());
+        let lo = if decade * 10.0 > hi { decade } else { lo };
         let mut chart = ChartBuilder::on(&right)
             .margin(12)
             .x_label_area_size(40)

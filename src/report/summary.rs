@@ -21,7 +21,26 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lai_robbins: Option<LaiRobbins>,
     pub results: Vec<ResultRow>,
+    /// VM tasks: reward per period of each fixed allocation and of the
+    /// threshold autoscaler, on the same demand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<Baselines>,
     pub timing: Vec<TimingRow>,
+}
+
+/// Named rewards per period, in a fixed order (`fixed-1` … `threshold`).
+#[derive(Debug, Clone)]
+pub struct Baselines(pub Vec<(String, f64)>);
+
+impl Serialize for Baselines {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, reward) in &self.0 {
+            map.serialize_entry(name, reward)?;
+        }
+        map.end()
+    }
 }
 
 /// `Σ_a Δ_a / kl(μ_a, μ*)`: any consistent policy's regret grows at least
@@ -178,6 +197,15 @@ impl Summary {
             steps_per_trial: scenario.run.steps_per_trial,
             lai_robbins: lai_robbins(&scenario.learner.env, scenario.steps()),
             results,
+            baselines: match &scenario.learner.env {
+                Environment::Vm(vm) => Some(Baselines(vm.baselines(
+                    scenario.run.trials,
+                    scenario.run.steps_per_trial,
+                    scenario.run.reps,
+                    scenario.run.seed,
+                ))),
+                _ => None,
+            },
             timing,
         }
     }

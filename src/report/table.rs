@@ -56,6 +56,13 @@ pub fn summary_table(summary: &Summary) -> String {
             (f.bytes_up + f.bytes_down) / 1000.0,
         );
     }
+    if let Some(b) = &summary.baselines {
+        let _ = writeln!(out, "baselines, reward per period on the same demand:");
+        let line: Vec<String> = b.0.iter().map(|(n, r)| format!("{n} {r:.3}")).collect();
+        for chunk in line.chunks(6) {
+            let _ = writeln!(out, "  {}", chunk.join("  "));
+        }
+    }
     if let Some(lr) = &summary.lai_robbins {
         let _ = writeln!(
             out,

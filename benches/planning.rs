@@ -1,7 +1,8 @@
-//! Planning: value iteration on the GridWorld and on a 500-state model with
-//! 50 outcomes per row, and the steps per second of one posterior-sampling
-//! GridWorld learner (a draw of all 100 rows and a warm-started plan every
-//! 50-step trial). Fixed seeds; parameters in the BenchmarkId.
+//! Planning: value iteration on the GridWorld, on a 500-state model with 50
+//! outcomes per row and on the VM task's 1500-row model, and the steps per
+//! second of one posterior-sampling learner on the GridWorld and the VM task
+//! (a draw of every row and a warm-started plan per trial). Fixed seeds;
+//! parameters in the BenchmarkId.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use parbayes::learner::Learner;
@@ -9,9 +10,8 @@ use parbayes::model::{Mdp, Shape, Transition, ValueIteration};
 use parbayes::{Overrides, Scenario};
 use rand::RngExt;
 
-fn gridworld() -> Scenario {
-    Scenario::load("scenarios/gridworld.toml".as_ref(), &Overrides::default())
-        .expect("shipped scenario")
+fn shipped(file: &str) -> Scenario {
+    Scenario::load(file.as_ref(), &Overrides::default()).expect("shipped scenario")
 }
 
 /// `states` states, 3 actions, each row reaching `fanout` random states.
@@ -49,9 +49,17 @@ fn random_mdp(states: usize, fanout: usize, seed: u64) -> Mdp {
 
 fn value_iteration(c: &mut Criterion) {
     let mut group = c.benchmark_group("value_iteration");
-    let grid = gridworld().learner.env.true_model();
+    let grid = shipped("scenarios/gridworld.toml").learner.env.true_model();
     let large = random_mdp(500, 50, 7);
-    for (name, mdp) in [("gridworld-5x5", &grid), ("random-500x3x50", &large)] {
+    let vm = shipped("scenarios/vm-allocation.toml")
+        .learner
+        .env
+        .true_model();
+    for (name, mdp) in [
+        ("gridworld-5x5", &grid),
+        ("random-500x3x50", &large),
+        ("vm-allocation", &vm),
+    ] {
         for gamma in [0.9, 0.99] {
             let id = BenchmarkId::new(
                 name,
@@ -73,29 +81,38 @@ fn value_iteration(c: &mut Criterion) {
     group.finish();
 }
 
-fn gridworld_learner(c: &mut Criterion) {
-    let mut group = c.benchmark_group("gridworld_learner");
-    let scenario = gridworld();
-    const TRIALS: u64 = 100;
-    let steps = scenario.run.steps_per_trial;
-    group.throughput(Throughput::Elements(TRIALS * steps));
-    let id = BenchmarkId::new(
-        "posterior-sampling",
-        format!("5x5/steps_per_trial={steps}/trials={TRIALS}/seed=42"),
-    );
-    group.bench_function(id, |b| {
-        b.iter_batched_ref(
-            || Learner::new(&scenario.learner, 42, 0, 0),
-            |l| {
-                for _ in 0..TRIALS {
-                    l.trial(steps);
-                }
-            },
-            criterion::BatchSize::LargeInput,
-        )
-    });
+/// Steps per second of one posterior-sampling learner on a shipped MDP
+/// scenario: a draw of every row and a warm-started plan per trial.
+fn planning_learner(c: &mut Criterion) {
+    let mut group = c.benchmark_group("planning_learner");
+    for (name, file, trials) in [
+        ("gridworld-5x5", "scenarios/gridworld.toml", 100u64),
+        ("vm-allocation", "scenarios/vm-allocation.toml", 10),
+    ] {
+        let scenario = shipped(file);
+        let steps = scenario.run.steps_per_trial;
+        group.throughput(Throughput::Elements(trials * steps));
+        let id = BenchmarkId::new(
+            name,
+            format!(
+                "posterior-sampling/rows={}/steps_per_trial={steps}/trials={trials}/seed=42",
+                scenario.learner.env.shape().rows()
+            ),
+        );
+        group.bench_function(id, |b| {
+            b.iter_batched_ref(
+                || Learner::new(&scenario.learner, 42, 0, 0),
+                |l| {
+                    for _ in 0..trials {
+                        l.trial(steps);
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 }
 
-criterion_group!(benches, value_iteration, gridworld_learner);
+criterion_group!(benches, value_iteration, planning_learner);
 criterion_main!(benches);

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::env::Environment;
 use crate::metrics::model_error;
-use crate::policy::{Decision, Planner, Policy, Replan, Scratch, policy_loss};
+use crate::model::Mdp;
+use crate::policy::{Decision, Planner, Policy, Replan, Scratch, frame, policy_loss};
 use crate::rng::{LearnerRng, learner_rng};
 use crate::share::{Ledger, OthersUpdate, ShareMessage, ShareRule};
 
@@ -68,6 +69,19 @@ pub struct Learner {
 impl Learner {
     /// Learner `id` of repetition `rep` in a run seeded `seed`.
     pub fn new(config: &LearnerConfig, seed: u64, rep: u32, id: u32) -> Self {
+        let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
+        Self::sharing(config, seed, rep, id, frame.as_ref())
+    }
+
+    /// A learner whose planning model shares its structure with `frame`
+    /// (from [`crate::policy::frame`]), so learners of one task hold one copy.
+    pub fn sharing(
+        config: &LearnerConfig,
+        seed: u64,
+        rep: u32,
+        id: u32,
+        frame: Option<&Mdp>,
+    ) -> Self {
         let shape = config.env.shape();
         let mut rng = learner_rng(seed, rep, id);
         let state = config.env.start_state(&mut rng);
@@ -82,7 +96,7 @@ impl Learner {
             since_check: 0,
             rng,
             scratch: Scratch::new(shape),
-            planner: (config.env.gamma() > 0.0).then(|| Planner::new(&config.env, config.replan)),
+            planner: frame.map(|f| Planner::on_frame(f.clone(), config.env.gamma(), config.replan)),
             stats: LearnerStats::default(),
         }
     }
@@ -203,8 +217,11 @@ pub struct CohortTrial {
 impl Cohort {
     /// Learners `ids` of repetition `rep`.
     pub fn new(config: &LearnerConfig, seed: u64, rep: u32, ids: std::ops::Range<u32>) -> Self {
+        let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
         Self {
-            learners: ids.map(|id| Learner::new(config, seed, rep, id)).collect(),
+            learners: ids
+                .map(|id| Learner::sharing(config, seed, rep, id, frame.as_ref()))
+                .collect(),
         }
     }
 

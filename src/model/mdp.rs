@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use super::Shape;
 use crate::error::{Error, Result};
 
@@ -19,6 +21,14 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mdp {
     shape: Shape,
+    /// Everything but the probabilities, shared by clones: a thousand
+    /// learners planning on the same task hold one copy.
+    frame: Arc<Frame>,
+    prob: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Frame {
     /// Initial state distribution.
     start: Vec<f64>,
     /// Row `r`'s entries are `offsets[r]..offsets[r + 1]`.
@@ -27,7 +37,6 @@ pub struct Mdp {
     next: Vec<u32>,
     reward: Vec<f64>,
     terminal: Vec<bool>,
-    prob: Vec<f64>,
 }
 
 /// How close two probability sums must be to 1.
@@ -54,7 +63,7 @@ impl Mdp {
             return bad("start".into(), problem);
         }
         let entries = rows.iter().map(Vec::len).sum();
-        let mut mdp = Self::with_capacity(shape, start, entries);
+        let mut mdp = Builder::with_capacity(shape, start, entries);
         for (r, row) in rows.iter().enumerate() {
             let total: f64 = row.iter().map(|t| t.prob).sum();
             if row.is_empty() || (total - 1.0).abs() > PROBABILITY_TOLERANCE {
@@ -73,9 +82,9 @@ impl Mdp {
                 }
                 mdp.push(t);
             }
-            mdp.offsets.push(mdp.prob.len());
+            mdp.end_row();
         }
-        Ok(mdp)
+        Ok(mdp.build())
     }
 
     /// A model with one entry per outcome in every row, in outcome order, all
@@ -86,7 +95,7 @@ impl Mdp {
         start: Vec<f64>,
         known: impl Fn(usize, usize, usize) -> (usize, f64, bool),
     ) -> Self {
-        let mut mdp = Self::with_capacity(shape, start, shape.rows() * shape.outcomes);
+        let mut mdp = Builder::with_capacity(shape, start, shape.rows() * shape.outcomes);
         for s in 0..shape.states {
             for a in 0..shape.actions {
                 for o in 0..shape.outcomes {
@@ -99,10 +108,10 @@ impl Mdp {
                         terminal,
                     });
                 }
-                mdp.offsets.push(mdp.prob.len());
+                mdp.end_row();
             }
         }
-        mdp
+        mdp.build()
     }
 
     /// Sets every row's probabilities with `fill(row, probs)`.
@@ -113,36 +122,13 @@ impl Mdp {
         self
     }
 
-    fn with_capacity(shape: Shape, start: Vec<f64>, entries: usize) -> Self {
-        let mut offsets = Vec::with_capacity(shape.rows() + 1);
-        offsets.push(0);
-        Self {
-            shape,
-            start,
-            offsets,
-            outcome: Vec::with_capacity(entries),
-            next: Vec::with_capacity(entries),
-            reward: Vec::with_capacity(entries),
-            terminal: Vec::with_capacity(entries),
-            prob: Vec::with_capacity(entries),
-        }
-    }
-
-    fn push(&mut self, t: &Transition) {
-        self.outcome.push(t.outcome as u32);
-        self.next.push(t.next as u32);
-        self.reward.push(t.reward);
-        self.terminal.push(t.terminal);
-        self.prob.push(t.prob);
-    }
-
     pub fn shape(&self) -> Shape {
         self.shape
     }
 
     /// The initial state distribution.
     pub fn start(&self) -> &[f64] {
-        &self.start
+        &self.frame.start
     }
 
     /// How many transitions the model lists.
@@ -152,12 +138,12 @@ impl Mdp {
 
     /// Row `row`'s transitions.
     pub fn transitions(&self, row: usize) -> impl Iterator<Item = Transition> + '_ {
-        (self.offsets[row]..self.offsets[row + 1]).map(|k| Transition {
-            outcome: self.outcome[k] as usize,
-            next: self.next[k] as usize,
+        (self.frame.offsets[row]..self.frame.offsets[row + 1]).map(|k| Transition {
+            outcome: self.frame.outcome[k] as usize,
+            next: self.frame.next[k] as usize,
             prob: self.prob[k],
-            reward: self.reward[k],
-            terminal: self.terminal[k],
+            reward: self.frame.reward[k],
+            terminal: self.frame.terminal[k],
         })
     }
 
@@ -165,13 +151,13 @@ impl Mdp {
     /// indexed by outcome.
     #[inline]
     pub fn probs_mut(&mut self, row: usize) -> &mut [f64] {
-        &mut self.prob[self.offsets[row]..self.offsets[row + 1]]
+        &mut self.prob[self.frame.offsets[row]..self.frame.offsets[row + 1]]
     }
 
     /// Draws a transition of `row` with one uniform number.
     #[inline]
     pub fn sample(&self, row: usize, u: f64) -> Transition {
-        let (lo, hi) = (self.offsets[row], self.offsets[row + 1]);
+        let (lo, hi) = (self.frame.offsets[row], self.frame.offsets[row + 1]);
         let mut left = u;
         let mut k = lo;
         // Falls through to the last entry when rounding leaves `left` ≥ 0.
@@ -183,11 +169,11 @@ impl Mdp {
             k += 1;
         }
         Transition {
-            outcome: self.outcome[k] as usize,
-            next: self.next[k] as usize,
+            outcome: self.frame.outcome[k] as usize,
+            next: self.frame.next[k] as usize,
             prob: self.prob[k],
-            reward: self.reward[k],
-            terminal: self.terminal[k],
+            reward: self.frame.reward[k],
+            terminal: self.frame.terminal[k],
         }
     }
 
@@ -195,18 +181,18 @@ impl Mdp {
     /// outcome summed) into `out`.
     pub fn outcome_probs_into(&self, row: usize, out: &mut [f64]) {
         out.fill(0.0);
-        for k in self.offsets[row]..self.offsets[row + 1] {
-            out[self.outcome[k] as usize] += self.prob[k];
+        for k in self.frame.offsets[row]..self.frame.offsets[row + 1] {
+            out[self.frame.outcome[k] as usize] += self.prob[k];
         }
     }
 
     /// The expected immediate reward `Σ p · reward` of every row.
     pub fn expected_rewards_into(&self, out: &mut [f64]) {
         for (r, x) in out.iter_mut().enumerate() {
-            let span = self.offsets[r]..self.offsets[r + 1];
+            let span = self.frame.offsets[r]..self.frame.offsets[r + 1];
             *x = self.prob[span.clone()]
                 .iter()
-                .zip(&self.reward[span])
+                .zip(&self.frame.reward[span])
                 .map(|(p, r)| p * r)
                 .sum();
         }
@@ -217,9 +203,9 @@ impl Mdp {
     #[inline]
     pub fn future(&self, row: usize, v: &[f64]) -> f64 {
         let mut total = 0.0;
-        for k in self.offsets[row]..self.offsets[row + 1] {
-            if !self.terminal[k] {
-                total += self.prob[k] * v[self.next[k] as usize];
+        for k in self.frame.offsets[row]..self.frame.offsets[row + 1] {
+            if !self.frame.terminal[k] {
+                total += self.prob[k] * v[self.frame.next[k] as usize];
             }
         }
         total
@@ -227,7 +213,53 @@ impl Mdp {
 
     /// `Σ_s start[s] · v[s]`.
     pub fn start_value(&self, v: &[f64]) -> f64 {
-        self.start.iter().zip(v).map(|(p, x)| p * x).sum()
+        self.frame.start.iter().zip(v).map(|(p, x)| p * x).sum()
+    }
+}
+
+/// Collects rows in order into an [`Mdp`].
+struct Builder {
+    shape: Shape,
+    frame: Frame,
+    prob: Vec<f64>,
+}
+
+impl Builder {
+    fn with_capacity(shape: Shape, start: Vec<f64>, entries: usize) -> Self {
+        let mut offsets = Vec::with_capacity(shape.rows() + 1);
+        offsets.push(0);
+        Self {
+            shape,
+            frame: Frame {
+                start,
+                offsets,
+                outcome: Vec::with_capacity(entries),
+                next: Vec::with_capacity(entries),
+                reward: Vec::with_capacity(entries),
+                terminal: Vec::with_capacity(entries),
+            },
+            prob: Vec::with_capacity(entries),
+        }
+    }
+
+    fn push(&mut self, t: &Transition) {
+        self.frame.outcome.push(t.outcome as u32);
+        self.frame.next.push(t.next as u32);
+        self.frame.reward.push(t.reward);
+        self.frame.terminal.push(t.terminal);
+        self.prob.push(t.prob);
+    }
+
+    fn end_row(&mut self) {
+        self.frame.offsets.push(self.prob.len());
+    }
+
+    fn build(self) -> Mdp {
+        Mdp {
+            shape: self.shape,
+            frame: Arc::new(self.frame),
+            prob: self.prob,
+        }
     }
 }
 

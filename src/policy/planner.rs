@@ -33,11 +33,16 @@ pub struct Planner {
 
 impl Planner {
     pub fn new(env: &Environment, replan: Replan) -> Self {
-        let model = frame(env);
+        Self::on_frame(frame(env), env.gamma(), replan)
+    }
+
+    /// A planner on a copy of `model`, which shares everything but the
+    /// probabilities with it.
+    pub fn on_frame(model: Mdp, gamma: f64, replan: Replan) -> Self {
         Self {
             solver: ValueIteration::new(&model),
             model,
-            gamma: env.gamma(),
+            gamma,
             replan,
             since: 0,
             fresh: false,
@@ -78,7 +83,7 @@ impl Planner {
 }
 
 /// One entry per outcome of every row, probabilities to be filled in.
-fn frame(env: &Environment) -> Mdp {
+pub fn frame(env: &Environment) -> Mdp {
     let start = match env.truth() {
         Some(t) => t.model().start().to_vec(),
         None => vec![1.0],

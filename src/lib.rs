@@ -40,7 +40,8 @@
 //!    - [`scenario`]: TOML files checked into a valid [`Scenario`].
 //! 2. **Runtime** ([`runtime`]): kameo actors around a cohort and the
 //!    aggregator, and the lockstep driver.
-//! 3. **Output** ([`report`]): the results folder, summary, table and plots.
+//! 3. **Output** ([`report`]): the results folder, summary, table and plots;
+//!    [`sweep`] runs one scenario under several share rules.
 //!
 //! The binary `parbayes` parses arguments and calls into these.
 
@@ -56,6 +57,7 @@ pub mod rng;
 pub mod runtime;
 pub mod scenario;
 pub mod share;
+pub mod sweep;
 
 pub use error::{Error, Result};
 pub use runtime::{Observe, RunOptions, RunOutcome, run_scenario};

@@ -304,6 +304,51 @@ fn a_vm_run_reports_every_baseline() {
 }
 
 #[test]
+fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    let out = parbayes(
+        &[
+            "sweep",
+            "good.toml",
+            "--share",
+            "never,kl:0.01,always",
+            "--out",
+            "sw",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6); // 3 rules × agents [1, 2]
+    for field in [
+        "agents",
+        "share",
+        "model_kl",
+        "global_model_kl",
+        "reward_per_step",
+        "regret_per_agent",
+        "messages_up",
+        "messages_down",
+        "rows_up",
+        "rows_down",
+        "bytes_up",
+        "bytes_down",
+        "accuracy_gain",
+    ] {
+        assert!(rows[0].get(field).is_some(), "{field}");
+    }
+    for file in ["sweep.csv", "sweep.json", "pareto.svg", "trials.csv"] {
+        assert!(dir.path().join("sw").join(file).exists(), "{file}");
+    }
+    let bad = parbayes(&["sweep", "good.toml", "--share", "kl:-1"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
 fn solve_prints_the_optimal_value_as_json_and_an_arrow_map() {
     let dir = std::env::current_dir().unwrap();
     let out = parbayes(
@@ -461,6 +506,7 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
         &["check", "--help"],
         &["scenarios", "--help"],
         &["solve", "--help"],
+        &["sweep", "--help"],
     ] {
         let out = parbayes(sub, &dir);
         assert!(

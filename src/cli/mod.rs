@@ -9,9 +9,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use parbayes::metrics::TrialRecord;
 use parbayes::policy::Policy;
-use parbayes::report::{ResultsDir, Summary, summary_table, write_curves_svg};
+use parbayes::report::{
+    ResultsDir, Summary, summary_table, sweep_table, write_curves_svg, write_pareto_svg,
+};
 use parbayes::scenario::{SHIPPED, default_results_dir};
 use parbayes::share::ShareRule;
+use parbayes::sweep::run_sweep;
 use parbayes::{Observe, Overrides, RunOptions, Scenario, run_scenario};
 
 /// Parallel Bayesian reinforcement learning by actor message passing.
@@ -33,6 +36,11 @@ enum Command {
         after_help = "Examples:\n  parbayes run scenarios/bandit-news.toml\n  parbayes run bandit-news --agents 1,2,5,10 --reps 20 --share kl:0.001 --out results/news"
     )]
     Run(RunArgs),
+    /// Run a scenario under several share rules: communication against accuracy.
+    #[command(
+        after_help = "Examples:\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.001,kl:0.00001,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
+    )]
+    Sweep(SweepArgs),
     /// Validate scenario files without running them.
     #[command(after_help = "Example:\n  parbayes check scenarios/*.toml")]
     Check {
@@ -83,6 +91,44 @@ struct RunArgs {
     threads: Option<usize>,
 }
 
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    /// A scenario file, or the name of a shipped one (see `parbayes scenarios`).
+    scenario: PathBuf,
+    /// Agent counts to run, comma-separated [default: the scenario's].
+    #[arg(long, value_delimiter = ',')]
+    agents: Option<Vec<u32>>,
+    /// Share rules to compare, comma-separated; include `never` and `always`
+    /// for the accuracy gain.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "never,periodic:10,periodic:100,kl:0.1,kl:0.01,kl:0.001,kl-posterior:1,always"
+    )]
+    share: Vec<ShareRule>,
+    /// Repetitions per pair.
+    #[arg(long)]
+    reps: Option<u32>,
+    /// Seed of every learner's random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Trials per repetition.
+    #[arg(long)]
+    trials: Option<u64>,
+    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
+    #[arg(long)]
+    policy: Option<Policy>,
+    /// Results folder [default: results/<scenario>-sweep-<UTC time>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Tokio worker threads [default: one per core]; results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Format {
     Table,
@@ -92,6 +138,7 @@ pub(crate) enum Format {
 pub fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Sweep(args) => sweep(args),
         Command::Check { scenarios } => {
             for path in scenarios {
                 let s = Scenario::load(&path, &Overrides::default())?;
@@ -127,32 +174,12 @@ fn run(args: RunArgs) -> Result<()> {
         policy: args.policy,
     };
     let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let mut options = RunOptions::default();
-    if let Some(t) = args.threads {
-        anyhow::ensure!(
-            t >= 1,
-            parbayes::Error::Invalid {
-                source_name: "command line".into(),
-                field: "--threads".into(),
-                problem: "0 threads; use 1 or more".into()
-            }
-        );
-        options.threads = t;
-    }
+    let options = run_options(args.threads)?;
     let out = args.out.unwrap_or_else(|| default_results_dir(&scenario));
     let mut dir = ResultsDir::create(&out)?;
 
-    let total =
-        scenario.run.trials * u64::from(scenario.run.reps) * scenario.run.agents.len() as u64;
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent}% ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+    let bar = progress_bar(
+        scenario.run.trials * u64::from(scenario.run.reps) * scenario.run.agents.len() as u64,
     );
     let mut progress = Progress {
         dir: &mut dir,
@@ -176,6 +203,99 @@ fn run(args: RunArgs) -> Result<()> {
         Format::Json => writeln!(stdout, "{json}")?,
         Format::Table => {
             write!(stdout, "{}", summary_table(&summary))?;
+            writeln!(stdout, "results: {}", dir.path().display())?;
+        }
+    }
+    Ok(())
+}
+
+fn run_options(threads: Option<usize>) -> Result<RunOptions> {
+    let mut options = RunOptions::default();
+    if let Some(t) = threads {
+        anyhow::ensure!(
+            t >= 1,
+            parbayes::Error::Invalid {
+                source_name: "command line".into(),
+                field: "--threads".into(),
+                problem: "0 threads; use 1 or more".into()
+            }
+        );
+        options.threads = t;
+    }
+    Ok(options)
+}
+
+/// A progress bar on stderr over `trials` trials, hidden unless stderr is a
+/// terminal.
+fn progress_bar(trials: u64) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(trials)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent}% ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn sweep(args: SweepArgs) -> Result<()> {
+    let overrides = Overrides {
+        agents: args.agents,
+        reps: args.reps,
+        seed: args.seed,
+        trials: args.trials,
+        share: None,
+        policy: args.policy,
+    };
+    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let options = run_options(args.threads)?;
+    let out = args.out.unwrap_or_else(|| {
+        let mut dir = default_results_dir(&scenario);
+        let name = dir.file_name().map(|n| {
+            n.to_string_lossy()
+                .replacen(&scenario.name, &format!("{}-sweep", scenario.name), 1)
+        });
+        if let Some(n) = name {
+            dir.set_file_name(n);
+        }
+        dir
+    });
+    let mut dir = ResultsDir::create(&out)?;
+    let bar = progress_bar(
+        scenario.run.trials
+            * u64::from(scenario.run.reps)
+            * scenario.run.agents.len() as u64
+            * args.share.len() as u64,
+    );
+    let mut progress = Progress {
+        dir: &mut dir,
+        bar: &bar,
+    };
+    let (sweep, _) = run_sweep(&scenario, &args.share, &options, &mut progress)?;
+    bar.finish_and_clear();
+    dir.finish()?;
+
+    let json = serde_json::to_string_pretty(&sweep)?;
+    dir.write_file("sweep.json", json.as_bytes())?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for row in &sweep.rows {
+        csv.serialize(row)?;
+    }
+    dir.write_file("sweep.csv", &csv.into_inner()?)?;
+    let title = format!(
+        "{}: communication against accuracy, {}",
+        scenario.name, scenario.learner.policy
+    );
+    write_pareto_svg(&dir.path().join("pareto.svg"), &title, &sweep)?;
+
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(stdout, "{json}")?,
+        Format::Table => {
+            write!(stdout, "{}", sweep_table(&sweep))?;
             writeln!(stdout, "results: {}", dir.path().display())?;
         }
     }

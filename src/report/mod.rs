@@ -1,12 +1,14 @@
 //! What a run leaves behind: `trials.csv`, `summary.json`, a summary table
-//! and SVG plots.
+//! and SVG plots; for a sweep, its table and Pareto plot.
 
 mod plot;
 mod results_dir;
 mod summary;
+mod sweep;
 mod table;
 
 pub use plot::write_curves_svg;
 pub use results_dir::ResultsDir;
-pub use summary::{Final, LaiRobbins, ResultRow, Summary, TimingRow};
+pub use summary::{Baselines, Final, LaiRobbins, ResultRow, Summary, TimingRow};
+pub use sweep::{sweep_table, write_pareto_svg};
 pub use table::summary_table;

@@ -1,0 +1,133 @@
+//! A sweep: one scenario under several share rules, on the same seeds, to
+//! chart communication volume against accuracy.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::report::Summary;
+use crate::runtime::{Observe, RunOptions, RunOutcome, run_scenario};
+use crate::scenario::Scenario;
+use crate::share::ShareRule;
+
+/// One (agent count, share rule) pair: final means over repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    pub agents: u32,
+    pub share: String,
+    pub reps: u32,
+    pub model_kl: f64,
+    pub global_model_kl: f64,
+    pub reward_per_step: f64,
+    /// Bandits only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regret_per_agent: Option<f64>,
+    /// MDP tasks only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_loss: Option<f64>,
+    pub messages_up: f64,
+    pub messages_down: f64,
+    pub rows_up: f64,
+    pub rows_down: f64,
+    pub bytes_up: f64,
+    pub bytes_down: f64,
+    /// `(error_never − error_rule) / (error_never − error_always)` at the
+    /// same N, where the error is regret for bandits and the learners' model
+    /// error otherwise; absent unless `never` and `always` are both swept
+    /// and differ.
+    pub accuracy_gain: Option<f64>,
+}
+
+impl SweepRow {
+    /// What the accuracy gain measures: regret for bandits, model error
+    /// otherwise.
+    pub fn error(&self) -> f64 {
+        self.regret_per_agent.unwrap_or(self.model_kl)
+    }
+}
+
+/// Every row of a sweep, by rule in the order given, then by agent count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    pub scenario: String,
+    pub task: String,
+    /// `regret_per_agent` or `model_kl`: what `accuracy_gain` compares.
+    pub error: &'static str,
+    pub rows: Vec<SweepRow>,
+}
+
+/// Runs `scenario` once per rule (its agent counts, repetitions and seed
+/// unchanged), so every rule meets the same learners' random streams.
+pub fn run_sweep(
+    scenario: &Scenario,
+    rules: &[ShareRule],
+    options: &RunOptions,
+    observer: &mut dyn Observe,
+) -> Result<(Sweep, Vec<RunOutcome>)> {
+    if rules.is_empty() {
+        return Err(Error::invalid(
+            "command line",
+            "--share",
+            "no rules; give at least one",
+        ));
+    }
+    let bandit = scenario.learner.env.is_bandit();
+    let mut rows = Vec::new();
+    let mut outcomes = Vec::with_capacity(rules.len());
+    for &rule in rules {
+        let mut s = scenario.clone();
+        s.learner.share = rule;
+        let outcome = run_scenario(&s, options, observer)?;
+        let summary = Summary::new(&s, &outcome);
+        for r in &summary.results {
+            let f = &r.final_;
+            rows.push(SweepRow {
+                agents: r.agents,
+                share: rule.to_string(),
+                reps: r.reps,
+                model_kl: f.model_kl,
+                global_model_kl: f.global_model_kl,
+                reward_per_step: f.reward_per_step,
+                regret_per_agent: bandit.then_some(f.regret_per_agent),
+                policy_loss: (!bandit).then_some(f.policy_loss),
+                messages_up: f.messages_up,
+                messages_down: f.messages_down,
+                rows_up: f.rows_up,
+                rows_down: f.rows_down,
+                bytes_up: f.bytes_up,
+                bytes_down: f.bytes_down,
+                accuracy_gain: None,
+            });
+        }
+        outcomes.push(outcome);
+    }
+    let find = |rows: &[SweepRow], agents: u32, rule: ShareRule| {
+        rows.iter()
+            .find(|r| r.agents == agents && r.share == rule.to_string())
+            .map(SweepRow::error)
+    };
+    let gains: Vec<Option<f64>> = rows
+        .iter()
+        .map(|r| {
+            let never = find(&rows, r.agents, ShareRule::Never)?;
+            let always = find(&rows, r.agents, ShareRule::Always)?;
+            let span = never - always;
+            (span != 0.0).then(|| (never - r.error()) / span)
+        })
+        .collect();
+    for (r, g) in rows.iter_mut().zip(gains) {
+        r.accuracy_gain = g;
+    }
+    Ok((
+        Sweep {
+            scenario: scenario.name.clone(),
+            task: scenario.learner.env.kind().to_string(),
+            error: if bandit {
+                "regret_per_agent"
+            } else {
+                "model_kl"
+            },
+            rows,
+        },
+        outcomes,
+    ))
+}

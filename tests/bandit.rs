@@ -117,9 +117,17 @@ fn same_seed_same_records_on_one_or_two_threads_and_any_cohort_split() {
         ..Default::default()
     });
     let run = |threads, cohorts| {
-        run_scenario(&scenario, &RunOptions { threads, cohorts }, &mut ())
-            .unwrap()
-            .records
+        run_scenario(
+            &scenario,
+            &RunOptions {
+                threads,
+                cohorts,
+                ..RunOptions::default()
+            },
+            &mut (),
+        )
+        .unwrap()
+        .records
     };
     let base = run(1, 1);
     assert!(!base.is_empty());
@@ -154,6 +162,7 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
         &RunOptions {
             threads: 2,
             cohorts: 2,
+            ..RunOptions::default()
         },
         &mut (),
     )

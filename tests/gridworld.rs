@@ -109,9 +109,17 @@ fn same_seed_same_records_on_any_thread_count_and_cohort_split() {
         ..Default::default()
     });
     let run = |threads, cohorts| {
-        run_scenario(&scenario, &RunOptions { threads, cohorts }, &mut ())
-            .unwrap()
-            .records
+        run_scenario(
+            &scenario,
+            &RunOptions {
+                threads,
+                cohorts,
+                ..RunOptions::default()
+            },
+            &mut (),
+        )
+        .unwrap()
+        .records
     };
     let base = run(1, 1);
     assert!(base.iter().any(|r| r.policy_loss.is_some()));

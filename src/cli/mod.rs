@@ -12,6 +12,7 @@ use parbayes::policy::Policy;
 use parbayes::report::{
     ResultsDir, Summary, summary_table, sweep_table, write_curves_svg, write_pareto_svg,
 };
+use parbayes::runtime::Mode;
 use parbayes::scenario::{SHIPPED, default_results_dir};
 use parbayes::share::ShareRule;
 use parbayes::sweep::run_sweep;
@@ -89,6 +90,10 @@ struct RunArgs {
     /// Tokio worker threads [default: one per core]; results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// lockstep: a barrier every trial, reproducible; async: free-running
+    /// learners, faster, results depend on timing.
+    #[arg(long, value_enum, default_value_t = Mode::Lockstep)]
+    mode: Mode,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +132,10 @@ struct SweepArgs {
     /// Tokio worker threads [default: one per core]; results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// lockstep: a barrier every trial, reproducible; async: free-running
+    /// learners, faster, results depend on timing.
+    #[arg(long, value_enum, default_value_t = Mode::Lockstep)]
+    mode: Mode,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -174,7 +183,7 @@ fn run(args: RunArgs) -> Result<()> {
         policy: args.policy,
     };
     let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let options = run_options(args.threads)?;
+    let options = run_options(args.threads, args.mode)?;
     let out = args.out.unwrap_or_else(|| default_results_dir(&scenario));
     let mut dir = ResultsDir::create(&out)?;
 
@@ -209,8 +218,11 @@ fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_options(threads: Option<usize>) -> Result<RunOptions> {
-    let mut options = RunOptions::default();
+fn run_options(threads: Option<usize>, mode: Mode) -> Result<RunOptions> {
+    let mut options = RunOptions {
+        mode,
+        ..RunOptions::default()
+    };
     if let Some(t) = threads {
         anyhow::ensure!(
             t >= 1,
@@ -251,7 +263,7 @@ fn sweep(args: SweepArgs) -> Result<()> {
         policy: args.policy,
     };
     let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let options = run_options(args.threads)?;
+    let options = run_options(args.threads, args.mode)?;
     let out = args.out.unwrap_or_else(|| {
         let mut dir = default_results_dir(&scenario);
         let name = dir.file_name().map(|n| {

@@ -12,8 +12,10 @@ use crate::scenario::Scenario;
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub scenario: String,
-    /// `bandit`, `gridworld` or `tabular`.
+    /// `bandit`, `gridworld`, `tabular` or `vm`.
     pub task: String,
+    /// `lockstep` (reproducible) or `async`.
+    pub mode: crate::runtime::Mode,
     pub seed: u64,
     pub trials: u64,
     pub steps_per_trial: u64,
@@ -192,6 +194,7 @@ impl Summary {
         Summary {
             scenario: scenario.name.clone(),
             task: scenario.learner.env.kind().to_string(),
+            mode: outcome.mode,
             seed: scenario.run.seed,
             trials: scenario.run.trials,
             steps_per_trial: scenario.run.steps_per_trial,

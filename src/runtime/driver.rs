@@ -9,19 +9,33 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::aggregator::{AggregatorActor, Fold};
 use super::cohort::{CohortActor, RunTrial};
+use super::free::run_free;
 use crate::error::{Error, Result};
 use crate::learner::Cohort;
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate};
 
-/// How to execute a run; nothing here changes its results.
+/// How to execute a run. In lockstep nothing here changes the results; the
+/// async mode trades reproducibility for speed.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Tokio worker threads.
     pub threads: usize,
     /// Learner actors per experiment; 0 picks four per thread.
     pub cohorts: usize,
+    pub mode: Mode,
+}
+
+/// Whether learners wait for each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A barrier every trial: reproducible on any machine.
+    #[default]
+    Lockstep,
+    /// Free-running learners, an aggregator on its own schedule.
+    Async,
 }
 
 impl Default for RunOptions {
@@ -30,6 +44,7 @@ impl Default for RunOptions {
         Self {
             threads,
             cohorts: 0,
+            mode: Mode::Lockstep,
         }
     }
 }
@@ -73,10 +88,12 @@ pub struct RunTiming {
 pub struct RunOutcome {
     pub records: Vec<TrialRecord>,
     pub timings: Vec<RunTiming>,
+    pub mode: Mode,
 }
 
-/// Runs every (agent count, repetition) of the scenario in lockstep on a
-/// fresh tokio runtime with `options.threads` workers.
+/// Runs every (agent count, repetition) of the scenario, in lockstep or
+/// free-running as `options.mode` says, on a fresh tokio runtime with
+/// `options.threads` workers.
 ///
 /// Experiments are independent, so up to `threads` of them run at once; the
 /// observer still sees their records in (agents, repetition) order, as they
@@ -103,6 +120,7 @@ pub fn run_scenario(
     for (index, &(agents, rep)) in experiments.iter().enumerate() {
         let (scenario, tx, permits) = (scenario.clone(), tx.clone(), permits.clone());
         let cohorts = options.cohorts_for(agents);
+        let mode = options.mode;
         runtime.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
@@ -112,7 +130,10 @@ pub fn run_scenario(
                 tx: tx.clone(),
                 trials: 0,
             };
-            let result = run_lockstep(&scenario, agents, rep, cohorts, &mut forward).await;
+            let result = match mode {
+                Mode::Lockstep => run_lockstep(&scenario, agents, rep, cohorts, &mut forward).await,
+                Mode::Async => run_free(&scenario, agents, rep, cohorts, &mut forward).await,
+            };
             let _ = tx.send(Event::Done {
                 index,
                 trials: forward.trials,
@@ -123,7 +144,10 @@ pub fn run_scenario(
     drop(tx);
 
     runtime.block_on(async {
-        let mut outcome = RunOutcome::default();
+        let mut outcome = RunOutcome {
+            mode: options.mode,
+            ..RunOutcome::default()
+        };
         let mut next = 0;
         let mut held: Vec<Vec<TrialRecord>> = vec![Vec::new(); experiments.len()];
         let mut finished: Vec<Option<RunTiming>> = vec![None; experiments.len()];

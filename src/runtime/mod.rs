@@ -1,11 +1,14 @@
 //! The only code that knows kameo and tokio: thin actors around the core
 //! [`Cohort`](crate::learner::Cohort) and [`Aggregator`](crate::share::Aggregator),
-//! and the lockstep driver that moves their messages.
+//! and the drivers that move their messages: lockstep, and free-running
+//! (async).
 
 mod aggregator;
 mod cohort;
 mod driver;
+mod free;
 
 pub use aggregator::{AggregatorActor, Fold, Folded};
 pub use cohort::{CohortActor, RunTrial, TrialDone};
-pub use driver::{Observe, RunOptions, RunOutcome, RunTiming, run_lockstep, run_scenario};
+pub use driver::{Mode, Observe, RunOptions, RunOutcome, RunTiming, run_lockstep, run_scenario};
+pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};

@@ -1,6 +1,6 @@
-//! Pulls per second: one Thompson learner on bandit-news, and whole lockstep
-//! runs through the actors at N = 1, 100, 1000. Fixed seeds; parameters in
-//! the BenchmarkId.
+//! Pulls per second: one Thompson learner on bandit-news, whole lockstep
+//! runs through the actors at N = 1, 100, 1000, and the aggregator's fan-in
+//! from 1000 learners. Fixed seeds; parameters in the BenchmarkId.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use parbayes::learner::Learner;
@@ -79,5 +79,44 @@ fn lockstep_run(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, learner_step, lockstep_run);
+/// The aggregator alone: fold one share message from each of 1000 learners
+/// (bandit-news after 50 pulls each, the shipped `kl:0.00001` rule), then
+/// answer every learner.
+fn aggregator_fan_in(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregator_fan_in");
+    let scenario = news(Overrides::default());
+    const AGENTS: u32 = 1000;
+    let mut learners: Vec<Learner> = (0..AGENTS)
+        .map(|i| Learner::new(&scenario.learner, 42, 0, i))
+        .collect();
+    let mut round = Vec::new();
+    for _ in 0..50 {
+        round = learners.iter_mut().filter_map(|l| l.trial(1)).collect();
+    }
+    let shape = scenario.learner.env.shape();
+    group.throughput(Throughput::Elements(round.len() as u64));
+    let rows: usize = round.iter().map(|m| m.rows.rows.len()).sum();
+    let id = BenchmarkId::new(
+        "bandit-news",
+        format!(
+            "agents={AGENTS}/messages={}/rows={rows}/share=kl:0.00001/seed=42",
+            round.len()
+        ),
+    );
+    group.bench_function(id, |b| {
+        b.iter_batched_ref(
+            || parbayes::share::Aggregator::new(shape, AGENTS as usize),
+            |agg| {
+                for m in &round {
+                    agg.receive(m).expect("valid message");
+                }
+                agg.answer_all()
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, learner_step, lockstep_run, aggregator_fan_in);
 criterion_main!(benches);

@@ -39,7 +39,7 @@
 //!    - [`metrics`]: model error and the per-trial record;
 //!    - [`scenario`]: TOML files checked into a valid [`Scenario`].
 //! 2. **Runtime** ([`runtime`]): kameo actors around a cohort and the
-//!    aggregator, and the lockstep driver.
+//!    aggregator, and the lockstep and free-running (async) drivers.
 //! 3. **Output** ([`report`]): the results folder, summary, table and plots;
 //!    [`sweep`] runs one scenario under several share rules.
 //!

@@ -56,6 +56,19 @@ pub struct MetricsPlan {
     pub eval_every: Option<u64>,
 }
 
+impl MetricsPlan {
+    /// Whether trial `trial` of `trials` records metrics, and whether it
+    /// also evaluates the policy loss.
+    pub fn due(&self, trial: u64, trials: u64) -> (bool, bool) {
+        let last = trial == trials;
+        let measure = trial.is_multiple_of(self.record_every) || last;
+        let evaluate = self
+            .eval_every
+            .is_some_and(|e| trial.is_multiple_of(e) || last);
+        (measure, evaluate)
+    }
+}
+
 /// Command-line values that replace the file's.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {

@@ -59,8 +59,9 @@ enum Command {
     Solve(solve::SolveArgs),
 }
 
+/// What `run` and `sweep` share.
 #[derive(Debug, clap::Args)]
-struct RunArgs {
+struct Common {
     /// A scenario file, or the name of a shipped one (see `parbayes scenarios`).
     scenario: PathBuf,
     /// Agent counts to run, comma-separated.
@@ -75,13 +76,10 @@ struct RunArgs {
     /// Trials per repetition.
     #[arg(long)]
     trials: Option<u64>,
-    /// Share rule: never, always, periodic:K, kl:θ, kl-posterior:θ.
-    #[arg(long)]
-    share: Option<ShareRule>,
     /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
     #[arg(long)]
     policy: Option<Policy>,
-    /// Results folder [default: results/<scenario>-<UTC time>].
+    /// Results folder [default: results/<scenario>[-sweep]-<UTC time>].
     #[arg(long)]
     out: Option<PathBuf>,
     /// What to print on stdout.
@@ -96,13 +94,32 @@ struct RunArgs {
     mode: Mode,
 }
 
+impl Common {
+    fn overrides(&self, share: Option<ShareRule>) -> Overrides {
+        Overrides {
+            agents: self.agents.clone(),
+            reps: self.reps,
+            seed: self.seed,
+            trials: self.trials,
+            share,
+            policy: self.policy,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Share rule: never, always, periodic:K, kl:θ, kl-posterior:θ.
+    #[arg(long)]
+    share: Option<ShareRule>,
+}
+
 #[derive(Debug, clap::Args)]
 struct SweepArgs {
-    /// A scenario file, or the name of a shipped one (see `parbayes scenarios`).
-    scenario: PathBuf,
-    /// Agent counts to run, comma-separated [default: the scenario's].
-    #[arg(long, value_delimiter = ',')]
-    agents: Option<Vec<u32>>,
+    #[command(flatten)]
+    common: Common,
     /// Share rules to compare, comma-separated; include `never` and `always`
     /// for the accuracy gain.
     #[arg(
@@ -111,31 +128,6 @@ struct SweepArgs {
         default_value = "never,periodic:10,periodic:100,kl:0.1,kl:0.01,kl:0.001,kl-posterior:1,always"
     )]
     share: Vec<ShareRule>,
-    /// Repetitions per pair.
-    #[arg(long)]
-    reps: Option<u32>,
-    /// Seed of every learner's random stream.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Trials per repetition.
-    #[arg(long)]
-    trials: Option<u64>,
-    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
-    #[arg(long)]
-    policy: Option<Policy>,
-    /// Results folder [default: results/<scenario>-sweep-<UTC time>].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// What to print on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-    /// Tokio worker threads [default: one per core]; results do not depend on it.
-    #[arg(long)]
-    threads: Option<usize>,
-    /// lockstep: a barrier every trial, reproducible; async: free-running
-    /// learners, faster, results depend on timing.
-    #[arg(long, value_enum, default_value_t = Mode::Lockstep)]
-    mode: Mode,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -173,18 +165,10 @@ pub fn execute(cli: Cli) -> Result<()> {
     }
 }
 
-fn run(args: RunArgs) -> Result<()> {
-    let overrides = Overrides {
-        agents: args.agents,
-        reps: args.reps,
-        seed: args.seed,
-        trials: args.trials,
-        share: args.share,
-        policy: args.policy,
-    };
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let options = run_options(args.threads, args.mode)?;
-    let out = args.out.unwrap_or_else(|| default_results_dir(&scenario));
+fn run(RunArgs { common, share }: RunArgs) -> Result<()> {
+    let scenario = Scenario::load(&common.scenario, &common.overrides(share))?;
+    let options = run_options(common.threads, common.mode)?;
+    let out = common.out.unwrap_or_else(|| default_results_dir(&scenario));
     let mut dir = ResultsDir::create(&out)?;
 
     let bar = progress_bar(
@@ -208,7 +192,7 @@ fn run(args: RunArgs) -> Result<()> {
     write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
 
     let mut stdout = std::io::stdout().lock();
-    match args.format {
+    match common.format {
         Format::Json => writeln!(stdout, "{json}")?,
         Format::Table => {
             write!(stdout, "{}", summary_table(&summary))?;
@@ -253,18 +237,10 @@ fn progress_bar(trials: u64) -> ProgressBar {
     bar
 }
 
-fn sweep(args: SweepArgs) -> Result<()> {
-    let overrides = Overrides {
-        agents: args.agents,
-        reps: args.reps,
-        seed: args.seed,
-        trials: args.trials,
-        share: None,
-        policy: args.policy,
-    };
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let options = run_options(args.threads, args.mode)?;
-    let out = args.out.unwrap_or_else(|| {
+fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
+    let scenario = Scenario::load(&common.scenario, &common.overrides(None))?;
+    let options = run_options(common.threads, common.mode)?;
+    let out = common.out.unwrap_or_else(|| {
         let mut dir = default_results_dir(&scenario);
         let name = dir.file_name().map(|n| {
             n.to_string_lossy()
@@ -280,13 +256,13 @@ fn sweep(args: SweepArgs) -> Result<()> {
         scenario.run.trials
             * u64::from(scenario.run.reps)
             * scenario.run.agents.len() as u64
-            * args.share.len() as u64,
+            * share.len() as u64,
     );
     let mut progress = Progress {
         dir: &mut dir,
         bar: &bar,
     };
-    let (sweep, _) = run_sweep(&scenario, &args.share, &options, &mut progress)?;
+    let (sweep, _) = run_sweep(&scenario, &share, &options, &mut progress)?;
     bar.finish_and_clear();
     dir.finish()?;
 
@@ -304,7 +280,7 @@ fn sweep(args: SweepArgs) -> Result<()> {
     write_pareto_svg(&dir.path().join("pareto.svg"), &title, &sweep)?;
 
     let mut stdout = std::io::stdout().lock();
-    match args.format {
+    match common.format {
         Format::Json => writeln!(stdout, "{json}")?,
         Format::Table => {
             write!(stdout, "{}", sweep_table(&sweep))?;

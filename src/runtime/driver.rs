@@ -237,6 +237,15 @@ impl Observe for Forward {
     }
 }
 
+/// `agents` learner ids split into at most `cohorts` contiguous blocks.
+pub(super) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
+    let n = agents as usize;
+    let k = cohorts.clamp(1, n.max(1));
+    (0..k)
+        .map(|c| (c * n / k) as u32..((c + 1) * n / k) as u32)
+        .collect()
+}
+
 /// One experiment in lockstep: every trial, each cohort applies the
 /// aggregator's last answers and steps its learners; the driver hands their
 /// share messages to the aggregator in learner-id order. The same scenario,
@@ -251,16 +260,13 @@ pub async fn run_lockstep(
     let started = Instant::now();
     let config = &scenario.learner;
     let plan = &scenario.run;
-    let n = agents as usize;
-    let k = cohorts.clamp(1, n);
-    let ranges: Vec<Range<u32>> = (0..k)
-        .map(|c| (c * n / k) as u32..((c + 1) * n / k) as u32)
-        .collect();
+    let ranges = cohort_ranges(agents, cohorts);
+    let k = ranges.len();
     let actors: Vec<ActorRef<CohortActor>> = ranges
         .iter()
         .map(|r| CohortActor::spawn(Cohort::new(config, plan.seed, rep, r.clone())))
         .collect();
-    let aggregator = AggregatorActor::spawn(Aggregator::new(config.env.shape(), n));
+    let aggregator = AggregatorActor::spawn(Aggregator::new(config.env.shape(), agents as usize));
 
     let key = RecordKey {
         agents,

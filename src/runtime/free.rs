@@ -16,7 +16,7 @@ use kameo::error::Infallible;
 use kameo::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::driver::{Observe, RunTiming};
+use super::driver::{Observe, RunTiming, cohort_ranges};
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics};
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
@@ -150,10 +150,8 @@ pub async fn run_free(
         ));
     }
     let n = agents as usize;
-    let k = cohorts.clamp(1, n);
-    let ranges: Vec<Range<u32>> = (0..k)
-        .map(|c| (c * n / k) as u32..((c + 1) * n / k) as u32)
-        .collect();
+    let ranges = cohort_ranges(agents, cohorts);
+    let k = ranges.len();
     let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..k).map(|_| unbounded_channel()).unzip();
     let publisher = Publisher::spawn_with_mailbox(
         PublisherArgs {
@@ -263,12 +261,7 @@ async fn run_cohort(
         while let Ok(batch) = inbox.try_recv() {
             updates.extend(batch);
         }
-        let last = trial == plan.trials;
-        let measure = trial % scenario.metrics.record_every == 0 || last;
-        let evaluate = scenario
-            .metrics
-            .eval_every
-            .is_some_and(|e| trial % e == 0 || last);
+        let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
         let done = cohort.trial(&updates, plan.steps_per_trial, measure, evaluate);
         if !done.shares.is_empty() && publisher.tell(Absorb(done.shares)).await.is_err() {
             let _ = progress.send(Err(Error::Runtime("the aggregator stopped".into())));

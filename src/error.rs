@@ -41,6 +41,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The results folder cannot be created where the user asked for it.
+    #[error("cannot create the results folder {}: {source}; choose another --out", path.display())]
+    Unwritable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The output folder exists and is not empty.
     #[error("{}: the results folder already exists and is not empty; choose another --out", path.display())]
     OutputExists { path: PathBuf },
@@ -57,6 +64,7 @@ impl Error {
             Error::Invalid { .. }
                 | Error::Syntax { .. }
                 | Error::Read { .. }
+                | Error::Unwritable { .. }
                 | Error::OutputExists { .. }
         )
     }

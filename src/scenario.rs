@@ -117,7 +117,9 @@ struct RawTask {
     bins: Option<usize>,
     max_ms: Option<f64>,
     max_vms: Option<usize>,
-    demand: Option<RawDemand>,
+    /// One rate or a list; read as plain TOML so a wrong shape gets our
+    /// message, not serde's "did not match any variant".
+    demand: Option<toml::Value>,
     per_vm: Option<f64>,
     base_ms: Option<f64>,
     saturation_ms: Option<f64>,
@@ -129,13 +131,6 @@ struct RawTask {
     start_vms: Option<usize>,
     threshold_upper_ms: Option<f64>,
     threshold_lower_ms: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawDemand {
-    Fixed(f64),
-    Profile(Vec<f64>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,7 +331,20 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         raw.run.steps_per_trial.unwrap_or(1),
         1_000_000_000,
     )?;
-    let env = task(raw.task, &c, steps_per_trial)?;
+    let trials = match o.trials {
+        Some(t) => cli.positive_int("--trials", t, 1_000_000_000)?,
+        None => c.positive_int("run.trials", raw.run.trials.unwrap_or(1000), 1_000_000_000)?,
+    };
+    if trials
+        .checked_mul(steps_per_trial)
+        .is_none_or(|s| s > 1_000_000_000_000)
+    {
+        return Err(c.err(
+            "run.steps_per_trial",
+            "trials × steps_per_trial exceeds 10¹²",
+        ));
+    }
+    let env = task(raw.task, &c, steps_per_trial, trials)?;
 
     let prior = c.finite("learner.prior", raw.learner.prior.unwrap_or(1.0))?;
     if prior <= 0.0 {
@@ -407,19 +415,6 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
             raw.run.agents.unwrap_or_else(|| vec![1, 2, 5, 10]),
         )?,
     };
-    let trials = match o.trials {
-        Some(t) => cli.positive_int("--trials", t, 1_000_000_000)?,
-        None => c.positive_int("run.trials", raw.run.trials.unwrap_or(1000), 1_000_000_000)?,
-    };
-    if trials
-        .checked_mul(steps_per_trial)
-        .is_none_or(|s| s > 1_000_000_000_000)
-    {
-        return Err(c.err(
-            "run.steps_per_trial",
-            "trials × steps_per_trial exceeds 10¹²",
-        ));
-    }
     let reps = match o.reps {
         Some(r) => cli.positive_int("--reps", r.into(), MAX_REPS.into())? as u32,
         None => c.positive_int(
@@ -504,7 +499,7 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
 }
 
 /// The task section, checked for its kind.
-fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
+fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Environment> {
     let given = [
         ("arms", t.arms.is_some()),
         ("drift", !t.drift.is_empty()),
@@ -587,7 +582,7 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
         other => other,
     };
     match t.kind.as_str() {
-        "bandit" => bandit(t, c).map(Environment::Bandit),
+        "bandit" => bandit(t, c, trials * steps_per_trial).map(Environment::Bandit),
         "gridworld" => {
             let defaults = Layout::default();
             let cell = |v: Option<[usize; 2]>, d: (usize, usize)| v.map_or(d, |[r, c]| (r, c));
@@ -658,10 +653,23 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64) -> Result<Environment> {
                     sigma: f("noise_sigma", t.noise_sigma, 0.2)?,
                 },
             };
-            let demand = match t.demand {
+            let number =
+                |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+            let demand = match &t.demand {
                 None => vec![300.0],
-                Some(RawDemand::Fixed(r)) => vec![r],
-                Some(RawDemand::Profile(p)) => p,
+                Some(toml::Value::Array(rates)) => rates
+                    .iter()
+                    .map(number)
+                    .collect::<Option<Vec<f64>>>()
+                    .ok_or_else(|| {
+                        c.err("task.demand", "every rate in the list must be a number")
+                    })?,
+                Some(v) => vec![number(v).ok_or_else(|| {
+                    c.err(
+                        "task.demand",
+                        format!("{v} is not a rate; give requests per period, or a list of them"),
+                    )
+                })?],
             };
             let max_vms = t.max_vms.unwrap_or(10);
             let sla_ms = f("sla_ms", t.sla_ms, 400.0)?;
@@ -703,7 +711,8 @@ fn beside(source: &str, path: &Path) -> PathBuf {
         .map_or(path.to_path_buf(), |dir| dir.join(path))
 }
 
-fn bandit(t: RawTask, c: &Check) -> Result<BernoulliBandit> {
+/// `steps`: the run's length, which every scheduled change must fall within.
+fn bandit(t: RawTask, c: &Check, steps: u64) -> Result<BernoulliBandit> {
     let arms = t.arms.ok_or_else(|| {
         c.err(
             "task.arms",
@@ -741,6 +750,12 @@ fn bandit(t: RawTask, c: &Check) -> Result<BernoulliBandit> {
                 "missing; the pull the change happens at",
             )
         })?;
+        if step >= steps {
+            return Err(c.err(
+                format!("task.drift[{k}].step"),
+                format!("{step} is beyond the run's {steps} steps; the change would never happen"),
+            ));
+        }
         let scale = c.finite(&format!("task.drift[{k}].scale"), d.scale.unwrap_or(1.0))?;
         if scale < 0.0 {
             return Err(c.err(

@@ -304,6 +304,21 @@ fn a_vm_run_reports_every_baseline() {
 }
 
 #[test]
+fn an_unwritable_results_folder_exits_2_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    // A folder cannot be made inside a regular file, whoever runs the test.
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let out = parbayes(&["run", "good.toml", "--out", "a-file/results"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a-file/results") && err.contains("--out"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();

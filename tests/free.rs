@@ -76,13 +76,11 @@ fn async_learns_like_lockstep_within_noise() {
 
 #[test]
 fn async_refuses_forgetting() {
-    let scenario = Scenario::load(
-        "scenarios/bandit-news-drift.toml".as_ref(),
-        &Overrides {
-            agents: Some(vec![2]),
-            trials: Some(10),
-            ..Default::default()
-        },
+    let scenario = Scenario::parse(
+        "[task]\nkind = \"bandit\"\narms = [0.1, 0.2]\n[learner]\nforgetting = 0.99\n[run]\nagents = [2]\ntrials = 10\n",
+        "forget.toml",
+        "forget",
+        &Overrides::default(),
     )
     .unwrap();
     let options = RunOptions {

@@ -17,7 +17,8 @@ pub struct ResultsDir {
 impl ResultsDir {
     /// Creates the folder; refuses one that exists and is not empty.
     pub fn create(path: &Path) -> Result<Self> {
-        let write_err = |source| Error::Write {
+        // Failing here is about where the user pointed --out, not the run.
+        let write_err = |source| Error::Unwritable {
             path: path.to_path_buf(),
             source,
         };
@@ -31,7 +32,7 @@ impl ResultsDir {
         }
         fs::create_dir_all(path).map_err(write_err)?;
         let csv_path = path.join("trials.csv");
-        let file = File::create(&csv_path).map_err(|source| Error::Write {
+        let file = File::create(&csv_path).map_err(|source| Error::Unwritable {
             path: csv_path,
             source,
         })?;

@@ -205,6 +205,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "gridworld-drift",
         include_str!("../scenarios/gridworld-drift.toml"),
     ),
+    (
+        "vm-allocation",
+        include_str!("../scenarios/vm-allocation.toml"),
+    ),
 ];
 
 impl Scenario {

@@ -51,6 +51,9 @@ pub enum Error {
     /// The output folder exists and is not empty.
     #[error("{}: the results folder already exists and is not empty; choose another --out", path.display())]
     OutputExists { path: PathBuf },
+    /// The run was asked to stop; its checkpoints hold where it was.
+    #[error("interrupted")]
+    Interrupted,
     /// An actor failed or stopped unexpectedly.
     #[error("runtime failure: {0}")]
     Runtime(String),

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::env::Environment;
 use crate::metrics::model_error;
 use crate::model::Mdp;
-use crate::policy::{Decision, Planner, Policy, Replan, Scratch, frame, policy_loss};
+use crate::policy::{Decision, PlanState, Planner, Policy, Replan, Scratch, frame, policy_loss};
 use crate::rng::{LearnerRng, learner_rng};
 use crate::share::{Ledger, OthersUpdate, ShareMessage, ShareRule};
 
@@ -29,13 +29,25 @@ pub struct LearnerConfig {
 }
 
 /// A learner's running totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct LearnerStats {
     pub steps: u64,
     pub reward: f64,
     /// Cumulative pseudo-regret `Σ (μ* − μ_a)`; bandit tasks only.
     pub regret: f64,
     pub optimal_actions: u64,
+}
+
+/// Everything about a learner that its configuration does not fix: what a
+/// checkpoint keeps. Its environment is rebuilt and advanced to its step.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LearnerState {
+    state: usize,
+    ledger: Ledger,
+    since_check: u64,
+    rng: LearnerRng,
+    plan: Option<PlanState>,
+    stats: LearnerStats,
 }
 
 /// A snapshot of one learner for the metrics.
@@ -103,6 +115,36 @@ impl Learner {
 
     pub fn id(&self) -> u32 {
         self.ledger.learner()
+    }
+
+    /// The learner's state, for a checkpoint.
+    pub fn save(&self) -> LearnerState {
+        LearnerState {
+            state: self.state,
+            ledger: self.ledger.clone(),
+            since_check: self.since_check,
+            rng: self.rng.clone(),
+            plan: self.planner.as_ref().map(Planner::save),
+            stats: self.stats,
+        }
+    }
+
+    /// The learner `saved` describes, continuing exactly where it stopped.
+    pub fn restore(config: &LearnerConfig, frame: Option<&Mdp>, saved: LearnerState) -> Self {
+        let mut l = Self::sharing(config, 0, 0, saved.ledger.learner(), frame);
+        l.state = saved.state;
+        l.ledger = saved.ledger;
+        l.since_check = saved.since_check;
+        l.rng = saved.rng;
+        l.stats = saved.stats;
+        if let (Some(p), Some(s)) = (&mut l.planner, saved.plan) {
+            p.restore(s);
+        }
+        // The environment as it was at the learner's last step.
+        if l.stats.steps > 0 {
+            l.env.advance_to(l.stats.steps - 1);
+        }
+        l
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -223,6 +265,22 @@ impl Cohort {
                 .map(|id| Learner::sharing(config, seed, rep, id, frame.as_ref()))
                 .collect(),
         }
+    }
+
+    /// The learners `saved` describes (a contiguous block of ids).
+    pub fn restore(config: &LearnerConfig, saved: Vec<LearnerState>) -> Self {
+        let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
+        Self {
+            learners: saved
+                .into_iter()
+                .map(|s| Learner::restore(config, frame.as_ref(), s))
+                .collect(),
+        }
+    }
+
+    /// Every learner's state, in id order.
+    pub fn save(&self) -> Vec<LearnerState> {
+        self.learners.iter().map(Learner::save).collect()
     }
 
     /// Applies the aggregator's updates (any order, any learner of this

@@ -41,7 +41,7 @@ use crate::share::Traffic;
 
 /// One row of `trials.csv`: every metric of one (agents, repetition, trial).
 /// Learner metrics are means over learners; traffic is the run's total so far.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TrialRecord {
     pub agents: u32,
     pub share: String,
@@ -75,7 +75,7 @@ pub struct TrialRecord {
 }
 
 /// Where a record's window began: the cumulative totals at the last record.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct Window {
     reward: f64,
     steps: u64,

@@ -3,7 +3,7 @@
 ///
 /// Counts are `f64` so discounted (forgotten) evidence fits the same type.
 /// A row's counts are contiguous, so a row is one slice.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     outcomes: usize,
     /// `slot_of[row]` is the row's index into `rows`/`counts`, or `NONE`.

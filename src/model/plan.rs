@@ -19,7 +19,7 @@ pub struct Convergence {
 
 /// Value iteration's buffers, kept between solves so that a re-plan warm
 /// starts from the last values and allocates nothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ValueIteration {
     v: Vec<f64>,
     q: Vec<f64>,

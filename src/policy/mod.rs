@@ -13,7 +13,9 @@ mod posterior_sampling;
 mod softmax;
 mod ucb;
 
-pub use planner::{PLAN_TOLERANCE, Planner, Replan, frame, mean_model, policy_loss, sample_model};
+pub use planner::{
+    PLAN_TOLERANCE, PlanState, Planner, Replan, frame, mean_model, policy_loss, sample_model,
+};
 
 use std::fmt;
 use std::str::FromStr;

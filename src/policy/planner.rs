@@ -49,6 +49,23 @@ impl Planner {
         }
     }
 
+    /// What a checkpoint keeps: the warm-start values, the current plan's
+    /// action values and the schedule's position.
+    pub fn save(&self) -> PlanState {
+        PlanState {
+            solver: self.solver.clone(),
+            since: self.since,
+            fresh: self.fresh,
+        }
+    }
+
+    /// Continues from a saved plan.
+    pub fn restore(&mut self, state: PlanState) {
+        self.solver = state.solver;
+        self.since = state.since;
+        self.fresh = state.fresh;
+    }
+
     /// A new trial begins.
     pub fn start_trial(&mut self) {
         if self.replan == Replan::EveryTrial {
@@ -80,6 +97,14 @@ impl Planner {
         self.since += 1;
         self.solver.q_of(state)
     }
+}
+
+/// A planner's state apart from its model, which the next plan overwrites.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PlanState {
+    solver: ValueIteration,
+    since: u64,
+    fresh: bool,
 }
 
 /// One entry per outcome of every row, probabilities to be filled in.

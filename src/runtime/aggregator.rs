@@ -56,3 +56,21 @@ impl Message<Fold> for AggregatorActor {
         })
     }
 }
+
+/// The aggregator's whole state, for a checkpoint.
+pub struct SaveAggregator;
+
+#[derive(Reply)]
+pub struct SavedAggregator(pub Aggregator);
+
+impl Message<SaveAggregator> for AggregatorActor {
+    type Reply = SavedAggregator;
+
+    async fn handle(
+        &mut self,
+        _: SaveAggregator,
+        _ctx: &mut Context<Self, Self::Reply>,
+    ) -> SavedAggregator {
+        SavedAggregator(self.aggregator.clone())
+    }
+}

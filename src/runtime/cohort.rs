@@ -1,7 +1,7 @@
 use kameo::error::Infallible;
 use kameo::prelude::*;
 
-use crate::learner::{Cohort, CohortTrial};
+use crate::learner::{Cohort, CohortTrial, LearnerState};
 use crate::share::OthersUpdate;
 
 /// An actor that steps a block of learners.
@@ -39,5 +39,23 @@ impl Message<RunTrial> for CohortActor {
             self.cohort
                 .trial(&msg.updates, msg.steps, msg.measure, msg.evaluate),
         )
+    }
+}
+
+/// Every learner's state, for a checkpoint.
+pub struct SaveCohort;
+
+#[derive(Reply)]
+pub struct SavedCohort(pub Vec<LearnerState>);
+
+impl Message<SaveCohort> for CohortActor {
+    type Reply = SavedCohort;
+
+    async fn handle(
+        &mut self,
+        _: SaveCohort,
+        _ctx: &mut Context<Self, Self::Reply>,
+    ) -> SavedCohort {
+        SavedCohort(self.cohort.save())
     }
 }

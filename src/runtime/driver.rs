@@ -7,7 +7,10 @@ use kameo::error::SendError;
 use kameo::prelude::*;
 use tokio::sync::{Semaphore, mpsc};
 
+use super::aggregator::SaveAggregator;
 use super::aggregator::{AggregatorActor, Fold};
+use super::checkpoint::{Checkpoints, ExperimentSnapshot};
+use super::cohort::SaveCohort;
 use super::cohort::{CohortActor, RunTrial};
 use super::free::run_free;
 use crate::error::{Error, Result};
@@ -15,6 +18,7 @@ use crate::learner::Cohort;
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How to execute a run. In lockstep nothing here changes the results; the
 /// async mode trades reproducibility for speed.
@@ -25,6 +29,8 @@ pub struct RunOptions {
     /// Learner actors per experiment; 0 picks four per thread.
     pub cohorts: usize,
     pub mode: Mode,
+    /// Checkpoints and the stop flag (lockstep only).
+    pub continuity: Continuity,
 }
 
 /// Whether learners wait for each other.
@@ -45,6 +51,7 @@ impl Default for RunOptions {
             threads,
             cohorts: 0,
             mode: Mode::Lockstep,
+            continuity: Continuity::default(),
         }
     }
 }
@@ -121,6 +128,7 @@ pub fn run_scenario(
         let (scenario, tx, permits) = (scenario.clone(), tx.clone(), permits.clone());
         let cohorts = options.cohorts_for(agents);
         let mode = options.mode;
+        let continuity = options.continuity.clone();
         runtime.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
@@ -131,7 +139,22 @@ pub fn run_scenario(
                 trials: 0,
             };
             let result = match mode {
-                Mode::Lockstep => run_lockstep(&scenario, agents, rep, cohorts, &mut forward).await,
+                Mode::Lockstep => match continuity.checkpoints.read(agents, rep) {
+                    Ok(Some(s)) if s.finished => replay_finished(s, &mut forward),
+                    Ok(resume) => {
+                        run_lockstep(
+                            &scenario,
+                            agents,
+                            rep,
+                            cohorts,
+                            &mut forward,
+                            &continuity,
+                            resume,
+                        )
+                        .await
+                    }
+                    Err(e) => Err(e),
+                },
                 Mode::Async => run_free(&scenario, agents, rep, cohorts, &mut forward).await,
             };
             let _ = tx.send(Event::Done {
@@ -199,6 +222,27 @@ pub fn run_scenario(
     })
 }
 
+/// Emits a finished experiment's records from its checkpoint.
+fn replay_finished(
+    s: ExperimentSnapshot,
+    observer: &mut (dyn Observe + Send),
+) -> Result<(Vec<TrialRecord>, RunTiming)> {
+    for record in &s.records {
+        observer.on_record(record)?;
+    }
+    for _ in 0..s.trial {
+        observer.on_trial();
+    }
+    let steps = s.records.last().map_or(0, |r| r.step) * u64::from(s.agents);
+    let timing = RunTiming {
+        agents: s.agents,
+        rep: s.rep,
+        seconds: s.seconds,
+        steps,
+    };
+    Ok((s.records, timing))
+}
+
 enum Event {
     Record {
         index: usize,
@@ -246,28 +290,36 @@ pub(super) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
         .collect()
 }
 
+/// What a lockstep experiment needs beyond the scenario: where to write
+/// checkpoints, a stop flag, and a snapshot to continue from.
+#[derive(Debug, Clone, Default)]
+pub struct Continuity {
+    pub checkpoints: Checkpoints,
+    /// Set it to stop every experiment at the end of its current trial,
+    /// after writing a checkpoint; the run then returns
+    /// [`Error::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
 /// One experiment in lockstep: every trial, each cohort applies the
 /// aggregator's last answers and steps its learners; the driver hands their
 /// share messages to the aggregator in learner-id order. The same scenario,
-/// seed and repetition give the same records on any thread count.
+/// seed and repetition give the same records on any thread count, and a run
+/// resumed from a checkpoint gives the same records as one never stopped.
 pub async fn run_lockstep(
     scenario: &Scenario,
     agents: u32,
     rep: u32,
     cohorts: usize,
     observer: &mut (dyn Observe + Send),
+    continuity: &Continuity,
+    resume: Option<ExperimentSnapshot>,
 ) -> Result<(Vec<TrialRecord>, RunTiming)> {
     let started = Instant::now();
     let config = &scenario.learner;
     let plan = &scenario.run;
     let ranges = cohort_ranges(agents, cohorts);
     let k = ranges.len();
-    let actors: Vec<ActorRef<CohortActor>> = ranges
-        .iter()
-        .map(|r| CohortActor::spawn(Cohort::new(config, plan.seed, rep, r.clone())))
-        .collect();
-    let aggregator = AggregatorActor::spawn(Aggregator::new(config.env.shape(), agents as usize));
-
     let key = RecordKey {
         agents,
         share: config.share.to_string(),
@@ -283,15 +335,53 @@ pub async fn run_lockstep(
     // Evidence decays per step; the aggregator catches up at each fold.
     let decay_per_trial = config.forgetting.powf(plan.steps_per_trial as f64);
     let mut decay = 1.0;
+    let mut first = 1;
+    let mut seconds_before = 0.0;
+
+    let (cohort_states, aggregator_state) = match resume {
+        Some(s) => {
+            first = s.trial + 1;
+            seconds_before = s.seconds;
+            since_broadcast = s.since_broadcast;
+            unanswered = s.unanswered;
+            decay = s.decay;
+            window = s.window;
+            for update in s.pending {
+                let c = ranges.partition_point(|r| r.end <= update.learner);
+                pending[c].push(update);
+            }
+            for record in s.records {
+                observer.on_record(&record)?;
+                records.push(record);
+            }
+            for _ in 0..s.trial {
+                observer.on_trial();
+            }
+            let mut learners = s.learners.into_iter();
+            let cohorts: Vec<Cohort> = ranges
+                .iter()
+                .map(|r| Cohort::restore(config, learners.by_ref().take(r.len()).collect()))
+                .collect();
+            let aggregator = s.aggregator.ok_or_else(|| {
+                Error::Runtime("a checkpoint of an unfinished run lacks its aggregator".into())
+            })?;
+            (cohorts, aggregator)
+        }
+        None => (
+            ranges
+                .iter()
+                .map(|r| Cohort::new(config, plan.seed, rep, r.clone()))
+                .collect(),
+            Aggregator::new(config.env.shape(), agents as usize),
+        ),
+    };
+    let actors: Vec<ActorRef<CohortActor>> =
+        cohort_states.into_iter().map(CohortActor::spawn).collect();
+    let aggregator = AggregatorActor::spawn(aggregator_state);
 
     let result: Result<()> = async {
-        for trial in 1..=plan.trials {
-            let last = trial == plan.trials;
-            let measure = trial % scenario.metrics.record_every == 0 || last;
-            let evaluate = scenario
-                .metrics
-                .eval_every
-                .is_some_and(|e| trial % e == 0 || last);
+        for trial in first..=plan.trials {
+            let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
             let asks = actors
                 .iter()
                 .zip(pending.iter_mut())
@@ -321,44 +411,83 @@ pub async fn run_lockstep(
             }
             unanswered |= !shares.is_empty();
             decay *= decay_per_trial;
-            if shares.is_empty() && !measure && !(answer && unanswered) {
-                observer.on_trial();
-                continue;
-            }
-            let folded = aggregator
-                .ask(Fold {
-                    shares,
-                    decay: std::mem::replace(&mut decay, 1.0),
-                    answer,
-                    snapshot: measure,
-                })
-                .await
-                .map_err(|e| match e {
-                    SendError::HandlerError(e) => e,
-                    other => Error::Runtime(format!("aggregator failed: {other:?}")),
-                })?;
-            if answer {
-                unanswered = false;
-            }
-            for update in folded.updates {
-                let c = ranges.partition_point(|r| r.end <= update.learner);
-                pending[c].push(update);
-            }
-            if let Some(global) = folded.global {
-                truth.advance_to((trial * plan.steps_per_trial).saturating_sub(1));
-                let global_kl = evidence_error(&truth, config.prior, &global);
-                let record = TrialRecord::measure(
-                    &key,
-                    trial,
-                    &metrics,
-                    global_kl,
-                    folded.traffic,
-                    &mut window,
-                );
-                observer.on_record(&record)?;
-                records.push(record);
+            if !shares.is_empty() || measure || (answer && unanswered) {
+                let folded = aggregator
+                    .ask(Fold {
+                        shares,
+                        decay: std::mem::replace(&mut decay, 1.0),
+                        answer,
+                        snapshot: measure,
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        SendError::HandlerError(e) => e,
+                        other => Error::Runtime(format!("aggregator failed: {other:?}")),
+                    })?;
+                if answer {
+                    unanswered = false;
+                }
+                for update in folded.updates {
+                    let c = ranges.partition_point(|r| r.end <= update.learner);
+                    pending[c].push(update);
+                }
+                if let Some(global) = folded.global {
+                    truth.advance_to((trial * plan.steps_per_trial).saturating_sub(1));
+                    let global_kl = evidence_error(&truth, config.prior, &global);
+                    let record = TrialRecord::measure(
+                        &key,
+                        trial,
+                        &metrics,
+                        global_kl,
+                        folded.traffic,
+                        &mut window,
+                    );
+                    observer.on_record(&record)?;
+                    records.push(record);
+                }
             }
             observer.on_trial();
+
+            let stop = continuity
+                .stop
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst));
+            let due = continuity
+                .checkpoints
+                .every
+                .is_some_and(|e| trial.is_multiple_of(e));
+            if trial < plan.trials && (stop || due) && continuity.checkpoints.dir.is_some() {
+                let mut learners = Vec::with_capacity(agents as usize);
+                for actor in &actors {
+                    let saved = actor
+                        .ask(SaveCohort)
+                        .await
+                        .map_err(|e| Error::Runtime(format!("learner cohort failed: {e:?}")))?;
+                    learners.extend(saved.0);
+                }
+                let saved = aggregator
+                    .ask(SaveAggregator)
+                    .await
+                    .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+                continuity.checkpoints.write(&ExperimentSnapshot {
+                    agents,
+                    rep,
+                    trial,
+                    learners,
+                    aggregator: Some(saved.0),
+                    pending: pending.iter().flatten().cloned().collect(),
+                    since_broadcast,
+                    unanswered,
+                    decay,
+                    window,
+                    records: records.clone(),
+                    finished: false,
+                    seconds: seconds_before + started.elapsed().as_secs_f64(),
+                })?;
+            }
+            if stop && trial < plan.trials {
+                return Err(Error::Interrupted);
+            }
         }
         Ok(())
     }
@@ -374,10 +503,27 @@ pub async fn run_lockstep(
     aggregator.wait_for_shutdown().await;
     result?;
 
+    let seconds = seconds_before + started.elapsed().as_secs_f64();
+    // A finished experiment keeps only its records, so a resumed run skips it.
+    continuity.checkpoints.write(&ExperimentSnapshot {
+        agents,
+        rep,
+        trial: plan.trials,
+        learners: Vec::new(),
+        aggregator: None,
+        pending: Vec::new(),
+        since_broadcast,
+        unanswered,
+        decay,
+        window,
+        records: records.clone(),
+        finished: true,
+        seconds,
+    })?;
     let timing = RunTiming {
         agents,
         rep,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         steps: plan.trials * plan.steps_per_trial * u64::from(agents),
     };
     Ok((records, timing))

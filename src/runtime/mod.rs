@@ -4,11 +4,15 @@
 //! (async).
 
 mod aggregator;
+mod checkpoint;
 mod cohort;
 mod driver;
 mod free;
 
-pub use aggregator::{AggregatorActor, Fold, Folded};
-pub use cohort::{CohortActor, RunTrial, TrialDone};
-pub use driver::{Mode, Observe, RunOptions, RunOutcome, RunTiming, run_lockstep, run_scenario};
+pub use aggregator::{AggregatorActor, Fold, Folded, SaveAggregator, SavedAggregator};
+pub use checkpoint::{Checkpoints, ExperimentSnapshot};
+pub use cohort::{CohortActor, RunTrial, SaveCohort, SavedCohort, TrialDone};
+pub use driver::{
+    Continuity, Mode, Observe, RunOptions, RunOutcome, RunTiming, run_lockstep, run_scenario,
+};
 pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};

@@ -8,7 +8,7 @@ use crate::model::{Evidence, Shape};
 ///
 /// It counts every message it receives and sends, so its [`Traffic`] is the
 /// run's communication volume.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Aggregator {
     outcomes: usize,
     contrib: Vec<Evidence>,
@@ -27,7 +27,7 @@ pub struct Aggregator {
 /// Who changed a row last and when, plus when anyone *else* last changed it:
 /// enough to tell, in O(1), whether a row's `others` changed for a learner
 /// since a given time.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct RowChange {
     stamp: u64,
     by: u32,

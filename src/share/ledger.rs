@@ -10,7 +10,7 @@ use crate::posterior::divergence::{kl_dirichlet, kl_dirichlet_means};
 /// The combined estimate `prior + own + others` drives decisions; the
 /// learner's picture of the global estimate is `prior + sent + others`. Its
 /// own counts never enter twice.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     learner: u32,
     prior: f64,

@@ -1,0 +1,96 @@
+//! Checkpoints of lockstep experiments: everything needed to continue one
+//! exactly, written atomically (temporary file, fsync, rename), one file per
+//! (agent count, repetition).
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::learner::LearnerState;
+use crate::metrics::{TrialRecord, Window};
+use crate::share::{Aggregator, OthersUpdate};
+
+/// One experiment after `trial` trials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentSnapshot {
+    pub agents: u32,
+    pub rep: u32,
+    /// Trials completed.
+    pub trial: u64,
+    /// Every learner, in id order; empty once the experiment has finished.
+    pub learners: Vec<LearnerState>,
+    pub aggregator: Option<Aggregator>,
+    /// Answers to deliver at the start of the next trial, in learner order.
+    pub pending: Vec<OthersUpdate>,
+    pub since_broadcast: u64,
+    pub unanswered: bool,
+    pub decay: f64,
+    pub window: Window,
+    /// Every record so far.
+    pub records: Vec<TrialRecord>,
+    pub finished: bool,
+    /// Wall-clock seconds spent so far.
+    pub seconds: f64,
+}
+
+/// Where checkpoints go and how often.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    /// `None`: no checkpoints.
+    pub dir: Option<PathBuf>,
+    /// Every this many trials (and when stopped); `None`: only when stopped.
+    pub every: Option<u64>,
+    /// Continue from the snapshots in `dir`.
+    pub resume: bool,
+}
+
+impl Checkpoints {
+    fn file(dir: &Path, agents: u32, rep: u32) -> PathBuf {
+        dir.join(format!("agents-{agents}-rep-{rep}.msgpack"))
+    }
+
+    /// Writes `snapshot` atomically; does nothing without a directory.
+    pub fn write(&self, snapshot: &ExperimentSnapshot) -> Result<()> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let target = Self::file(dir, snapshot.agents, snapshot.rep);
+        let tmp = target.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            fs::create_dir_all(dir)?;
+            let mut out = BufWriter::new(File::create(&tmp)?);
+            rmp_serde::encode::write_named(&mut out, snapshot).map_err(std::io::Error::other)?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            fs::rename(&tmp, &target)?;
+            Ok(())
+        };
+        write().map_err(|source| Error::Write {
+            path: target.clone(),
+            source,
+        })
+    }
+
+    /// The snapshot of one experiment, if resuming and there is one.
+    pub fn read(&self, agents: u32, rep: u32) -> Result<Option<ExperimentSnapshot>> {
+        let Some(dir) = self.dir.as_ref().filter(|_| self.resume) else {
+            return Ok(None);
+        };
+        let path = Self::file(dir, agents, rep);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        rmp_serde::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::invalid(
+                path.display().to_string(),
+                "(checkpoint)",
+                format!("{e}; the checkpoint is damaged or from another version"),
+            )
+        })
+    }
+}

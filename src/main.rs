@@ -14,6 +14,10 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::execute(args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if matches!(e.downcast_ref(), Some(parbayes::Error::Interrupted)) => {
+            // The run has said where its checkpoint is and how to resume.
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             // Bad input exits 2, like a clap usage error; anything else 1.

@@ -319,6 +319,73 @@ fn an_unwritable_results_folder_exits_2_before_running() {
 }
 
 #[test]
+fn ctrl_c_writes_a_checkpoint_exits_130_and_resume_finishes_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "bandit-news",
+        "--agents",
+        "1,10",
+        "--reps",
+        "6",
+        "--trials",
+        "6000",
+    ];
+    let whole = parbayes(
+        &[&args[..], &["--out", "whole", "--format", "json"]].concat(),
+        dir.path(),
+    );
+    assert!(whole.status.success(), "{}", stderr(&whole));
+
+    let child = Command::new(env!("CARGO_BIN_EXE_parbayes"))
+        .args([&args[..], &["--out", "cut", "--checkpoint-every", "500"]].concat())
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is under way, then press Ctrl-C.
+    let csv = dir.path().join("cut").join("trials.csv");
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&csv).map_or(0, |m| m.len()) < 2000 {
+        assert!(started.elapsed().as_secs() < 60, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("parbayes resume"), "{err}");
+    assert!(!dir.path().join("cut").join("summary.json").exists());
+
+    let resumed = parbayes(&["resume", "cut"], dir.path());
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let read = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(name).join("summary.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (a, b) = (read("whole"), read("cut"));
+    for (x, y) in a["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(b["results"].as_array().unwrap())
+    {
+        assert_eq!(x["final"], y["final"]);
+        assert_eq!(x["stderr"], y["stderr"]);
+    }
+    let rows =
+        |name: &str| std::fs::read_to_string(dir.path().join(name).join("trials.csv")).unwrap();
+    assert_eq!(rows("whole"), rows("cut"));
+}
+
+#[test]
 fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
@@ -522,6 +589,7 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
         &["scenarios", "--help"],
         &["solve", "--help"],
         &["sweep", "--help"],
+        &["resume", "--help"],
     ] {
         let out = parbayes(sub, &dir);
         assert!(

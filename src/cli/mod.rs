@@ -12,7 +12,10 @@ use parbayes::policy::Policy;
 use parbayes::report::{
     ResultsDir, Summary, summary_table, sweep_table, write_curves_svg, write_pareto_svg,
 };
-use parbayes::runtime::Mode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parbayes::runtime::{Checkpoints, Continuity, Mode};
 use parbayes::scenario::{SHIPPED, default_results_dir};
 use parbayes::share::ShareRule;
 use parbayes::sweep::run_sweep;
@@ -42,6 +45,14 @@ enum Command {
         after_help = "Examples:\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.001,kl:0.00001,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
     )]
     Sweep(SweepArgs),
+    /// Continue an interrupted run from its checkpoints.
+    #[command(
+        after_help = "Example:\n  parbayes run bandit-news --checkpoint-every 1000 --out results/news\n  (Ctrl-C)\n  parbayes resume results/news"
+    )]
+    Resume {
+        /// The results folder of the interrupted run.
+        dir: PathBuf,
+    },
     /// Validate scenario files without running them.
     #[command(after_help = "Example:\n  parbayes check scenarios/*.toml")]
     Check {
@@ -114,6 +125,50 @@ struct RunArgs {
     /// Share rule: never, always, periodic:K, kl:θ, kl-posterior:θ.
     #[arg(long)]
     share: Option<ShareRule>,
+    /// Also write a checkpoint every K trials (lockstep; Ctrl-C always
+    /// writes one), so `parbayes resume` can continue after a crash.
+    #[arg(long, value_name = "K")]
+    checkpoint_every: Option<u64>,
+}
+
+/// `run.json`: what `parbayes resume` needs to rebuild the run.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    scenario: PathBuf,
+    agents: Option<Vec<u32>>,
+    reps: Option<u32>,
+    seed: Option<u64>,
+    trials: Option<u64>,
+    share: Option<String>,
+    policy: Option<String>,
+    threads: Option<usize>,
+    checkpoint_every: Option<u64>,
+}
+
+impl Manifest {
+    fn overrides(&self, path: &std::path::Path) -> Result<Overrides> {
+        let bad = |field: &str, problem: String| {
+            parbayes::Error::invalid(path.display().to_string(), field, problem)
+        };
+        Ok(Overrides {
+            agents: self.agents.clone(),
+            reps: self.reps,
+            seed: self.seed,
+            trials: self.trials,
+            share: self
+                .share
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: String| bad("share", e))?,
+            policy: self
+                .policy
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: String| bad("policy", e))?,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,6 +195,7 @@ pub fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Sweep(args) => sweep(args),
+        Command::Resume { dir } => resume(&dir),
         Command::Check { scenarios } => {
             for path in scenarios {
                 let s = Scenario::load(&path, &Overrides::default())?;
@@ -165,12 +221,110 @@ pub fn execute(cli: Cli) -> Result<()> {
     }
 }
 
-fn run(RunArgs { common, share }: RunArgs) -> Result<()> {
-    let scenario = Scenario::load(&common.scenario, &common.overrides(share))?;
+fn run(
+    RunArgs {
+        common,
+        share,
+        checkpoint_every,
+    }: RunArgs,
+) -> Result<()> {
+    let overrides = common.overrides(share);
+    let scenario = Scenario::load(&common.scenario, &overrides)?;
+    if let Some(k) = checkpoint_every {
+        anyhow::ensure!(
+            k >= 1 && common.mode == Mode::Lockstep,
+            parbayes::Error::invalid(
+                "command line",
+                "--checkpoint-every",
+                "must be ≥ 1, and the async mode has no checkpoints",
+            )
+        );
+    }
     let options = run_options(common.threads, common.mode)?;
-    let out = common.out.unwrap_or_else(|| default_results_dir(&scenario));
-    let mut dir = ResultsDir::create(&out)?;
+    let out = common
+        .out
+        .clone()
+        .unwrap_or_else(|| default_results_dir(&scenario));
+    let dir = ResultsDir::create(&out)?;
+    let manifest = Manifest {
+        // A file by its absolute path; a shipped scenario by its name.
+        scenario: if common.scenario.is_file() {
+            std::path::absolute(&common.scenario).unwrap_or(common.scenario.clone())
+        } else {
+            common.scenario.clone()
+        },
+        agents: overrides.agents,
+        reps: overrides.reps,
+        seed: overrides.seed,
+        trials: overrides.trials,
+        share: share.map(|s| s.to_string()),
+        policy: common.policy.map(|p| p.to_string()),
+        threads: common.threads,
+        checkpoint_every,
+    };
+    dir.write_file(
+        "run.json",
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
+    execute_run(
+        &scenario,
+        options,
+        dir,
+        checkpoint_every,
+        false,
+        common.format,
+    )
+}
 
+/// Continues the run in `path` from its checkpoints.
+fn resume(path: &std::path::Path) -> Result<()> {
+    let manifest_path = path.join("run.json");
+    let text = std::fs::read_to_string(&manifest_path).map_err(|source| parbayes::Error::Read {
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+        parbayes::Error::invalid(
+            manifest_path.display().to_string(),
+            "(top level)",
+            format!("{e}; is this a parbayes results folder?"),
+        )
+    })?;
+    let scenario = Scenario::load(&manifest.scenario, &manifest.overrides(&manifest_path)?)?;
+    let options = run_options(manifest.threads, Mode::Lockstep)?;
+    let dir = ResultsDir::reopen(path)?;
+    execute_run(
+        &scenario,
+        options,
+        dir,
+        manifest.checkpoint_every,
+        true,
+        Format::Table,
+    )
+}
+
+/// Runs in lockstep with checkpoints in `dir/checkpoints` (async: without),
+/// stopping cleanly on Ctrl-C; then writes the summary and plots.
+fn execute_run(
+    scenario: &Scenario,
+    mut options: RunOptions,
+    mut dir: ResultsDir,
+    checkpoint_every: Option<u64>,
+    resume: bool,
+    format: Format,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    if options.mode == Mode::Lockstep {
+        options.continuity = Continuity {
+            checkpoints: Checkpoints {
+                dir: Some(dir.path().join("checkpoints")),
+                every: checkpoint_every,
+                resume,
+            },
+            stop: Some(stop.clone()),
+        };
+        stop_on_ctrl_c(stop);
+    }
     let bar = progress_bar(
         scenario.run.trials * u64::from(scenario.run.reps) * scenario.run.agents.len() as u64,
     );
@@ -178,11 +332,21 @@ fn run(RunArgs { common, share }: RunArgs) -> Result<()> {
         dir: &mut dir,
         bar: &bar,
     };
-    let outcome = run_scenario(&scenario, &options, &mut progress)?;
+    let outcome = run_scenario(scenario, &options, &mut progress);
     bar.finish_and_clear();
     dir.finish()?;
+    let outcome = match outcome {
+        Err(parbayes::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: the records so far are in {0}/trials.csv and a checkpoint in {0}/checkpoints\nresume with: parbayes resume {0}",
+                dir.path().display()
+            );
+            return Err(parbayes::Error::Interrupted.into());
+        }
+        other => other?,
+    };
 
-    let summary = Summary::new(&scenario, &outcome);
+    let summary = Summary::new(scenario, &outcome);
     let json = serde_json::to_string_pretty(&summary)?;
     dir.write_file("summary.json", json.as_bytes())?;
     let title = format!(
@@ -192,7 +356,7 @@ fn run(RunArgs { common, share }: RunArgs) -> Result<()> {
     write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
 
     let mut stdout = std::io::stdout().lock();
-    match common.format {
+    match format {
         Format::Json => writeln!(stdout, "{json}")?,
         Format::Table => {
             write!(stdout, "{}", summary_table(&summary))?;
@@ -200,6 +364,22 @@ fn run(RunArgs { common, share }: RunArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Raises `stop` on the first Ctrl-C; the run then ends its current trial,
+/// writes a checkpoint and returns.
+fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
+            stop.store(true, Ordering::SeqCst);
+        }
+    });
 }
 
 fn run_options(threads: Option<usize>, mode: Mode) -> Result<RunOptions> {

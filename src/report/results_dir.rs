@@ -42,6 +42,21 @@ impl ResultsDir {
         })
     }
 
+    /// Reopens a folder of ours to continue an interrupted run: `trials.csv`
+    /// starts over, since the resumed run writes every record again from its
+    /// checkpoints.
+    pub fn reopen(path: &Path) -> Result<Self> {
+        let csv_path = path.join("trials.csv");
+        let file = File::create(&csv_path).map_err(|source| Error::Unwritable {
+            path: csv_path,
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            trials: csv::Writer::from_writer(BufWriter::new(file)),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

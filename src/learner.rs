@@ -7,8 +7,8 @@ use crate::env::Environment;
 use crate::metrics::model_error;
 use crate::model::Mdp;
 use crate::policy::{Decision, PlanState, Planner, Policy, Replan, Scratch, frame, policy_loss};
-use crate::rng::{LearnerRng, learner_rng};
-use crate::share::{Ledger, OthersUpdate, ShareMessage, ShareRule};
+use crate::rng::{LearnerRng, learner_rng, recovered_rng};
+use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule};
 
 /// What every learner of a run shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +129,29 @@ impl Learner {
         }
     }
 
+    /// Learner `rec.learner` rebuilt after crashing in trial `trial`, from
+    /// the aggregator's record of it, with a stream derived afresh from
+    /// (seed, repetition, id, trial). Its running totals are the run's
+    /// measurements, not its knowledge, so they carry over.
+    pub fn recover(
+        config: &LearnerConfig,
+        frame: Option<&Mdp>,
+        seed: u64,
+        rep: u32,
+        trial: u64,
+        rec: &Recovery,
+        stats: LearnerStats,
+    ) -> Self {
+        let mut l = Self::sharing(config, seed, rep, rec.learner, frame);
+        l.ledger = Ledger::recovered(config.env.shape(), config.prior, rec);
+        l.rng = recovered_rng(seed, rep, rec.learner, trial);
+        l.stats = stats;
+        if l.stats.steps > 0 {
+            l.env.advance_to(l.stats.steps - 1);
+        }
+        l
+    }
+
     /// The learner `saved` describes, continuing exactly where it stopped.
     pub fn restore(config: &LearnerConfig, frame: Option<&Mdp>, saved: LearnerState) -> Self {
         let mut l = Self::sharing(config, 0, 0, saved.ledger.learner(), frame);
@@ -239,12 +262,29 @@ impl Learner {
     }
 }
 
+/// The learners that crash in trial `trial` when each fails with
+/// probability `p`: drawn from a stream of their own, so the same run with
+/// the same fault rate loses the same learners.
+pub fn crashed(seed: u64, rep: u32, trial: u64, agents: u32, p: f64) -> Vec<u32> {
+    use rand::RngExt;
+    if p <= 0.0 {
+        return Vec::new();
+    }
+    let mut rng = crate::rng::fault_rng(seed, rep, trial);
+    (0..agents).filter(|_| rng.random::<f64>() < p).collect()
+}
+
 /// A contiguous block of learners that one actor steps in a loop, so a trial
 /// of a thousand learners costs a handful of messages, not a thousand.
 /// Results do not depend on how learners are split into cohorts.
 #[derive(Debug, Clone)]
 pub struct Cohort {
     learners: Vec<Learner>,
+    /// What a crashed learner is rebuilt with.
+    config: LearnerConfig,
+    seed: u64,
+    rep: u32,
+    frame: Option<Mdp>,
 }
 
 /// What a cohort returns from a trial.
@@ -264,18 +304,55 @@ impl Cohort {
             learners: ids
                 .map(|id| Learner::sharing(config, seed, rep, id, frame.as_ref()))
                 .collect(),
+            config: config.clone(),
+            seed,
+            rep,
+            frame,
         }
     }
 
-    /// The learners `saved` describes (a contiguous block of ids).
-    pub fn restore(config: &LearnerConfig, saved: Vec<LearnerState>) -> Self {
+    /// The learners `saved` describes (a contiguous block of ids) of
+    /// repetition `rep` in a run seeded `seed`.
+    pub fn restore(config: &LearnerConfig, seed: u64, rep: u32, saved: Vec<LearnerState>) -> Self {
         let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
         Self {
             learners: saved
                 .into_iter()
                 .map(|s| Learner::restore(config, frame.as_ref(), s))
                 .collect(),
+            config: config.clone(),
+            seed,
+            rep,
+            frame,
         }
+    }
+
+    /// Replaces the learners that crashed in trial `trial` with ones rebuilt
+    /// from the aggregator's `recoveries` (any learner; others are skipped).
+    pub fn recover(&mut self, trial: u64, recoveries: &[Recovery]) {
+        let first = self.learners.first().map_or(0, Learner::id);
+        for rec in recoveries {
+            let Some(k) = rec.learner.checked_sub(first).map(|k| k as usize) else {
+                continue;
+            };
+            if let Some(l) = self.learners.get_mut(k) {
+                let stats = l.stats();
+                *l = Learner::recover(
+                    &self.config,
+                    self.frame.as_ref(),
+                    self.seed,
+                    self.rep,
+                    trial,
+                    rec,
+                    stats,
+                );
+            }
+        }
+    }
+
+    /// The learners, in id order.
+    pub fn learners(&self) -> &[Learner] {
+        &self.learners
     }
 
     /// Every learner's state, in id order.

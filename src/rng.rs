@@ -26,6 +26,21 @@ pub fn learner_rng(seed: u64, rep: u32, agent: u32) -> LearnerRng {
     Xoshiro256PlusPlus::seed_from_u64(key)
 }
 
+/// The stream of learner `agent` rebuilt after a crash in trial `trial`:
+/// derived afresh, so a recovered learner does not replay its old draws.
+pub fn recovered_rng(seed: u64, rep: u32, agent: u32, trial: u64) -> LearnerRng {
+    let key = mix(mix(mix(mix(seed) ^ u64::from(rep)) ^ (u64::from(agent) << 1 | 1)) ^ mix(trial));
+    Xoshiro256PlusPlus::seed_from_u64(key)
+}
+
+/// The stream that decides which learners fail in trial `trial`, apart from
+/// every learner's own, so injecting faults leaves the survivors' draws alone.
+pub fn fault_rng(seed: u64, rep: u32, trial: u64) -> LearnerRng {
+    // Agent ids are odd-keyed above; an even key cannot collide with them.
+    let key = mix(mix(mix(mix(seed) ^ u64::from(rep)) ^ (trial << 1)) ^ 0xfa17);
+    Xoshiro256PlusPlus::seed_from_u64(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,9 @@ pub struct RunPlan {
     pub steps_per_trial: u64,
     pub reps: u32,
     pub seed: u64,
+    /// Each learner crashes with this probability per trial and is rebuilt
+    /// from the aggregator's record (fault injection; lockstep only).
+    pub fault_kill: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +81,7 @@ pub struct Overrides {
     pub trials: Option<u64>,
     pub share: Option<ShareRule>,
     pub policy: Option<Policy>,
+    pub fault_kill: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +187,7 @@ struct RawRun {
     steps_per_trial: Option<u64>,
     reps: Option<u32>,
     seed: Option<u64>,
+    fault_kill: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -428,6 +433,17 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         )? as u32,
     };
     let seed = o.seed.or(raw.run.seed).unwrap_or(42);
+    let fault_kill = match o.fault_kill {
+        Some(p) => (&cli, "--fault-kill", p),
+        None => (&c, "run.fault_kill", raw.run.fault_kill.unwrap_or(0.0)),
+    };
+    let (src, field, fault_kill) = fault_kill;
+    if !(0.0..=1.0).contains(&fault_kill) {
+        return Err(src.err(
+            field,
+            format!("{fault_kill} is not a probability; use a value in [0, 1]"),
+        ));
+    }
 
     let record_every = match raw.metrics.record_every {
         Some(r) => c.positive_int("metrics.record_every", r, u64::MAX)?,
@@ -493,6 +509,7 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
             steps_per_trial,
             reps,
             seed,
+            fault_kill,
         },
         metrics: MetricsPlan {
             record_every,

@@ -506,6 +506,10 @@ fn bad_command_line_values_exit_2() {
         &["run", "good.toml", "--share", "kl:-1"],
         &["run", "good.toml", "--policy", "greedy"],
         &["run", "good.toml", "--reps", "0"],
+        &["run", "good.toml", "--fault-kill", "1.5"],
+        &["run", "good.toml", "--fault-kill", "0.1", "--mode", "async"],
+        &["run", "good.toml", "--checkpoint-every", "0"],
+        &["resume", "no-such-folder"],
         &["run", "missing.toml"],
     ] {
         let out = parbayes(args, dir.path());

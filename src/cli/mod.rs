@@ -103,6 +103,10 @@ struct Common {
     /// learners, faster, results depend on timing.
     #[arg(long, value_enum, default_value_t = Mode::Lockstep)]
     mode: Mode,
+    /// Fault injection: each learner crashes with probability P per trial
+    /// and is rebuilt from the aggregator's record of it (lockstep).
+    #[arg(long, value_name = "P")]
+    fault_kill: Option<f64>,
 }
 
 impl Common {
@@ -114,6 +118,7 @@ impl Common {
             trials: self.trials,
             share,
             policy: self.policy,
+            fault_kill: self.fault_kill,
         }
     }
 }
@@ -143,6 +148,7 @@ struct Manifest {
     policy: Option<String>,
     threads: Option<usize>,
     checkpoint_every: Option<u64>,
+    fault_kill: Option<f64>,
 }
 
 impl Manifest {
@@ -167,6 +173,7 @@ impl Manifest {
                 .map(str::parse)
                 .transpose()
                 .map_err(|e: String| bad("policy", e))?,
+            fault_kill: self.fault_kill,
         })
     }
 }
@@ -261,6 +268,7 @@ fn run(
         policy: common.policy.map(|p| p.to_string()),
         threads: common.threads,
         checkpoint_every,
+        fault_kill: common.fault_kill,
     };
     dir.write_file(
         "run.json",

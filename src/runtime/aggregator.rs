@@ -3,7 +3,7 @@ use kameo::prelude::*;
 
 use crate::error::Error;
 use crate::model::Evidence;
-use crate::share::{Aggregator, OthersUpdate, ShareMessage, Traffic};
+use crate::share::{Aggregator, OthersUpdate, Recovery, ShareMessage, Traffic};
 
 /// The actor that owns the global estimate.
 pub struct AggregatorActor {
@@ -72,5 +72,23 @@ impl Message<SaveAggregator> for AggregatorActor {
         _ctx: &mut Context<Self, Self::Reply>,
     ) -> SavedAggregator {
         SavedAggregator(self.aggregator.clone())
+    }
+}
+
+/// Rebuild records for learners that crashed.
+pub struct Recover(pub Vec<u32>);
+
+impl Message<Recover> for AggregatorActor {
+    type Reply = Vec<Recovery>;
+
+    async fn handle(
+        &mut self,
+        msg: Recover,
+        _ctx: &mut Context<Self, Self::Reply>,
+    ) -> Vec<Recovery> {
+        msg.0
+            .iter()
+            .map(|&i| self.aggregator.recovery(i as usize))
+            .collect()
     }
 }

@@ -2,7 +2,7 @@ use kameo::error::Infallible;
 use kameo::prelude::*;
 
 use crate::learner::{Cohort, CohortTrial, LearnerState};
-use crate::share::OthersUpdate;
+use crate::share::{OthersUpdate, Recovery};
 
 /// An actor that steps a block of learners.
 pub struct CohortActor {
@@ -20,6 +20,10 @@ impl Actor for CohortActor {
 
 /// Apply these updates, run one trial, and say what to share.
 pub struct RunTrial {
+    /// The trial's number, from 1.
+    pub trial: u64,
+    /// Learners that crashed, to rebuild before the trial.
+    pub recoveries: Vec<Recovery>,
     pub updates: Vec<OthersUpdate>,
     pub steps: u64,
     /// Return every learner's metrics ...
@@ -35,6 +39,7 @@ impl Message<RunTrial> for CohortActor {
     type Reply = TrialDone;
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
+        self.cohort.recover(msg.trial, &msg.recoveries);
         TrialDone(
             self.cohort
                 .trial(&msg.updates, msg.steps, msg.measure, msg.evaluate),

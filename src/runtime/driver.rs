@@ -7,17 +7,17 @@ use kameo::error::SendError;
 use kameo::prelude::*;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::aggregator::SaveAggregator;
 use super::aggregator::{AggregatorActor, Fold};
+use super::aggregator::{Recover, SaveAggregator};
 use super::checkpoint::{Checkpoints, ExperimentSnapshot};
 use super::cohort::SaveCohort;
 use super::cohort::{CohortActor, RunTrial};
 use super::free::run_free;
 use crate::error::{Error, Result};
-use crate::learner::Cohort;
+use crate::learner::{Cohort, crashed};
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
 use crate::scenario::Scenario;
-use crate::share::{Aggregator, OthersUpdate};
+use crate::share::{Aggregator, OthersUpdate, Recovery};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How to execute a run. In lockstep nothing here changes the results; the
@@ -360,7 +360,14 @@ pub async fn run_lockstep(
             let mut learners = s.learners.into_iter();
             let cohorts: Vec<Cohort> = ranges
                 .iter()
-                .map(|r| Cohort::restore(config, learners.by_ref().take(r.len()).collect()))
+                .map(|r| {
+                    Cohort::restore(
+                        config,
+                        plan.seed,
+                        rep,
+                        learners.by_ref().take(r.len()).collect(),
+                    )
+                })
                 .collect();
             let aggregator = s.aggregator.ok_or_else(|| {
                 Error::Runtime("a checkpoint of an unfinished run lacks its aggregator".into())
@@ -382,19 +389,32 @@ pub async fn run_lockstep(
     let result: Result<()> = async {
         for trial in first..=plan.trials {
             let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
-            let asks = actors
-                .iter()
-                .zip(pending.iter_mut())
-                .map(|(actor, updates)| {
+            let mut recoveries: Vec<Vec<Recovery>> = vec![Vec::new(); k];
+            let victims = crashed(plan.seed, rep, trial, agents, plan.fault_kill);
+            if !victims.is_empty() {
+                let records = aggregator
+                    .ask(Recover(victims))
+                    .await
+                    .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+                for rec in records {
+                    let c = ranges.partition_point(|r| r.end <= rec.learner);
+                    recoveries[c].push(rec);
+                }
+            }
+            let asks = actors.iter().zip(pending.iter_mut()).zip(recoveries).map(
+                |((actor, updates), recoveries)| {
                     actor
                         .ask(RunTrial {
+                            trial,
+                            recoveries,
                             updates: std::mem::take(updates),
                             steps: plan.steps_per_trial,
                             measure,
                             evaluate,
                         })
                         .into_future()
-                });
+                },
+            );
             let mut shares = Vec::new();
             let mut metrics = Vec::new();
             for done in join_all(asks).await {

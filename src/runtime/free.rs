@@ -141,6 +141,14 @@ pub async fn run_free(
     let started = Instant::now();
     let config = &scenario.learner;
     let plan = &scenario.run;
+    if plan.fault_kill > 0.0 {
+        return Err(Error::invalid(
+            &scenario.source,
+            "run.fault_kill",
+            "fault injection needs the lockstep mode, which rebuilds a crashed learner \
+             between trials; use --mode lockstep",
+        ));
+    }
     if config.forgetting < 1.0 {
         return Err(Error::invalid(
             &scenario.source,

@@ -9,7 +9,7 @@ mod cohort;
 mod driver;
 mod free;
 
-pub use aggregator::{AggregatorActor, Fold, Folded, SaveAggregator, SavedAggregator};
+pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, SavedAggregator};
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
 pub use cohort::{CohortActor, RunTrial, SaveCohort, SavedCohort, TrialDone};
 pub use driver::{

@@ -1,4 +1,4 @@
-use super::message::{OthersUpdate, RowBatch, ShareMessage};
+use super::message::{OthersUpdate, Recovery, RowBatch, ShareMessage};
 use super::traffic::Traffic;
 use crate::error::{Error, Result};
 use crate::model::{Evidence, Shape};
@@ -190,6 +190,36 @@ impl Aggregator {
         };
         self.traffic.count_down(&update);
         Some(update)
+    }
+
+    /// Everything needed to rebuild learner `learner` after a crash: the
+    /// evidence it last shared, as acknowledged here, and all the others'.
+    /// Counted as one message down; the learner has then heard everything.
+    pub fn recovery(&mut self, learner: usize) -> Recovery {
+        let mut own = RowBatch::new(self.outcomes);
+        let mut others = RowBatch::new(self.outcomes);
+        for (row, counts) in self.contrib[learner].iter() {
+            own.push(row, counts);
+        }
+        for (row, global) in self.global.iter() {
+            self.scratch.copy_from_slice(global);
+            if let Some(mine) = self.contrib[learner].row(row) {
+                for (o, c) in self.scratch.iter_mut().zip(mine) {
+                    *o = (*o - c).max(0.0);
+                }
+            }
+            others.push(row, &self.scratch);
+        }
+        self.heard[learner] = self.clock;
+        let recovery = Recovery {
+            learner: learner as u32,
+            stamp: self.clock,
+            seq: self.contrib_seq[learner].iter().copied().max().unwrap_or(0),
+            own,
+            others,
+        };
+        self.traffic.count_recovery(&recovery);
+        recovery
     }
 
     /// Answers every learner, in id order.

@@ -55,6 +55,25 @@ impl Ledger {
         }
     }
 
+    /// A ledger rebuilt after a crash from the aggregator's record: what the
+    /// learner last shared becomes both its own and its sent counts (anything
+    /// it saw since is lost with it), and the others' counts are current.
+    pub fn recovered(shape: Shape, prior: f64, rec: &super::Recovery) -> Self {
+        let mut ledger = Self::new(rec.learner, shape, prior);
+        for (row, counts) in rec.own.iter() {
+            ledger.own.set_row(row, counts);
+            ledger.sent.set_row(row, counts);
+            ledger.combined.set_row(row, counts);
+        }
+        ledger.apply(&OthersUpdate {
+            learner: rec.learner,
+            stamp: rec.stamp,
+            rows: rec.others.clone(),
+        });
+        ledger.seq = rec.seq;
+        ledger
+    }
+
     pub fn learner(&self) -> u32 {
         self.learner
     }

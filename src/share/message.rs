@@ -55,6 +55,19 @@ pub struct ShareMessage {
     pub rows: RowBatch,
 }
 
+/// Aggregator → a rebuilt learner, after a crash: its last evidence the
+/// aggregator acknowledged (`own`), everyone else's (`others`), the
+/// aggregator's clock, and the highest sequence number it has seen from it,
+/// so the learner's next messages are not taken for stale ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    pub learner: u32,
+    pub stamp: u64,
+    pub seq: u64,
+    pub own: RowBatch,
+    pub others: RowBatch,
+}
+
 /// Aggregator → learner: `others[r] = global[r] − contrib[learner][r]` for the
 /// rows that changed since the learner last heard. `stamp` is the
 /// aggregator's clock when it was sent.

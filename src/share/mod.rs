@@ -14,6 +14,6 @@ mod traffic;
 
 pub use aggregator::Aggregator;
 pub use ledger::Ledger;
-pub use message::{OthersUpdate, RowBatch, ShareMessage, encoded_len};
+pub use message::{OthersUpdate, Recovery, RowBatch, ShareMessage, encoded_len};
 pub use rule::{SHARE_FORMS, ShareRule};
 pub use traffic::Traffic;

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::message::{OthersUpdate, ShareMessage, encoded_len};
+use super::message::{OthersUpdate, Recovery, ShareMessage, encoded_len};
 
 /// Cumulative communication, both ways: messages, rows and encoded bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,12 @@ impl Traffic {
         self.messages_up += 1;
         self.rows_up += msg.rows.len() as u64;
         self.bytes_up += encoded_len(msg);
+    }
+
+    pub fn count_recovery(&mut self, msg: &Recovery) {
+        self.messages_down += 1;
+        self.rows_down += (msg.own.len() + msg.others.len()) as u64;
+        self.bytes_down += encoded_len(msg);
     }
 
     pub fn count_down(&mut self, msg: &OthersUpdate) {

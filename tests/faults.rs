@@ -1,0 +1,114 @@
+//! Crash recovery: learners that crash are rebuilt from the aggregator's
+//! record, the run completes, and the aggregator never loses or double
+//! counts acknowledged evidence.
+
+use parbayes::learner::{Cohort, crashed};
+use parbayes::share::{Aggregator, OthersUpdate};
+use parbayes::{Overrides, RunOptions, Scenario, run_scenario};
+
+fn news(fault_kill: f64) -> Scenario {
+    Scenario::load(
+        "scenarios/bandit-news.toml".as_ref(),
+        &Overrides {
+            agents: Some(vec![8]),
+            reps: Some(1),
+            trials: Some(600),
+            fault_kill: Some(fault_kill),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared() {
+    let scenario = news(0.1);
+    let config = &scenario.learner;
+    let shape = config.env.shape();
+    let (seed, n) = (scenario.run.seed, 8u32);
+    let mut cohort = Cohort::new(config, seed, 0, 0..n);
+    let mut agg = Aggregator::new(shape, n as usize);
+    let mut pending: Vec<OthersUpdate> = Vec::new();
+    let mut crashes = 0;
+    for trial in 1..=scenario.run.trials {
+        let victims = crashed(seed, 0, trial, n, scenario.run.fault_kill);
+        crashes += victims.len();
+        let recoveries: Vec<_> = victims.iter().map(|&i| agg.recovery(i as usize)).collect();
+        cohort.recover(trial, &recoveries);
+        // A rebuilt learner's picture of the global estimate is exact.
+        for rec in &recoveries {
+            let l = &cohort.learners()[rec.learner as usize];
+            let mut alpha = vec![0.0; shape.outcomes];
+            for row in 0..shape.rows() {
+                l.ledger().global_alpha_into(row, &mut alpha);
+                let global = agg
+                    .global()
+                    .row(row)
+                    .map_or(vec![0.0; shape.outcomes], <[f64]>::to_vec);
+                for (a, g) in alpha.iter().zip(&global) {
+                    assert_eq!(*a, config.prior + g);
+                }
+            }
+        }
+        let done = cohort.trial(&pending, 1, false, false);
+        for m in &done.shares {
+            agg.receive(m).unwrap();
+        }
+        pending = agg.answer_all();
+        // Brute force: Σ over learners of what each last sent.
+        for row in 0..shape.rows() {
+            let mut sum = vec![0.0; shape.outcomes];
+            for l in cohort.learners() {
+                if let Some(sent) = l.ledger().sent().row(row) {
+                    for (s, x) in sum.iter_mut().zip(sent) {
+                        *s += x;
+                    }
+                }
+            }
+            let global = agg
+                .global()
+                .row(row)
+                .map_or(vec![0.0; shape.outcomes], <[f64]>::to_vec);
+            assert_eq!(global, sum, "trial {trial}, row {row}");
+        }
+    }
+    // 8 learners × 600 trials × 0.1: about 480 crashes.
+    assert!((400..560).contains(&crashes), "{crashes}");
+
+    // The actor run does the same, crash for crash.
+    let out = run_scenario(&scenario, &RunOptions::default(), &mut ()).unwrap();
+    let last = out.records.last().unwrap();
+    let regret = cohort
+        .learners()
+        .iter()
+        .map(|l| l.stats().regret)
+        .sum::<f64>()
+        / n as f64;
+    assert_eq!(last.regret_per_agent, regret);
+    assert_eq!(last.messages_down, agg.traffic().messages_down);
+    assert_eq!(last.bytes_down, agg.traffic().bytes_down);
+}
+
+#[test]
+fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
+    let regret = |p: f64| {
+        let s = news(p);
+        let out = run_scenario(&s, &RunOptions::default(), &mut ()).unwrap();
+        out.records.last().unwrap().regret_per_agent
+    };
+    let (none, some) = (regret(0.0), regret(0.1));
+    let mut never = news(0.0);
+    never.learner.share = parbayes::share::ShareRule::Never;
+    let alone = run_scenario(&never, &RunOptions::default(), &mut ())
+        .unwrap()
+        .records
+        .last()
+        .unwrap()
+        .regret_per_agent;
+    // Learners that lose their unshared pulls now and then still beat
+    // learners that never share.
+    assert!(
+        some < alone,
+        "p = 0.1: {some}, never sharing: {alone}, p = 0: {none}"
+    );
+}

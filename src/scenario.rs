@@ -645,6 +645,15 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
                         "missing; the new probability of moving as chosen",
                     )
                 })?;
+                if trial >= trials {
+                    return Err(c.err(
+                        field("trial"),
+                        format!(
+                            "{trial} is not before the run's last trial {trials}; \
+                             the change would never happen"
+                        ),
+                    ));
+                }
                 changes.push(IntendedChange {
                     step: trial.saturating_mul(steps_per_trial),
                     intended: c.finite(&field("intended"), intended)?,
@@ -666,7 +675,10 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
                             "replaces base_ms, saturation_ms and noise_sigma; give one or the other",
                         ));
                     }
-                    ResponseModel::Empirical(load_levels(&beside(c.source, file))?)
+                    ResponseModel::Empirical(
+                        load_levels(&beside(c.source, file))
+                            .map_err(|e| unreadable(c, "task.response_times", e))?,
+                    )
                 }
                 None => ResponseModel::Queue {
                     base_ms: f("base_ms", t.base_ms, 50.0)?,
@@ -720,8 +732,24 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
                     "missing; the path of a JSON model file, relative to the scenario",
                 )
             })?;
-            TabularMdp::load(&beside(c.source, &model), gamma).map(Environment::Tabular)
+            TabularMdp::load(&beside(c.source, &model), gamma)
+                .map(Environment::Tabular)
+                .map_err(|e| unreadable(c, "task.model", e))
         }
+    }
+}
+
+/// A file the scenario names cannot be read: say which field named it.
+fn unreadable(c: &Check, field: &str, e: Error) -> Error {
+    match e {
+        Error::Read { path, source } => c.err(
+            field,
+            format!(
+                "cannot read {}: {source}; paths are relative to the scenario file",
+                path.display()
+            ),
+        ),
+        other => other,
     }
 }
 

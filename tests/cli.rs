@@ -181,6 +181,76 @@ const MALFORMED: &[(&str, &str, &str)] = &[
         "[task]\nkind = \"tabular\"\n",
         "task.model",
     ),
+    (
+        "vm-zero-mu",
+        "[task]\nkind = \"vm\"\nper_vm = 0\n",
+        "task.per_vm",
+    ),
+    (
+        "vm-negative-mu",
+        "[task]\nkind = \"vm\"\nper_vm = -5.0\n",
+        "task.per_vm",
+    ),
+    (
+        "vm-zero-bins",
+        "[task]\nkind = \"vm\"\nbins = 0\n",
+        "task.bins",
+    ),
+    (
+        "vm-zero-vms",
+        "[task]\nkind = \"vm\"\nmax_vms = 0\n",
+        "task.max_vms",
+    ),
+    (
+        "vm-negative-rate",
+        "[task]\nkind = \"vm\"\ndemand = [100, -3]\n",
+        "task.demand[1]",
+    ),
+    (
+        "vm-nan-rate",
+        "[task]\nkind = \"vm\"\ndemand = nan\n",
+        "task.demand[0]",
+    ),
+    (
+        "vm-nan-sigma",
+        "[task]\nkind = \"vm\"\nnoise_sigma = nan\n",
+        "task.noise_sigma",
+    ),
+    (
+        "vm-sla-off-edge",
+        "[task]\nkind = \"vm\"\nsla_ms = 410\n",
+        "task.sla_ms",
+    ),
+    (
+        "vm-huge",
+        "[task]\nkind = \"vm\"\nbins = 200\nmax_vms = 100\n",
+        "task.bins",
+    ),
+    (
+        "vm-bad-demand",
+        "[task]\nkind = \"vm\"\ndemand = \"lots\"\n",
+        "task.demand",
+    ),
+    (
+        "vm-missing-trace",
+        "[task]\nkind = \"vm\"\nresponse_times = \"nowhere.csv\"\n",
+        "nowhere.csv",
+    ),
+    (
+        "drift-after-the-run",
+        "[task]\nkind = \"bandit\"\narms = [0.1]\n[[task.drift]]\nstep = 5000\nscale = 0.5\n[run]\ntrials = 100\n",
+        "task.drift[0].step",
+    ),
+    (
+        "grid-drift-after-the-run",
+        "[task]\nkind = \"gridworld\"\n[[task.drift]]\ntrial = 100\nintended = 0.7\n[run]\ntrials = 100\n",
+        "task.drift[0].trial",
+    ),
+    (
+        "negative-fault-rate",
+        "[task]\nkind = \"bandit\"\narms = [0.1]\n[run]\nfault_kill = -0.1\n",
+        "run.fault_kill",
+    ),
     ("unknown-kind", "[task]\nkind = \"maze\"\n", "task.kind"),
 ];
 

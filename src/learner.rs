@@ -50,6 +50,13 @@ pub struct LearnerState {
     stats: LearnerStats,
 }
 
+impl LearnerState {
+    /// The learner's running totals.
+    pub fn stats(&self) -> LearnerStats {
+        self.stats
+    }
+}
+
 /// A snapshot of one learner for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LearnerMetrics {
@@ -292,6 +299,9 @@ pub struct Cohort {
 pub struct CohortTrial {
     /// Share messages, in learner-id order.
     pub shares: Vec<ShareMessage>,
+    /// Every learner's running totals, in id order, when they were asked for
+    /// (so a crashed learner's measurements survive it).
+    pub stats: Vec<LearnerStats>,
     /// Every learner's metrics, in id order, when they were asked for.
     pub metrics: Vec<LearnerMetrics>,
 }
@@ -328,15 +338,16 @@ impl Cohort {
     }
 
     /// Replaces the learners that crashed in trial `trial` with ones rebuilt
-    /// from the aggregator's `recoveries` (any learner; others are skipped).
-    pub fn recover(&mut self, trial: u64, recoveries: &[Recovery]) {
+    /// from the aggregator's record of them, carrying over their running
+    /// totals as the run last measured them (any learner; others are
+    /// skipped).
+    pub fn recover(&mut self, trial: u64, recoveries: &[(Recovery, LearnerStats)]) {
         let first = self.learners.first().map_or(0, Learner::id);
-        for rec in recoveries {
+        for (rec, stats) in recoveries {
             let Some(k) = rec.learner.checked_sub(first).map(|k| k as usize) else {
                 continue;
             };
             if let Some(l) = self.learners.get_mut(k) {
-                let stats = l.stats();
                 *l = Learner::recover(
                     &self.config,
                     self.frame.as_ref(),
@@ -344,7 +355,7 @@ impl Cohort {
                     self.rep,
                     trial,
                     rec,
-                    stats,
+                    *stats,
                 );
             }
         }
@@ -371,6 +382,19 @@ impl Cohort {
         measure: bool,
         evaluate: bool,
     ) -> CohortTrial {
+        self.trial_reporting(updates, steps, measure, evaluate, false)
+    }
+
+    /// [`Cohort::trial`], also returning every learner's running totals if
+    /// `stats`.
+    pub fn trial_reporting(
+        &mut self,
+        updates: &[OthersUpdate],
+        steps: u64,
+        measure: bool,
+        evaluate: bool,
+        stats: bool,
+    ) -> CohortTrial {
         let first = self.learners.first().map_or(0, Learner::id);
         for u in updates {
             if let Some(l) = u
@@ -389,6 +413,9 @@ impl Cohort {
         }
         if measure {
             out.metrics = self.learners.iter().map(|l| l.metrics(evaluate)).collect();
+        }
+        if stats {
+            out.stats = self.learners.iter().map(Learner::stats).collect();
         }
         out
     }

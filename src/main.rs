@@ -8,7 +8,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PARBAYES_LOG"))
+        // Injected faults make kameo log each learner actor it restarts;
+        // failures that matter reach the user as errors of the run.
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARBAYES_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kameo=off")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let args = cli::Cli::parse();

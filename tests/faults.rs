@@ -33,10 +33,18 @@ fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared(
     for trial in 1..=scenario.run.trials {
         let victims = crashed(seed, 0, trial, n, scenario.run.fault_kill);
         crashes += victims.len();
-        let recoveries: Vec<_> = victims.iter().map(|&i| agg.recovery(i as usize)).collect();
+        let recoveries: Vec<_> = victims
+            .iter()
+            .map(|&i| {
+                (
+                    agg.recovery(i as usize),
+                    cohort.learners()[i as usize].stats(),
+                )
+            })
+            .collect();
         cohort.recover(trial, &recoveries);
         // A rebuilt learner's picture of the global estimate is exact.
-        for rec in &recoveries {
+        for (rec, _) in &recoveries {
             let l = &cohort.learners()[rec.learner as usize];
             let mut alpha = vec![0.0; shape.outcomes];
             for row in 0..shape.rows() {
@@ -111,4 +119,42 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
         some < alone,
         "p = 0.1: {some}, never sharing: {alone}, p = 0: {none}"
     );
+}
+
+#[test]
+fn a_failed_learner_actor_is_restarted_by_its_supervisor() {
+    use kameo::prelude::*;
+    use kameo::supervision::RestartPolicy;
+    use parbayes::runtime::{CohortActor, Crash, RunTrial, SaveCohort, Supervisor};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let scenario = news(0.0);
+        let cohort = Cohort::new(&scenario.learner, 42, 0, 0..1);
+        let supervisor = Supervisor::spawn(());
+        let actor = CohortActor::supervise(&supervisor, cohort)
+            .restart_policy(RestartPolicy::Transient)
+            .restart_limit(10, std::time::Duration::from_secs(1))
+            .spawn()
+            .await;
+        let trial = |t| RunTrial {
+            trial: t,
+            recoveries: Vec::new(),
+            stats: false,
+            updates: Vec::new(),
+            steps: 5,
+            measure: false,
+            evaluate: false,
+        };
+        let steps = |saved: parbayes::runtime::SavedCohort| saved.0[0].stats().steps;
+        actor.ask(trial(1)).await.unwrap();
+        assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
+        // The handler fails: kameo stops the actor as panicked, and the
+        // supervisor starts it again from its initial state, behind the same
+        // reference.
+        actor.tell(Crash).await.unwrap();
+        assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 0);
+        actor.ask(trial(2)).await.unwrap();
+        assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
+    });
 }

@@ -1,7 +1,8 @@
 use kameo::error::Infallible;
 use kameo::prelude::*;
 
-use crate::learner::{Cohort, CohortTrial, LearnerState};
+use crate::error::Error;
+use crate::learner::{Cohort, CohortTrial, LearnerState, LearnerStats};
 use crate::share::{OthersUpdate, Recovery};
 
 /// An actor that steps a block of learners.
@@ -22,8 +23,11 @@ impl Actor for CohortActor {
 pub struct RunTrial {
     /// The trial's number, from 1.
     pub trial: u64,
-    /// Learners that crashed, to rebuild before the trial.
-    pub recoveries: Vec<Recovery>,
+    /// Learners that crashed, to rebuild before the trial, with their
+    /// running totals as last reported.
+    pub recoveries: Vec<(Recovery, LearnerStats)>,
+    /// Report every learner's running totals.
+    pub stats: bool,
     pub updates: Vec<OthersUpdate>,
     pub steps: u64,
     /// Return every learner's metrics ...
@@ -40,10 +44,13 @@ impl Message<RunTrial> for CohortActor {
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
         self.cohort.recover(msg.trial, &msg.recoveries);
-        TrialDone(
-            self.cohort
-                .trial(&msg.updates, msg.steps, msg.measure, msg.evaluate),
-        )
+        TrialDone(self.cohort.trial_reporting(
+            &msg.updates,
+            msg.steps,
+            msg.measure,
+            msg.evaluate,
+            msg.stats,
+        ))
     }
 }
 
@@ -63,4 +70,39 @@ impl Message<SaveCohort> for CohortActor {
     ) -> SavedCohort {
         SavedCohort(self.cohort.save())
     }
+}
+
+/// Fault injection: the handler fails, which kameo treats as a panic of the
+/// actor; its supervisor restarts it from its initial state, and the driver
+/// then rebuilds its learner from the aggregator's record.
+pub struct Crash;
+
+impl Message<Crash> for CohortActor {
+    type Reply = Result<(), Error>;
+
+    async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        Err(Error::Runtime("injected fault".into()))
+    }
+}
+
+/// Supervises learner actors when faults are injected (one for all;
+/// one-for-one restarts).
+pub struct Supervisor;
+
+impl Actor for Supervisor {
+    type Args = ();
+    type Error = Infallible;
+
+    async fn on_start(_: (), _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+        Ok(Self)
+    }
+}
+
+/// Answers once the actor is running: how the driver waits out a restart.
+pub struct Ping;
+
+impl Message<Ping> for CohortActor {
+    type Reply = ();
+
+    async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self, Self::Reply>) {}
 }

@@ -10,14 +10,15 @@ use tokio::sync::{Semaphore, mpsc};
 use super::aggregator::{AggregatorActor, Fold};
 use super::aggregator::{Recover, SaveAggregator};
 use super::checkpoint::{Checkpoints, ExperimentSnapshot};
-use super::cohort::SaveCohort;
 use super::cohort::{CohortActor, RunTrial};
+use super::cohort::{Crash, Ping, SaveCohort, Supervisor};
 use super::free::run_free;
 use crate::error::{Error, Result};
-use crate::learner::{Cohort, crashed};
+use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, Recovery};
+use kameo::supervision::RestartPolicy;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How to execute a run. In lockstep nothing here changes the results; the
@@ -126,7 +127,13 @@ pub fn run_scenario(
     let permits = Arc::new(Semaphore::new(options.threads.max(1)));
     for (index, &(agents, rep)) in experiments.iter().enumerate() {
         let (scenario, tx, permits) = (scenario.clone(), tx.clone(), permits.clone());
-        let cohorts = options.cohorts_for(agents);
+        // With fault injection every learner is an actor of its own, so a
+        // crash takes down exactly one learner.
+        let cohorts = if scenario.run.fault_kill > 0.0 {
+            agents as usize
+        } else {
+            options.cohorts_for(agents)
+        };
         let mode = options.mode;
         let continuity = options.continuity.clone();
         runtime.spawn(async move {
@@ -220,6 +227,19 @@ pub fn run_scenario(
         }
         Ok(outcome)
     })
+}
+
+/// Waits until a crashed learner actor's supervisor has started it again.
+async fn wait_for_restart(actor: &ActorRef<CohortActor>, learner: u32) -> Result<()> {
+    for _ in 0..100_000 {
+        if actor.ask(Ping).await.is_ok() {
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
+    }
+    Err(Error::Runtime(format!(
+        "learner {learner} was not restarted after its crash"
+    )))
 }
 
 /// Emits a finished experiment's records from its checkpoint.
@@ -337,6 +357,8 @@ pub async fn run_lockstep(
     let mut decay = 1.0;
     let mut first = 1;
     let mut seconds_before = 0.0;
+    // Every learner's running totals as last reported (fault injection).
+    let mut stats = vec![LearnerStats::default(); agents as usize];
 
     let (cohort_states, aggregator_state) = match resume {
         Some(s) => {
@@ -357,6 +379,7 @@ pub async fn run_lockstep(
             for _ in 0..s.trial {
                 observer.on_trial();
             }
+            stats = s.learners.iter().map(LearnerState::stats).collect();
             let mut learners = s.learners.into_iter();
             let cohorts: Vec<Cohort> = ranges
                 .iter()
@@ -382,15 +405,38 @@ pub async fn run_lockstep(
             Aggregator::new(config.env.shape(), agents as usize),
         ),
     };
-    let actors: Vec<ActorRef<CohortActor>> =
-        cohort_states.into_iter().map(CohortActor::spawn).collect();
+    let supervisor = (plan.fault_kill > 0.0).then(|| Supervisor::spawn(()));
+    let mut actors: Vec<ActorRef<CohortActor>> = Vec::with_capacity(k);
+    for cohort in cohort_states {
+        actors.push(match &supervisor {
+            // Restarted only when it fails, as often as it fails.
+            Some(sup) => {
+                CohortActor::supervise(sup, cohort)
+                    .restart_policy(RestartPolicy::Transient)
+                    .restart_limit(u32::MAX, std::time::Duration::from_secs(1))
+                    .spawn()
+                    .await
+            }
+            None => CohortActor::spawn(cohort),
+        });
+    }
     let aggregator = AggregatorActor::spawn(aggregator_state);
 
+    let mut reported = Vec::new();
     let result: Result<()> = async {
         for trial in first..=plan.trials {
             let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
-            let mut recoveries: Vec<Vec<Recovery>> = vec![Vec::new(); k];
+            let mut recoveries: Vec<Vec<(Recovery, LearnerStats)>> = vec![Vec::new(); k];
             let victims = crashed(plan.seed, rep, trial, agents, plan.fault_kill);
+            for &v in &victims {
+                // One learner per actor here: actor v is learner v.
+                let actor = &actors[v as usize];
+                actor
+                    .tell(Crash)
+                    .await
+                    .map_err(|e| Error::Runtime(format!("cannot crash learner {v}: {e:?}")))?;
+                wait_for_restart(actor, v).await?;
+            }
             if !victims.is_empty() {
                 let records = aggregator
                     .ask(Recover(victims))
@@ -398,7 +444,8 @@ pub async fn run_lockstep(
                     .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
                 for rec in records {
                     let c = ranges.partition_point(|r| r.end <= rec.learner);
-                    recoveries[c].push(rec);
+                    let last = stats[rec.learner as usize];
+                    recoveries[c].push((rec, last));
                 }
             }
             let asks = actors.iter().zip(pending.iter_mut()).zip(recoveries).map(
@@ -407,6 +454,7 @@ pub async fn run_lockstep(
                         .ask(RunTrial {
                             trial,
                             recoveries,
+                            stats: plan.fault_kill > 0.0,
                             updates: std::mem::take(updates),
                             steps: plan.steps_per_trial,
                             measure,
@@ -422,6 +470,10 @@ pub async fn run_lockstep(
                     done.map_err(|e| Error::Runtime(format!("learner cohort failed: {e:?}")))?;
                 shares.extend(done.0.shares);
                 metrics.extend(done.0.metrics);
+                reported.extend(done.0.stats);
+            }
+            if !reported.is_empty() {
+                stats = std::mem::take(&mut reported);
             }
 
             since_broadcast += plan.steps_per_trial;
@@ -513,6 +565,9 @@ pub async fn run_lockstep(
     }
     .await;
 
+    if let Some(sup) = &supervisor {
+        let _ = sup.stop_gracefully().await;
+    }
     for actor in &actors {
         let _ = actor.stop_gracefully().await;
     }

@@ -11,7 +11,7 @@ mod free;
 
 pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, SavedAggregator};
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
-pub use cohort::{CohortActor, RunTrial, SaveCohort, SavedCohort, TrialDone};
+pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
 pub use driver::{
     Continuity, Mode, Observe, RunOptions, RunOutcome, RunTiming, run_lockstep, run_scenario,
 };

@@ -362,6 +362,8 @@ fn execute_run(
         scenario.name, scenario.learner.share, scenario.learner.policy
     );
     write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
+    // Finished: trials.csv and summary.json hold everything the checkpoints did.
+    let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
 
     let mut stdout = std::io::stdout().lock();
     match format {

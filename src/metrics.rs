@@ -90,6 +90,18 @@ pub struct RecordKey {
     pub rep: u32,
 }
 
+impl RecordKey {
+    /// The key of repetition `rep` with `agents` learners configured so.
+    pub fn new(agents: u32, config: &crate::learner::LearnerConfig, rep: u32) -> Self {
+        Self {
+            agents,
+            share: config.share.to_string(),
+            policy: config.policy.to_string(),
+            rep,
+        }
+    }
+}
+
 impl TrialRecord {
     /// Reduces per-learner metrics, summing in the order given (learner id
     /// order) so the result does not depend on how learners were batched.

@@ -31,15 +31,7 @@ impl ResultsDir {
             }
         }
         fs::create_dir_all(path).map_err(write_err)?;
-        let csv_path = path.join("trials.csv");
-        let file = File::create(&csv_path).map_err(|source| Error::Unwritable {
-            path: csv_path,
-            source,
-        })?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            trials: csv::Writer::from_writer(BufWriter::new(file)),
-        })
+        Self::reopen(path)
     }
 
     /// Reopens a folder of ours to continue an interrupted run: `trials.csv`

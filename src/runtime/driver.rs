@@ -340,12 +340,7 @@ pub async fn run_lockstep(
     let plan = &scenario.run;
     let ranges = cohort_ranges(agents, cohorts);
     let k = ranges.len();
-    let key = RecordKey {
-        agents,
-        share: config.share.to_string(),
-        policy: config.policy.to_string(),
-        rep,
-    };
+    let key = RecordKey::new(agents, config, rep);
     let mut truth = config.env.clone();
     let mut window = Window::default();
     let mut records = Vec::new();

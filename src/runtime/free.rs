@@ -185,12 +185,7 @@ pub async fn run_free(
     }
     drop(progress_tx);
 
-    let key = RecordKey {
-        agents,
-        share: config.share.to_string(),
-        policy: config.policy.to_string(),
-        rep,
-    };
+    let key = RecordKey::new(agents, config, rep);
     let mut truth = config.env.clone();
     let mut window = Window::default();
     let mut records = Vec::new();

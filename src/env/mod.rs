@@ -52,21 +52,7 @@ impl Environment {
 
     /// The state a learner starts each episode in.
     pub fn start_state<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
-        match self.truth() {
-            None => 0,
-            Some(truth) => {
-                let start = truth.model().start();
-                let mut u = rng.random::<f64>();
-                for (s, p) in start.iter().enumerate() {
-                    u -= p;
-                    if u < 0.0 {
-                        return s;
-                    }
-                }
-                // Rounding left u ≥ 0: the last state with any mass.
-                start.iter().rposition(|p| *p > 0.0).unwrap_or(0)
-            }
-        }
+        self.truth().map_or(0, |t| t.model().sample_start(rng))
     }
 
     /// Takes `action` in `state`: the outcome, where it leads, what it pays.

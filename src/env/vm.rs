@@ -228,7 +228,6 @@ impl VmAllocation {
             upper: (self.params.threshold_upper_ms / width).ceil() as usize,
             lower: (self.params.threshold_lower_ms / width).ceil() as usize,
         });
-        let start = self.truth.model().start().to_vec();
         policies
             .iter()
             .enumerate()
@@ -239,7 +238,7 @@ impl VmAllocation {
                     let mut rng = crate::rng::learner_rng(seed, rep, u32::MAX - k as u32);
                     let mut step = 0;
                     for _ in 0..trials {
-                        let mut state = sample_start(&start, &mut rng);
+                        let mut state = self.truth.model().sample_start(&mut rng);
                         // A fixed allocation starts at its own size.
                         if let Baseline::Fixed(target) = policy {
                             let (q, _) = env.decode(state);
@@ -357,17 +356,6 @@ pub fn load_levels(path: &std::path::Path) -> Result<Vec<LoadLevel>> {
         ));
     }
     Ok(levels)
-}
-
-fn sample_start<R: Rng + ?Sized>(start: &[f64], rng: &mut R) -> usize {
-    let mut u = rng.random::<f64>();
-    for (s, p) in start.iter().enumerate() {
-        u -= p;
-        if u < 0.0 {
-            return s;
-        }
-    }
-    start.iter().rposition(|p| *p > 0.0).unwrap_or(0)
 }
 
 fn shape(p: &VmParams) -> Shape {

@@ -131,6 +131,21 @@ impl Mdp {
         &self.frame.start
     }
 
+    /// Draws a state from the initial distribution.
+    pub fn sample_start<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> usize {
+        use rand::RngExt;
+        let start = &self.frame.start;
+        let mut u = rng.random::<f64>();
+        for (s, p) in start.iter().enumerate() {
+            u -= p;
+            if u < 0.0 {
+                return s;
+            }
+        }
+        // Rounding left u ≥ 0: the last state with any mass.
+        start.iter().rposition(|p| *p > 0.0).unwrap_or(0)
+    }
+
     /// How many transitions the model lists.
     pub fn entries(&self) -> usize {
         self.prob.len()

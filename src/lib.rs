@@ -29,7 +29,7 @@
 //!    - [`posterior`]: Beta and Dirichlet posteriors, KL divergences;
 //!    - [`model`]: the tabular shape, sparse [`model::Evidence`] counts,
 //!      explicit MDPs ([`model::Mdp`]), value iteration and policy evaluation;
-//!    - [`env`]: true environments: Bernoulli bandits, the stochastic
+//!    - [`env`](mod@env): true environments: Bernoulli bandits, the stochastic
 //!      GridWorld, tabular MDPs from JSON files, with drift schedules;
 //!    - [`policy`]: posterior sampling, ε-greedy, softmax, Bayes-UCB, and
 //!      the [`policy::Planner`] that plans on a sampled or mean model;

@@ -261,7 +261,10 @@ impl Learner {
                 self.ledger.combined_alpha_into(row, out)
             }),
             policy_loss: if evaluate {
-                policy_loss(&self.env, &self.ledger)
+                match &self.planner {
+                    Some(p) => p.policy_loss(&self.env, &self.ledger),
+                    None => policy_loss(&self.env, &self.ledger),
+                }
             } else {
                 None
             },

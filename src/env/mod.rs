@@ -14,7 +14,7 @@ pub use drift::RateChange;
 pub use gridworld::{ARROWS, GridWorld, IntendedChange, Layout, MAX_GRID_SIZE};
 pub use tabular::{MAX_PLANNING_ENTRIES, TabularMdp};
 pub use truth::{Phase, Truth};
-pub use vm::{LoadLevel, ResponseModel, VM_ACTIONS, VmAllocation, VmParams, load_levels};
+pub use vm::{LoadLevel, ResponseModel, VmAllocation, VmParams, load_levels};
 
 use rand::{Rng, RngExt};
 

@@ -52,10 +52,6 @@ impl Truth {
         &self.phases[self.now]
     }
 
-    pub fn phases(&self) -> &[Phase] {
-        &self.phases
-    }
-
     pub fn gamma(&self) -> f64 {
         self.gamma
     }

@@ -14,9 +14,6 @@ pub const MAX_PROFILE: usize = 168;
 pub const MAX_VMS: usize = 100;
 pub const MAX_BINS: usize = 200;
 
-/// Actions: remove a VM, keep, add a VM.
-pub const VM_ACTIONS: [&str; 3] = ["remove", "keep", "add"];
-
 /// How response times arise from the load.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResponseModel {

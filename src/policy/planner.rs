@@ -66,6 +66,16 @@ impl Planner {
         self.fresh = state.fresh;
     }
 
+    /// [`policy_loss`] on a copy of this planner's model, which shares its
+    /// structure instead of building it again.
+    pub fn policy_loss<P: PosteriorRows + ?Sized>(
+        &self,
+        env: &Environment,
+        post: &P,
+    ) -> Option<f64> {
+        loss_on(self.model.clone(), env, post)
+    }
+
     /// A new trial begins.
     pub fn start_trial(&mut self) {
         if self.replan == Replan::EveryTrial {
@@ -152,8 +162,13 @@ pub fn mean_model<P: PosteriorRows + ?Sized>(post: &P, model: &mut Mdp) {
 /// evaluated exactly (to 1e-12) on the true model in force now. `None` for
 /// tasks without a true MDP (bandits, measured by regret).
 pub fn policy_loss<P: PosteriorRows + ?Sized>(env: &Environment, post: &P) -> Option<f64> {
+    env.truth()?;
+    loss_on(frame(env), env, post)
+}
+
+/// [`policy_loss`] on `model`, a frame whose probabilities it overwrites.
+fn loss_on<P: PosteriorRows + ?Sized>(mut model: Mdp, env: &Environment, post: &P) -> Option<f64> {
     let truth = env.truth()?;
-    let mut model = frame(env);
     mean_model(post, &mut model);
     let mut solver = ValueIteration::new(&model);
     solver.solve(&model, truth.gamma(), 1e-10);

@@ -49,11 +49,14 @@ fn random_mdp(states: usize, fanout: usize, seed: u64) -> Mdp {
 
 fn value_iteration(c: &mut Criterion) {
     let mut group = c.benchmark_group("value_iteration");
-    let grid = shipped("scenarios/gridworld.toml").learner.env.true_model();
+    let grid = shipped("scenarios/gridworld.toml")
+        .learner
+        .task()
+        .true_model();
     let large = random_mdp(500, 50, 7);
     let vm = shipped("scenarios/vm-allocation.toml")
         .learner
-        .env
+        .task()
         .true_model();
     for (name, mdp) in [
         ("gridworld-5x5", &grid),
@@ -96,7 +99,7 @@ fn planning_learner(c: &mut Criterion) {
             name,
             format!(
                 "posterior-sampling/rows={}/steps_per_trial={steps}/trials={trials}/seed=42",
-                scenario.learner.env.shape().rows()
+                scenario.learner.structure().shape().rows()
             ),
         );
         group.bench_function(id, |b| {

@@ -19,44 +19,111 @@ pub enum Error {
         /// What is wrong and what is allowed.
         problem: String,
     },
-    /// The file is not valid TOML.
+    /// The file is not valid TOML (or JSON, for model files).
     #[error("{source_name}:{line}:{column}: {problem}")]
     Syntax {
+        /// The file.
         source_name: String,
+        /// 1-based line of the problem.
         line: usize,
+        /// 1-based column of the problem.
         column: usize,
+        /// What the parser said.
         problem: String,
     },
     /// An input file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// An output could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
+        /// The file.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// The results folder cannot be created where the user asked for it.
     #[error("cannot create the results folder {}: {source}; choose another --out", path.display())]
     Unwritable {
+        /// The folder.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// The output folder exists and is not empty.
     #[error("{}: the results folder already exists and is not empty; choose another --out", path.display())]
-    OutputExists { path: PathBuf },
+    OutputExists {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The run was asked to stop; its checkpoints hold where it was.
     #[error("interrupted")]
     Interrupted,
     /// An actor failed or stopped unexpectedly.
     #[error("runtime failure: {0}")]
     Runtime(String),
+    /// A state, action or outcome given to an agent is outside its
+    /// structure; nothing changed.
+    #[error("{what} {index} is out of range; there are {count}")]
+    OutOfRange {
+        /// `state`, `action` or `outcome`.
+        what: &'static str,
+        /// The index given.
+        index: usize,
+        /// How many there are.
+        count: usize,
+    },
+    /// A protocol message was refused; nothing changed.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+}
+
+/// Why the aggregator or an agent refused a protocol message. A refused
+/// message changes nothing, so a caller may log it and carry on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The sender has not joined the aggregator, or has left it.
+    #[error("learner {0} is not a member of the aggregator")]
+    NotMember(u32),
+    /// A learner tried to join under an id that is already a member.
+    #[error("learner {0} has already joined")]
+    AlreadyMember(u32),
+    /// The message does not fit the task: wrong outcome count, a row that
+    /// does not exist, counts that are negative or not finite.
+    #[error("malformed message for learner {learner}: {problem}")]
+    Malformed {
+        /// The learner the message is from (share) or for (update).
+        learner: u32,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Every row of a share message is older than what the aggregator holds
+    /// for its learner: a duplicate or a message overtaken by a newer one.
+    #[error(
+        "share message {seq} from learner {learner} is stale: every row it carries is already held in a newer version"
+    )]
+    Stale {
+        /// The sender.
+        learner: u32,
+        /// The message's sequence number.
+        seq: u64,
+    },
+    /// An update meant for another learner.
+    #[error("an update for learner {meant_for} was delivered to learner {delivered_to}")]
+    Misrouted {
+        /// The learner the update names.
+        meant_for: u32,
+        /// The learner it reached.
+        delivered_to: u32,
+    },
 }
 
 impl Error {
@@ -72,6 +139,7 @@ impl Error {
         )
     }
 
+    /// An [`Error::Invalid`] naming the source, the field and the problem.
     pub fn invalid(
         source_name: impl Into<String>,
         field: impl Into<String>,

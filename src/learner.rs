@@ -1,45 +1,107 @@
-//! A learner: an environment of its own, a policy, a protocol ledger and a
-//! random stream. Pure and synchronous; the runtime only moves its messages.
+//! A simulated learner: an [`Agent`] plus a task of its own to act in.
+//! Pure and synchronous; the runtime only moves its messages.
 
 use serde::Serialize;
 
-use crate::env::Environment;
+use crate::agent::{Agent, AgentConfig};
+use crate::env::{Environment, Task};
+use crate::error::Result;
 use crate::metrics::model_error;
-use crate::model::Mdp;
-use crate::policy::{Decision, PlanState, Planner, Policy, Replan, Scratch, frame, policy_loss};
+use crate::model::Structure;
+use crate::policy::{PlanState, Planner, Policy, policy_loss};
 use crate::rng::{LearnerRng, learner_rng, recovered_rng};
 use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule};
 
-/// What every learner of a run shares.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LearnerConfig {
-    /// The true environment, before any drift.
-    pub env: Environment,
-    /// Dirichlet prior pseudo-count α₀ per outcome.
-    pub prior: f64,
-    /// Evidence is multiplied by this before each observation (1 = never forget).
-    pub forgetting: f64,
-    pub policy: Policy,
-    pub share: ShareRule,
-    /// Steps between share checks (checks happen at trial ends in lockstep).
-    pub check_every: u64,
-    /// When a planning learner (γ > 0) draws or averages a new model and
-    /// solves it; with γ = 0 every step reads the posterior afresh.
-    pub replan: Replan,
+/// What every learner of a run shares: the task, and how its agent learns,
+/// decides and shares. Built once, checked once.
+#[derive(Debug, Clone)]
+pub struct LearnerConfig<T: Task = Environment> {
+    task: T,
+    agent: AgentConfig,
+    structure: Structure,
+}
+
+impl<T: Task> LearnerConfig<T> {
+    /// Learners of `task` configured by `agent`; fails if the task's
+    /// structure is invalid or the policy cannot act on it.
+    pub fn new(task: T, agent: AgentConfig) -> Result<Self> {
+        let structure = Structure::of(&task)?;
+        agent.fits(&structure)?;
+        Ok(Self {
+            task,
+            agent,
+            structure,
+        })
+    }
+
+    /// Parts already checked to fit together.
+    pub(crate) fn from_parts(task: T, agent: AgentConfig, structure: Structure) -> Self {
+        Self {
+            task,
+            agent,
+            structure,
+        }
+    }
+
+    /// The same task with another agent configuration.
+    pub fn with_agent(&self, agent: AgentConfig) -> Result<Self> {
+        agent.fits(&self.structure)?;
+        Ok(Self {
+            task: self.task.clone(),
+            agent,
+            structure: self.structure.clone(),
+        })
+    }
+
+    /// The same learners sharing by `rule`.
+    pub fn with_share(&self, rule: ShareRule) -> Result<Self> {
+        self.with_agent(self.agent.to_builder().share(rule).build()?)
+    }
+
+    /// The same learners choosing actions by `policy`.
+    pub fn with_policy(&self, policy: Policy) -> Result<Self> {
+        self.with_agent(self.agent.to_builder().policy(policy).build()?)
+    }
+
+    /// The true task, before any drift.
+    pub fn task(&self) -> &T {
+        &self.task
+    }
+
+    /// How each learner's agent learns, decides and shares.
+    pub fn agent(&self) -> &AgentConfig {
+        &self.agent
+    }
+
+    /// What the learners know of the task.
+    pub fn structure(&self) -> &Structure {
+        &self.structure
+    }
+}
+
+impl<T: Task + PartialEq> PartialEq for LearnerConfig<T> {
+    fn eq(&self, other: &Self) -> bool {
+        // The structure is derived from the task.
+        self.task == other.task && self.agent == other.agent
+    }
 }
 
 /// A learner's running totals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct LearnerStats {
+    /// Steps taken.
     pub steps: u64,
+    /// Reward earned.
     pub reward: f64,
-    /// Cumulative pseudo-regret `Σ (μ* − μ_a)`; bandit tasks only.
+    /// Cumulative pseudo-regret `Σ (μ* − μ_a)`; tasks that know their
+    /// expected rewards (bandits) only.
     pub regret: f64,
+    /// Steps that took a best action; likewise.
     pub optimal_actions: u64,
 }
 
 /// Everything about a learner that its configuration does not fix: what a
-/// checkpoint keeps. Its environment is rebuilt and advanced to its step.
+/// checkpoint keeps. Its task is rebuilt and advanced to its step.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LearnerState {
     state: usize,
@@ -60,78 +122,55 @@ impl LearnerState {
 /// A snapshot of one learner for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LearnerMetrics {
+    /// Its running totals.
     pub stats: LearnerStats,
-    /// `Σ_r KL(θ_true(r) ‖ mean(combined(r)))`.
-    pub model_kl: f64,
+    /// `Σ_r KL(θ_true(r) ‖ mean(combined(r)))`, if the task knows its truth.
+    pub model_kl: Option<f64>,
     /// `V*(s₀) − V^π(s₀)` of π greedy on the combined mean, when evaluated
     /// (MDP tasks).
     pub policy_loss: Option<f64>,
 }
 
+/// A simulated learner: an [`Agent`] acting in its own copy of a task.
 #[derive(Debug, Clone)]
-pub struct Learner {
-    env: Environment,
+pub struct Learner<T: Task = Environment> {
+    task: T,
+    agent: Agent,
     state: usize,
-    ledger: Ledger,
-    policy: Policy,
-    share: ShareRule,
-    check_every: u64,
-    forgetting: f64,
-    since_check: u64,
-    rng: LearnerRng,
-    scratch: Scratch,
-    /// Present when the task is planned with γ > 0.
-    planner: Option<Planner>,
     stats: LearnerStats,
 }
 
-impl Learner {
+impl<T: Task> Learner<T> {
     /// Learner `id` of repetition `rep` in a run seeded `seed`.
-    pub fn new(config: &LearnerConfig, seed: u64, rep: u32, id: u32) -> Self {
-        let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
-        Self::sharing(config, seed, rep, id, frame.as_ref())
-    }
-
-    /// A learner whose planning model shares its structure with `frame`
-    /// (from [`crate::policy::frame`]), so learners of one task hold one copy.
-    pub fn sharing(
-        config: &LearnerConfig,
-        seed: u64,
-        rep: u32,
-        id: u32,
-        frame: Option<&Mdp>,
-    ) -> Self {
-        let shape = config.env.shape();
+    pub fn new(config: &LearnerConfig<T>, seed: u64, rep: u32, id: u32) -> Self {
         let mut rng = learner_rng(seed, rep, id);
-        let state = config.env.start_state(&mut rng);
+        let state = config.task.start_state(&mut rng);
         Self {
-            env: config.env.clone(),
+            task: config.task.clone(),
+            agent: Agent::with_rng(&config.structure, &config.agent, id, rng),
             state,
-            ledger: Ledger::new(id, shape, config.prior),
-            policy: config.policy,
-            share: config.share,
-            check_every: config.check_every,
-            forgetting: config.forgetting,
-            since_check: 0,
-            rng,
-            scratch: Scratch::new(shape),
-            planner: frame.map(|f| Planner::on_frame(f.clone(), config.env.gamma(), config.replan)),
             stats: LearnerStats::default(),
         }
     }
 
+    /// The learner's id.
     pub fn id(&self) -> u32 {
-        self.ledger.learner()
+        self.agent.id()
+    }
+
+    /// Its agent: the part an application would drive.
+    pub fn agent(&self) -> &Agent {
+        &self.agent
     }
 
     /// The learner's state, for a checkpoint.
     pub fn save(&self) -> LearnerState {
         LearnerState {
             state: self.state,
-            ledger: self.ledger.clone(),
-            since_check: self.since_check,
-            rng: self.rng.clone(),
-            plan: self.planner.as_ref().map(Planner::save),
+            ledger: self.agent.ledger.clone(),
+            since_check: self.agent.since_check,
+            rng: self.agent.rng.clone(),
+            plan: self.agent.planner.as_ref().map(Planner::save),
             stats: self.stats,
         }
     }
@@ -141,46 +180,47 @@ impl Learner {
     /// (seed, repetition, id, trial). Its running totals are the run's
     /// measurements, not its knowledge, so they carry over.
     pub fn recover(
-        config: &LearnerConfig,
-        frame: Option<&Mdp>,
+        config: &LearnerConfig<T>,
         seed: u64,
         rep: u32,
         trial: u64,
         rec: &Recovery,
         stats: LearnerStats,
     ) -> Self {
-        let mut l = Self::sharing(config, seed, rep, rec.learner, frame);
-        l.ledger = Ledger::recovered(config.env.shape(), config.prior, rec);
-        l.rng = recovered_rng(seed, rep, rec.learner, trial);
+        let mut l = Self::new(config, seed, rep, rec.learner);
+        l.agent.ledger = Ledger::recovered(config.task.shape(), config.agent.prior(), rec);
+        l.agent.rng = recovered_rng(seed, rep, rec.learner, trial);
         l.stats = stats;
         if l.stats.steps > 0 {
-            l.env.advance_to(l.stats.steps - 1);
+            l.task.advance_to(l.stats.steps - 1);
         }
         l
     }
 
     /// The learner `saved` describes, continuing exactly where it stopped.
-    pub fn restore(config: &LearnerConfig, frame: Option<&Mdp>, saved: LearnerState) -> Self {
-        let mut l = Self::sharing(config, 0, 0, saved.ledger.learner(), frame);
+    pub fn restore(config: &LearnerConfig<T>, saved: LearnerState) -> Self {
+        let mut l = Self::new(config, 0, 0, saved.ledger.learner());
         l.state = saved.state;
-        l.ledger = saved.ledger;
-        l.since_check = saved.since_check;
-        l.rng = saved.rng;
+        l.agent.ledger = saved.ledger;
+        l.agent.since_check = saved.since_check;
+        l.agent.rng = saved.rng;
         l.stats = saved.stats;
-        if let (Some(p), Some(s)) = (&mut l.planner, saved.plan) {
+        if let (Some(p), Some(s)) = (&mut l.agent.planner, saved.plan) {
             p.restore(s);
         }
-        // The environment as it was at the learner's last step.
+        // The task as it was at the learner's last step.
         if l.stats.steps > 0 {
-            l.env.advance_to(l.stats.steps - 1);
+            l.task.advance_to(l.stats.steps - 1);
         }
         l
     }
 
+    /// Its side of the sharing protocol.
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        &self.agent.ledger
     }
 
+    /// Its running totals.
     pub fn stats(&self) -> LearnerStats {
         self.stats
     }
@@ -188,83 +228,58 @@ impl Learner {
     /// One decision, one outcome, one update.
     #[inline]
     pub fn step(&mut self) {
-        self.env.advance_to(self.stats.steps);
-        let shape = self.env.shape();
-        let action = match &mut self.planner {
-            None => {
-                let d = Decision {
-                    state: self.state,
-                    shape,
-                    env: &self.env,
-                };
-                self.policy
-                    .select(&d, &self.ledger, &mut self.scratch, &mut self.rng)
-            }
-            Some(planner) => {
-                let q = planner.q_of(self.policy, &self.ledger, self.state, &mut self.rng);
-                self.scratch.q.copy_from_slice(q);
-                self.policy.choose(&mut self.scratch.q, &mut self.rng)
-            }
-        };
-        let t = self.env.step(self.state, action, &mut self.rng);
-        if self.forgetting < 1.0 {
-            self.ledger.discount(self.forgetting);
-        }
-        self.ledger
-            .observe(shape.row(self.state, action), t.outcome);
+        self.task.advance_to(self.stats.steps);
+        let action = self.agent.act(self.state);
+        let t = self.task.step(self.state, action, &mut self.agent.rng);
+        let row = self.task.shape().row(self.state, action);
+        self.agent.record(row, t.outcome);
         self.stats.steps += 1;
         self.stats.reward += t.reward;
-        if self.env.is_bandit() {
-            let best = self.env.best_expected_reward(self.state);
-            let got = self.env.expected_reward(self.state, action);
+        if let (Some(best), Some(got)) = (
+            self.task.best_expected_reward(self.state),
+            self.task.expected_reward(self.state, action),
+        ) {
             self.stats.regret += best - got;
             self.stats.optimal_actions += u64::from(got >= best);
         }
         // A terminal transition ends the episode; the next starts afresh
         // within the same trial, so every trial has the same number of steps.
         self.state = if t.terminal {
-            self.env.start_state(&mut self.rng)
+            self.task.start_state(&mut self.agent.rng)
         } else {
             t.next
         };
-        self.since_check += 1;
     }
 
     /// A trial: an episode of `steps` steps from a start state, then a share
     /// check if `check_every` steps have passed since the last one.
     pub fn trial(&mut self, steps: u64) -> Option<ShareMessage> {
-        self.state = self.env.start_state(&mut self.rng);
-        if let Some(p) = &mut self.planner {
-            p.start_trial();
-        }
+        self.state = self.task.start_state(&mut self.agent.rng);
+        self.agent.start_episode();
         for _ in 0..steps {
             self.step();
         }
-        if self.since_check >= self.check_every {
-            self.since_check = 0;
-            self.ledger.check(self.share)
-        } else {
-            None
-        }
+        self.agent.share()
     }
 
+    /// Takes the aggregator's word on the others' counts (from the run's
+    /// own aggregator, so not re-checked).
     pub fn apply(&mut self, update: &OthersUpdate) {
-        self.ledger.apply(update);
+        self.agent.ledger.apply(update);
     }
 
-    /// The learner's metrics now, against the environment as it is at its
-    /// last step; the policy loss only if `evaluate`.
+    /// The learner's metrics now, against the task as it is at its last
+    /// step; the policy loss only if `evaluate`.
     pub fn metrics(&self, evaluate: bool) -> LearnerMetrics {
+        let ledger = &self.agent.ledger;
         LearnerMetrics {
             stats: self.stats,
-            model_kl: model_error(&self.env, |row, out| {
-                self.ledger.combined_alpha_into(row, out)
-            }),
+            model_kl: model_error(&self.task, |row, out| ledger.combined_alpha_into(row, out)),
             policy_loss: if evaluate {
-                match &self.planner {
-                    Some(p) => p.policy_loss(&self.env, &self.ledger),
-                    None => policy_loss(&self.env, &self.ledger),
-                }
+                self.task.truth().map(|truth| match &self.agent.planner {
+                    Some(p) => p.policy_loss(truth, ledger),
+                    None => policy_loss(truth, self.agent.structure(), ledger),
+                })
             } else {
                 None
             },
@@ -288,13 +303,12 @@ pub fn crashed(seed: u64, rep: u32, trial: u64, agents: u32, p: f64) -> Vec<u32>
 /// of a thousand learners costs a handful of messages, not a thousand.
 /// Results do not depend on how learners are split into cohorts.
 #[derive(Debug, Clone)]
-pub struct Cohort {
-    learners: Vec<Learner>,
+pub struct Cohort<T: Task = Environment> {
+    learners: Vec<Learner<T>>,
     /// What a crashed learner is rebuilt with.
-    config: LearnerConfig,
+    config: LearnerConfig<T>,
     seed: u64,
     rep: u32,
-    frame: Option<Mdp>,
 }
 
 /// What a cohort returns from a trial.
@@ -309,34 +323,33 @@ pub struct CohortTrial {
     pub metrics: Vec<LearnerMetrics>,
 }
 
-impl Cohort {
+impl<T: Task> Cohort<T> {
     /// Learners `ids` of repetition `rep`.
-    pub fn new(config: &LearnerConfig, seed: u64, rep: u32, ids: std::ops::Range<u32>) -> Self {
-        let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
+    pub fn new(config: &LearnerConfig<T>, seed: u64, rep: u32, ids: std::ops::Range<u32>) -> Self {
         Self {
-            learners: ids
-                .map(|id| Learner::sharing(config, seed, rep, id, frame.as_ref()))
-                .collect(),
+            learners: ids.map(|id| Learner::new(config, seed, rep, id)).collect(),
             config: config.clone(),
             seed,
             rep,
-            frame,
         }
     }
 
     /// The learners `saved` describes (a contiguous block of ids) of
     /// repetition `rep` in a run seeded `seed`.
-    pub fn restore(config: &LearnerConfig, seed: u64, rep: u32, saved: Vec<LearnerState>) -> Self {
-        let frame = (config.env.gamma() > 0.0).then(|| frame(&config.env));
+    pub fn restore(
+        config: &LearnerConfig<T>,
+        seed: u64,
+        rep: u32,
+        saved: Vec<LearnerState>,
+    ) -> Self {
         Self {
             learners: saved
                 .into_iter()
-                .map(|s| Learner::restore(config, frame.as_ref(), s))
+                .map(|s| Learner::restore(config, s))
                 .collect(),
             config: config.clone(),
             seed,
             rep,
-            frame,
         }
     }
 
@@ -351,21 +364,13 @@ impl Cohort {
                 continue;
             };
             if let Some(l) = self.learners.get_mut(k) {
-                *l = Learner::recover(
-                    &self.config,
-                    self.frame.as_ref(),
-                    self.seed,
-                    self.rep,
-                    trial,
-                    rec,
-                    *stats,
-                );
+                *l = Learner::recover(&self.config, self.seed, self.rep, trial, rec, *stats);
             }
         }
     }
 
     /// The learners, in id order.
-    pub fn learners(&self) -> &[Learner] {
+    pub fn learners(&self) -> &[Learner<T>] {
         &self.learners
     }
 

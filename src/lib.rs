@@ -45,11 +45,13 @@
 //!
 //! The binary `parbayes` parses arguments and calls into these.
 
+pub mod agent;
 pub mod env;
 pub mod error;
 pub mod learner;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 pub mod policy;
 pub mod posterior;
 pub mod report;
@@ -59,6 +61,10 @@ pub mod scenario;
 pub mod share;
 pub mod sweep;
 
-pub use error::{Error, Result};
-pub use runtime::{Observe, RunOptions, RunOutcome, run_scenario};
+pub use agent::{Agent, AgentConfig};
+pub use env::Task;
+pub use error::{Error, ProtocolError, Result};
+pub use model::Structure;
+pub use observe::Observe;
+pub use runtime::{RunOptions, RunOutcome, run_scenario, run_scenario_async};
 pub use scenario::{Overrides, Scenario};

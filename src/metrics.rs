@@ -1,17 +1,20 @@
 //! Model error (DESIGN §5): how far an estimate is from the truth.
 
-use crate::env::Environment;
+use crate::env::Task;
 use crate::posterior::divergence::kl_categorical;
 
 /// `Σ_r KL(θ_true(r) ‖ mean(Dir(alpha(r))))` over every row of the task,
-/// where `alpha(row, out)` writes a row's concentrations.
-pub fn model_error(env: &Environment, alpha: impl Fn(usize, &mut [f64])) -> f64 {
-    let shape = env.shape();
+/// where `alpha(row, out)` writes a row's concentrations; `None` if the
+/// task does not know its truth.
+pub fn model_error<T: Task>(task: &T, alpha: impl Fn(usize, &mut [f64])) -> Option<f64> {
+    let shape = task.shape();
     let mut truth = vec![0.0; shape.outcomes];
     let mut mean = vec![0.0; shape.outcomes];
     let mut total = 0.0;
     for row in 0..shape.rows() {
-        env.true_row_into(row, &mut truth);
+        if !task.true_row_into(row, &mut truth) {
+            return None;
+        }
         alpha(row, &mut mean);
         let s: f64 = mean.iter().sum();
         for m in &mut mean {
@@ -19,12 +22,21 @@ pub fn model_error(env: &Environment, alpha: impl Fn(usize, &mut [f64])) -> f64 
         }
         total += kl_categorical(&truth, &mean);
     }
-    total
+    Some(total)
+}
+
+/// Whether regret is measured on `task`: it knows its expected rewards.
+pub fn measures_regret<T: Task>(task: &T) -> bool {
+    task.best_expected_reward(0).is_some()
 }
 
 /// The model error of `prior + counts`, e.g. the aggregator's global estimate.
-pub fn evidence_error(env: &Environment, prior: f64, counts: &crate::model::Evidence) -> f64 {
-    model_error(env, |row, out| {
+pub fn evidence_error<T: Task>(
+    task: &T,
+    prior: f64,
+    counts: &crate::model::Evidence,
+) -> Option<f64> {
+    model_error(task, |row, out| {
         out.fill(prior);
         if let Some(c) = counts.row(row) {
             for (o, x) in out.iter_mut().zip(c) {
@@ -50,10 +62,11 @@ pub struct TrialRecord {
     pub trial: u64,
     /// Steps each learner has taken.
     pub step: u64,
-    /// Mean over learners of their combined estimate's model error.
-    pub model_kl: f64,
-    /// The model error of the aggregator's global estimate.
-    pub global_model_kl: f64,
+    /// Mean over learners of their combined estimate's model error; empty
+    /// if the task does not know its truth.
+    pub model_kl: Option<f64>,
+    /// The model error of the aggregator's global estimate; likewise.
+    pub global_model_kl: Option<f64>,
     /// Mean reward per step since the start.
     pub reward_per_step: f64,
     /// Mean reward per step since the previous record.
@@ -92,11 +105,11 @@ pub struct RecordKey {
 
 impl RecordKey {
     /// The key of repetition `rep` with `agents` learners configured so.
-    pub fn new(agents: u32, config: &crate::learner::LearnerConfig, rep: u32) -> Self {
+    pub fn new(agents: u32, config: &crate::agent::AgentConfig, rep: u32) -> Self {
         Self {
             agents,
-            share: config.share.to_string(),
-            policy: config.policy.to_string(),
+            share: config.share().to_string(),
+            policy: config.policy().to_string(),
             rep,
         }
     }
@@ -109,7 +122,7 @@ impl TrialRecord {
         key: &RecordKey,
         trial: u64,
         learners: &[LearnerMetrics],
-        global_model_kl: f64,
+        global_model_kl: Option<f64>,
         traffic: Traffic,
         window: &mut Window,
     ) -> Self {
@@ -119,9 +132,9 @@ impl TrialRecord {
             .filter(|l| !l.is_empty())
             .map(|l| l.iter().sum::<f64>() / n);
         let (mut model_kl, mut reward, mut regret, mut optimal, mut steps) =
-            (0.0, 0.0, 0.0, 0u64, 0u64);
+            (Some(0.0), 0.0, 0.0, 0u64, 0u64);
         for m in learners {
-            model_kl += m.model_kl;
+            model_kl = model_kl.zip(m.model_kl).map(|(a, b)| a + b);
             reward += m.stats.reward;
             regret += m.stats.regret;
             optimal += m.stats.optimal_actions;
@@ -135,7 +148,7 @@ impl TrialRecord {
             rep: key.rep,
             trial,
             step: learners.first().map_or(0, |m| m.stats.steps),
-            model_kl: model_kl / n,
+            model_kl: model_kl.map(|k| k / n),
             global_model_kl,
             reward_per_step: per_step(reward, steps),
             window_reward_per_step: per_step(reward - window.reward, steps - window.steps),

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::agent::AgentConfig;
+use crate::env::Task;
 use crate::env::{
     BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, ResponseModel,
     TabularMdp, VmAllocation, VmParams, load_levels,
 };
 use crate::error::{Error, Result};
 use crate::learner::LearnerConfig;
+use crate::model::Structure;
 use crate::policy::{POLICY_FORMS, Policy, Replan};
 use crate::share::ShareRule;
 
@@ -21,33 +24,46 @@ pub const MAX_AGENTS: u32 = 100_000;
 pub const MAX_ARMS: usize = 100_000;
 pub const MAX_REPS: u32 = 100_000;
 
-/// A validated scenario, ready to run.
+/// A validated scenario, ready to run: a task, how its learners learn and
+/// share, and how the run is laid out. Scenario files give the built-in
+/// tasks ([`Environment`]); [`Scenario::builder`] takes any [`Task`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scenario {
+pub struct Scenario<T: Task = Environment> {
+    /// Its name, used for the results folder.
     pub name: String,
+    /// One line on what it shows.
     pub description: String,
     /// Where it was read from, for messages.
     pub source: String,
-    pub learner: LearnerConfig,
+    /// The task and every learner's configuration.
+    pub learner: LearnerConfig<T>,
     /// Steps between the aggregator's answers (at trial ends in lockstep).
     pub broadcast_every: u64,
+    /// Agent counts, trials, repetitions, seed.
     pub run: RunPlan,
+    /// What is measured, and how often.
     pub metrics: MetricsPlan,
 }
 
+/// How a scenario's experiments are laid out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunPlan {
     /// Agent counts to run, each a separate experiment.
     pub agents: Vec<u32>,
+    /// Trials per experiment.
     pub trials: u64,
+    /// Steps of every learner per trial (an episode).
     pub steps_per_trial: u64,
+    /// Repetitions per agent count.
     pub reps: u32,
+    /// The seed every learner's stream derives from.
     pub seed: u64,
     /// Each learner crashes with this probability per trial and is rebuilt
     /// from the aggregator's record (fault injection; lockstep only).
     pub fault_kill: f64,
 }
 
+/// When metrics are recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsPlan {
     /// Metrics are recorded every this many trials and always at the last one.
@@ -75,12 +91,19 @@ impl MetricsPlan {
 /// Command-line values that replace the file's.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--agents`.
     pub agents: Option<Vec<u32>>,
+    /// `--reps`.
     pub reps: Option<u32>,
+    /// `--seed`.
     pub seed: Option<u64>,
+    /// `--trials`.
     pub trials: Option<u64>,
+    /// `--share`.
     pub share: Option<ShareRule>,
+    /// `--policy`.
     pub policy: Option<Policy>,
+    /// `--fault-kill`.
     pub fault_kill: Option<f64>,
 }
 
@@ -216,6 +239,13 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
+impl<T: Task> Scenario<T> {
+    /// Total steps of one learner.
+    pub fn steps(&self) -> u64 {
+        self.run.trials * self.run.steps_per_trial
+    }
+}
+
 impl Scenario {
     /// Reads and validates a scenario file. A bare name of a shipped scenario
     /// (e.g. `bandit-news`) that is not a file on disk loads the shipped copy.
@@ -248,11 +278,6 @@ impl Scenario {
     ) -> Result<Self> {
         let raw = deserialize(text, source)?;
         validate(raw, source, default_name, overrides)
-    }
-
-    /// Total steps of one learner.
-    pub fn steps(&self) -> u64 {
-        self.run.trials * self.run.steps_per_trial
     }
 }
 
@@ -376,7 +401,8 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
             None => Policy::PosteriorSampling,
         },
     };
-    if !policy.supports(&env) {
+    let structure = Structure::of(&env)?;
+    if !policy.supports(&structure) {
         let field = if o.policy.is_some() {
             "--policy"
         } else {
@@ -482,6 +508,19 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         }
     };
 
+    let agent = AgentConfig::builder()
+        .prior(prior)
+        .forgetting(forgetting)
+        .policy(policy)
+        .share(share)
+        .check_every(check_every)
+        .replan(replan)
+        .build()
+        .map_err(|e| match e {
+            Error::Invalid { field, problem, .. } => c.err(format!("learner.{field}"), problem),
+            other => other,
+        })?;
+
     let name = match raw.name {
         Some(n) if n.trim().is_empty() => {
             return Err(c.err("name", "empty; give the scenario a name"));
@@ -493,15 +532,7 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         name,
         description: raw.description.unwrap_or_default(),
         source: source.to_string(),
-        learner: LearnerConfig {
-            env,
-            prior,
-            forgetting,
-            policy,
-            share,
-            check_every,
-            replan,
-        },
+        learner: LearnerConfig::from_parts(env, agent, structure),
         broadcast_every,
         run: RunPlan {
             agents,

@@ -3,9 +3,12 @@
 
 use serde::Serialize;
 
+use crate::env::Task;
 use crate::error::{Error, Result};
+use crate::metrics::measures_regret;
+use crate::observe::Observe;
 use crate::report::Summary;
-use crate::runtime::{Observe, RunOptions, RunOutcome, run_scenario};
+use crate::runtime::{RunOptions, RunOutcome, run_scenario};
 use crate::scenario::Scenario;
 use crate::share::ShareRule;
 
@@ -57,8 +60,8 @@ pub struct Sweep {
 
 /// Runs `scenario` once per rule (its agent counts, repetitions and seed
 /// unchanged), so every rule meets the same learners' random streams.
-pub fn run_sweep(
-    scenario: &Scenario,
+pub fn run_sweep<T: Task>(
+    scenario: &Scenario<T>,
     rules: &[ShareRule],
     options: &RunOptions,
     observer: &mut dyn Observe,
@@ -70,12 +73,12 @@ pub fn run_sweep(
             "no rules; give at least one",
         ));
     }
-    let bandit = scenario.learner.env.is_bandit();
+    let bandit = measures_regret(scenario.learner.task());
     let mut rows = Vec::new();
     let mut outcomes = Vec::with_capacity(rules.len());
     for &rule in rules {
         let mut s = scenario.clone();
-        s.learner.share = rule;
+        s.learner = s.learner.with_share(rule)?;
         let outcome = run_scenario(&s, options, observer)?;
         let summary = Summary::new(&s, &outcome);
         for r in &summary.results {
@@ -120,7 +123,7 @@ pub fn run_sweep(
     Ok((
         Sweep {
             scenario: scenario.name.clone(),
-            task: scenario.learner.env.kind().to_string(),
+            task: scenario.learner.task().kind().to_string(),
             error: if bandit {
                 "regret_per_agent"
             } else {

@@ -73,7 +73,7 @@ fn one_thompson_learner_matches_exact_thompson_sampling() {
     let out = run_scenario(&scenario, &RunOptions::default(), &mut ()).unwrap();
     let ours = final_regrets(&out.records, 1);
     assert_eq!(ours.len(), reps as usize);
-    let Environment::Bandit(b) = &scenario.learner.env else {
+    let Environment::Bandit(b) = &scenario.learner.task() else {
         unreachable!("bandit-news is a bandit")
     };
     let theirs: Vec<f64> = (0..reps)
@@ -173,7 +173,7 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
     let mut learners: Vec<Learner> = (0..4)
         .map(|i| Learner::new(config, scenario.run.seed, 0, i))
         .collect();
-    let mut agg = parbayes::share::Aggregator::new(config.env.shape(), 4);
+    let mut agg = parbayes::share::Aggregator::new(config.structure().shape(), 4);
     let mut pending = Vec::new();
     for _ in 0..300 {
         for u in pending.drain(..) {
@@ -190,13 +190,14 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
     let regret = learners.iter().map(|l| l.stats().regret).sum::<f64>() / 4.0;
     let model_kl = learners
         .iter()
-        .map(|l| l.metrics(false).model_kl)
+        .map(|l| l.metrics(false).model_kl.unwrap())
         .sum::<f64>()
         / 4.0;
     assert_eq!(last.regret_per_agent, regret);
-    assert_eq!(last.model_kl, model_kl);
+    assert_eq!(last.model_kl, Some(model_kl));
     assert_eq!(last.messages_up, agg.traffic().messages_up);
     assert_eq!(last.bytes_down, agg.traffic().bytes_down);
-    let global = parbayes::metrics::evidence_error(&config.env, config.prior, agg.global());
+    let global =
+        parbayes::metrics::evidence_error(config.task(), config.agent().prior(), agg.global());
     assert_eq!(last.global_model_kl, global);
 }

@@ -24,7 +24,7 @@ fn news(fault_kill: f64) -> Scenario {
 fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared() {
     let scenario = news(0.1);
     let config = &scenario.learner;
-    let shape = config.env.shape();
+    let shape = config.structure().shape();
     let (seed, n) = (scenario.run.seed, 8u32);
     let mut cohort = Cohort::new(config, seed, 0, 0..n);
     let mut agg = Aggregator::new(shape, n as usize);
@@ -37,7 +37,7 @@ fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared(
             .iter()
             .map(|&i| {
                 (
-                    agg.recovery(i as usize),
+                    agg.recovery(i).unwrap(),
                     cohort.learners()[i as usize].stats(),
                 )
             })
@@ -54,7 +54,7 @@ fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared(
                     .row(row)
                     .map_or(vec![0.0; shape.outcomes], <[f64]>::to_vec);
                 for (a, g) in alpha.iter().zip(&global) {
-                    assert_eq!(*a, config.prior + g);
+                    assert_eq!(*a, config.agent().prior() + g);
                 }
             }
         }
@@ -106,7 +106,10 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
     };
     let (none, some) = (regret(0.0), regret(0.1));
     let mut never = news(0.0);
-    never.learner.share = parbayes::share::ShareRule::Never;
+    never.learner = never
+        .learner
+        .with_share(parbayes::share::ShareRule::Never)
+        .unwrap();
     let alone = run_scenario(&never, &RunOptions::default(), &mut ())
         .unwrap()
         .records

@@ -2,7 +2,7 @@
 //! simulation, the known structure against the truth, the protocol against
 //! a brute-force sum, reproducibility, and learning that improves with N.
 
-use parbayes::env::Environment;
+use parbayes::env::{Environment, Task};
 use parbayes::learner::Learner;
 use parbayes::metrics::TrialRecord;
 use parbayes::policy::Policy;
@@ -16,7 +16,7 @@ fn gridworld(overrides: Overrides) -> Scenario {
 
 #[test]
 fn simulated_moves_match_the_true_model() {
-    let env = gridworld(Overrides::default()).learner.env;
+    let env = gridworld(Overrides::default()).learner.task().clone();
     let shape = env.shape();
     let mut rng = learner_rng(11, 0, 0);
     let n = 200_000;
@@ -42,13 +42,17 @@ fn simulated_moves_match_the_true_model() {
 
 #[test]
 fn the_known_structure_agrees_with_every_true_transition() {
-    let env = gridworld(Overrides::default()).learner.env;
+    let env = gridworld(Overrides::default()).learner.task().clone();
     let shape = env.shape();
     let model = env.true_model();
     for s in 0..shape.states {
         for a in 0..shape.actions {
             for t in model.transitions(shape.row(s, a)) {
-                assert_eq!(env.known(s, a, t.outcome), (t.next, t.reward, t.terminal));
+                let k = env.known(s, a, t.outcome);
+                assert_eq!(
+                    (k.next, k.reward, k.terminal),
+                    (t.next, t.reward, t.terminal)
+                );
             }
         }
     }
@@ -69,9 +73,11 @@ fn brute_force(learners: &[Learner], row: usize, outcomes: usize) -> Vec<f64> {
 
 #[test]
 fn sharing_always_pools_every_learners_moves_exactly() {
-    let mut config = gridworld(Overrides::default()).learner;
-    config.share = ShareRule::Always;
-    let shape = config.env.shape();
+    let config = gridworld(Overrides::default())
+        .learner
+        .with_share(ShareRule::Always)
+        .unwrap();
+    let shape = config.structure().shape();
     let n = 4;
     let mut learners: Vec<Learner> = (0..n).map(|i| Learner::new(&config, 3, 0, i)).collect();
     let mut agg = Aggregator::new(shape, n as usize);
@@ -92,7 +98,7 @@ fn sharing_always_pools_every_learners_moves_exactly() {
             for l in &learners {
                 l.ledger().combined_alpha_into(row, &mut alpha);
                 for (a, p) in alpha.iter().zip(&pooled) {
-                    assert_eq!(*a, config.prior + p);
+                    assert_eq!(*a, config.agent().prior() + p);
                 }
             }
         }
@@ -132,7 +138,7 @@ fn policy_loss_vanishes_for_a_learner_that_knows_the_model() {
     // A learner that has seen each row's exact distribution 10⁹ times acts
     // optimally; one that has seen nothing acts on a uniform model.
     let scenario = gridworld(Overrides::default());
-    let env = scenario.learner.env.clone();
+    let env = scenario.learner.task().clone();
     let shape = env.shape();
     let mut truth = vec![0.0; shape.outcomes];
     struct Known(Vec<Vec<f64>>);
@@ -150,10 +156,11 @@ fn policy_loss_vanishes_for_a_learner_that_knows_the_model() {
             truth.iter().map(|p| 1.0 + 1e9 * p).collect()
         })
         .collect();
-    let loss = parbayes::policy::policy_loss(&env, &Known(rows)).unwrap();
+    let (truth, structure) = (env.truth().unwrap(), scenario.learner.structure());
+    let loss = parbayes::policy::policy_loss(truth, structure, &Known(rows));
     assert!(loss.abs() < 1e-9, "{loss}");
     let uniform = Known(vec![vec![1.0; shape.outcomes]; shape.rows()]);
-    let loss = parbayes::policy::policy_loss(&env, &uniform).unwrap();
+    let loss = parbayes::policy::policy_loss(truth, structure, &uniform);
     assert!(loss > 1.0, "{loss}");
 }
 
@@ -166,7 +173,7 @@ fn final_model_error(records: &[TrialRecord], agents: &[u32]) -> Vec<f64> {
             let xs: Vec<f64> = records
                 .iter()
                 .filter(|r| r.agents == n && r.trial == last)
-                .map(|r| r.model_kl)
+                .map(|r| r.model_kl.unwrap())
                 .collect();
             xs.iter().sum::<f64>() / xs.len() as f64
         })
@@ -214,7 +221,7 @@ fn a_tabular_model_file_runs_and_its_learners_find_the_far_bank() {
             },
         )
         .unwrap();
-        assert!(matches!(s.learner.env, Environment::Tabular(_)));
+        assert!(matches!(s.learner.task(), Environment::Tabular(_)));
         let records = run_scenario(&s, &RunOptions::default(), &mut ())
             .unwrap()
             .records;
@@ -247,7 +254,7 @@ fn the_drift_scenarios_model_error_rises_at_each_change_and_falls_again() {
         let xs: Vec<f64> = records
             .iter()
             .filter(|r| r.trial == trial)
-            .map(|r| r.global_model_kl)
+            .map(|r| r.global_model_kl.unwrap())
             .collect();
         xs.iter().sum::<f64>() / xs.len() as f64
     };

@@ -1,24 +1,28 @@
 //! The sharing protocol against brute force: what each learner believes
 //! against the plain sum of every learner's own counts.
 
+use parbayes::ProtocolError;
+use parbayes::agent::AgentConfig;
 use parbayes::env::{BernoulliBandit, Environment};
 use parbayes::learner::{Learner, LearnerConfig};
 use parbayes::model::Evidence;
-use parbayes::policy::{Policy, Replan};
+use parbayes::policy::Policy;
 use parbayes::share::{Aggregator, Ledger, ShareMessage, ShareRule};
 use proptest::prelude::*;
 
 fn config(share: ShareRule, forgetting: f64) -> LearnerConfig {
     let arms = vec![0.1, 0.3, 0.5, 0.2, 0.45];
-    LearnerConfig {
-        env: Environment::Bandit(BernoulliBandit::new(arms, vec![]).unwrap()),
-        prior: 1.0,
-        forgetting,
-        policy: Policy::PosteriorSampling,
-        share,
-        check_every: 1,
-        replan: Replan::EveryTrial,
-    }
+    let agent = AgentConfig::builder()
+        .policy(Policy::PosteriorSampling)
+        .share(share)
+        .forgetting(forgetting)
+        .build()
+        .unwrap();
+    LearnerConfig::new(
+        Environment::Bandit(BernoulliBandit::new(arms, vec![]).unwrap()),
+        agent,
+    )
+    .unwrap()
 }
 
 /// Runs `trials` lockstep trials of the core (no actors), calling `check`
@@ -31,10 +35,10 @@ fn lockstep(
     mut check: impl FnMut(&[Learner], &Aggregator),
 ) -> Vec<ShareMessage> {
     let mut learners: Vec<Learner> = (0..n).map(|i| Learner::new(config, 7, 0, i)).collect();
-    let mut agg = Aggregator::new(config.env.shape(), n as usize);
+    let mut agg = Aggregator::new(config.structure().shape(), n as usize);
     let mut log = Vec::new();
     for _ in 0..trials {
-        agg.decay(config.forgetting.powf(steps as f64));
+        agg.decay(config.agent().forgetting().powf(steps as f64));
         for l in &mut learners {
             if let Some(m) = l.trial(steps) {
                 agg.receive(&m).unwrap();
@@ -168,9 +172,14 @@ fn kl_rule_keeps_global_equal_to_the_sum_of_what_was_last_sent() {
 }
 
 fn global_of(messages: &[ShareMessage], n: usize) -> Evidence {
-    let mut agg = Aggregator::new(config(ShareRule::Always, 1.0).env.shape(), n);
+    let mut agg = Aggregator::new(config(ShareRule::Always, 1.0).structure().shape(), n);
     for m in messages {
-        agg.receive(m).unwrap();
+        // A duplicate, or a message overtaken by a newer one, is refused as
+        // stale; nothing else may be refused.
+        match agg.receive(m) {
+            Ok(()) | Err(ProtocolError::Stale { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
     }
     agg.global().clone()
 }

@@ -9,12 +9,11 @@ use parbayes::{Overrides, RunOptions, Scenario};
 /// The aggregator's traffic after a plain loop over the core: every learner
 /// takes a trial, the aggregator folds their shares in id order and answers.
 fn core_traffic(scenario: &Scenario, rule: ShareRule, n: u32) -> Traffic {
-    let mut config = scenario.learner.clone();
-    config.share = rule;
+    let config = scenario.learner.with_share(rule).unwrap();
     let mut learners: Vec<Learner> = (0..n)
         .map(|i| Learner::new(&config, scenario.run.seed, 0, i))
         .collect();
-    let mut agg = Aggregator::new(config.env.shape(), n as usize);
+    let mut agg = Aggregator::new(config.structure().shape(), n as usize);
     let mut pending: Vec<OthersUpdate> = Vec::new();
     for _ in 0..scenario.run.trials {
         for u in pending.drain(..) {

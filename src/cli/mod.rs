@@ -359,7 +359,9 @@ fn execute_run(
     dir.write_file("summary.json", json.as_bytes())?;
     let title = format!(
         "{}: {} sharing, {}",
-        scenario.name, scenario.learner.share, scenario.learner.policy
+        scenario.name,
+        scenario.learner.agent().share(),
+        scenario.learner.agent().policy()
     );
     write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
     // Finished: trials.csv and summary.json hold everything the checkpoints did.
@@ -465,7 +467,8 @@ fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
     dir.write_file("sweep.csv", &csv.into_inner()?)?;
     let title = format!(
         "{}: communication against accuracy, {}",
-        scenario.name, scenario.learner.policy
+        scenario.name,
+        scenario.learner.agent().policy()
     );
     write_pareto_svg(&dir.path().join("pareto.svg"), &title, &sweep)?;
 

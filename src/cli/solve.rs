@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use parbayes::env::{ARROWS, Environment, TabularMdp};
+use parbayes::env::{ARROWS, Environment, TabularMdp, Task};
 use parbayes::model::{Solution, solve as value_iteration};
 use parbayes::{Overrides, Scenario};
 
@@ -35,7 +35,8 @@ pub(crate) fn solve(args: SolveArgs) -> Result<()> {
     } else {
         Scenario::load(&args.model, &Overrides::default())?
             .learner
-            .env
+            .task()
+            .clone()
     };
     let gamma = args.gamma.unwrap_or_else(|| env.gamma());
     let solution = value_iteration(&env.true_model(), gamma);

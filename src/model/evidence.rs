@@ -46,6 +46,15 @@ impl Evidence {
         }
     }
 
+    /// The row's storage slot, if it was ever touched.
+    #[inline]
+    pub fn existing_slot(&self, row: usize) -> Option<usize> {
+        match self.slot_of[row] {
+            NONE => None,
+            s => Some(s as usize),
+        }
+    }
+
     /// The row's counts, created as zeros on first touch.
     #[inline]
     pub fn row_mut(&mut self, row: usize) -> &mut [f64] {

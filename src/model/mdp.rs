@@ -93,7 +93,7 @@ impl Mdp {
     pub fn dense(
         shape: Shape,
         start: Vec<f64>,
-        known: impl Fn(usize, usize, usize) -> (usize, f64, bool),
+        mut known: impl FnMut(usize, usize, usize) -> (usize, f64, bool),
     ) -> Self {
         let mut mdp = Builder::with_capacity(shape, start, shape.rows() * shape.outcomes);
         for s in 0..shape.states {
@@ -167,6 +167,12 @@ impl Mdp {
     #[inline]
     pub fn probs_mut(&mut self, row: usize) -> &mut [f64] {
         &mut self.prob[self.frame.offsets[row]..self.frame.offsets[row + 1]]
+    }
+
+    /// The reward of outcome `o` of `row` in a [`Mdp::dense`] model.
+    #[inline]
+    pub(crate) fn dense_reward(&self, row: usize, o: usize) -> f64 {
+        self.frame.reward[self.frame.offsets[row] + o]
     }
 
     /// Draws a transition of `row` with one uniform number.

@@ -14,7 +14,7 @@ where
     P: PosteriorRows + ?Sized,
     R: Rng + ?Sized,
 {
-    if let Some(a) = explore(epsilon, d.shape.actions, rng) {
+    if let Some(a) = explore(epsilon, d.structure.shape().actions, rng) {
         return a;
     }
     mean_q(d, post, scratch);

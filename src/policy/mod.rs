@@ -14,7 +14,7 @@ mod softmax;
 mod ucb;
 
 pub use planner::{
-    PLAN_TOLERANCE, PlanState, Planner, Replan, frame, mean_model, policy_loss, sample_model,
+    PLAN_TOLERANCE, PlanState, Planner, Replan, mean_model, policy_loss, sample_model,
 };
 
 use std::fmt;
@@ -22,8 +22,7 @@ use std::str::FromStr;
 
 use rand::{Rng, RngExt};
 
-use crate::env::Environment;
-use crate::model::Shape;
+use crate::model::{Shape, Structure};
 
 /// Read access to a learner's combined posterior, row by row.
 pub trait PosteriorRows {
@@ -67,13 +66,28 @@ impl Scratch {
 }
 
 /// What a policy needs to know besides the posterior.
+#[derive(Debug, Clone, Copy)]
 pub struct Decision<'a> {
+    /// The state to act in.
     pub state: usize,
-    pub shape: Shape,
-    pub env: &'a Environment,
+    /// What the learner knows of its task.
+    pub structure: &'a Structure,
 }
 
 impl Policy {
+    /// Checks the policy's parameter: ε in `[0, 1]`, τ finite and > 0.
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            Policy::EpsilonGreedy { epsilon } if !(0.0..=1.0).contains(&epsilon) => {
+                Err(format!("ε = {epsilon} is outside [0, 1]"))
+            }
+            Policy::Softmax { temperature } if !(temperature.is_finite() && temperature > 0.0) => {
+                Err(format!("τ = {temperature} must be finite and > 0"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Chooses an action in `d.state`.
     pub fn select<P, R>(&self, d: &Decision, post: &P, scratch: &mut Scratch, rng: &mut R) -> usize
     where
@@ -107,10 +121,10 @@ impl Policy {
         }
     }
 
-    /// Whether the policy is defined for this task; Bayes-UCB needs binary
-    /// outcomes with reward equal to the outcome and no planning.
-    pub fn supports(&self, env: &Environment) -> bool {
-        !matches!(self, Policy::BayesUcb) || (env.is_bandit() && env.gamma() == 0.0)
+    /// Whether the policy is defined for this structure; Bayes-UCB needs
+    /// binary outcomes with reward equal to the outcome and no planning.
+    pub fn supports(&self, structure: &Structure) -> bool {
+        !matches!(self, Policy::BayesUcb) || structure.is_bernoulli()
     }
 }
 
@@ -118,12 +132,12 @@ impl Policy {
 fn mean_q<P: PosteriorRows + ?Sized>(d: &Decision, post: &P, scratch: &mut Scratch) {
     let Scratch { alpha, q, .. } = scratch;
     for (a, qa) in q.iter_mut().enumerate() {
-        post.alpha_into(d.shape.row(d.state, a), alpha);
+        post.alpha_into(d.structure.shape().row(d.state, a), alpha);
         let total: f64 = alpha.iter().sum();
         *qa = alpha
             .iter()
             .enumerate()
-            .map(|(o, al)| al / total * d.env.reward(d.state, a, o))
+            .map(|(o, al)| al / total * d.structure.reward(d.state, a, o))
             .sum();
     }
 }

@@ -1,8 +1,8 @@
 use rand::Rng;
 
 use super::{Policy, PosteriorRows};
-use crate::env::Environment;
-use crate::model::{Mdp, ValueIteration, evaluate_policy};
+use crate::env::Truth;
+use crate::model::{Mdp, Structure, ValueIteration, evaluate_policy};
 use crate::posterior::{BetaPosterior, DirichletPosterior};
 
 /// How close to the fixed point a plan for acting is solved. Q values of a
@@ -32,8 +32,9 @@ pub struct Planner {
 }
 
 impl Planner {
-    pub fn new(env: &Environment, replan: Replan) -> Self {
-        Self::on_frame(frame(env), env.gamma(), replan)
+    /// A planner for `structure`, re-planning as `replan` says.
+    pub fn new(structure: &Structure, replan: Replan) -> Self {
+        Self::on_frame(structure.frame().clone(), structure.gamma(), replan)
     }
 
     /// A planner on a copy of `model`, which shares everything but the
@@ -68,12 +69,8 @@ impl Planner {
 
     /// [`policy_loss`] on a copy of this planner's model, which shares its
     /// structure instead of building it again.
-    pub fn policy_loss<P: PosteriorRows + ?Sized>(
-        &self,
-        env: &Environment,
-        post: &P,
-    ) -> Option<f64> {
-        loss_on(self.model.clone(), env, post)
+    pub fn policy_loss<P: PosteriorRows + ?Sized>(&self, truth: &Truth, post: &P) -> f64 {
+        loss_on(self.model.clone(), truth, post)
     }
 
     /// A new trial begins.
@@ -117,15 +114,6 @@ pub struct PlanState {
     fresh: bool,
 }
 
-/// One entry per outcome of every row, probabilities to be filled in.
-pub fn frame(env: &Environment) -> Mdp {
-    let start = match env.truth() {
-        Some(t) => t.model().start().to_vec(),
-        None => vec![1.0],
-    };
-    Mdp::dense(env.shape(), start, |s, a, o| env.known(s, a, o))
-}
-
 /// Writes one draw from every row's Dirichlet posterior into `model`.
 pub fn sample_model<P, R>(post: &P, model: &mut Mdp, rng: &mut R)
 where
@@ -158,17 +146,18 @@ pub fn mean_model<P: PosteriorRows + ?Sized>(post: &P, model: &mut Mdp) {
     }
 }
 
-/// Policy loss `V*(s₀) − V^π(s₀)` of π greedy on the posterior mean,
-/// evaluated exactly (to 1e-12) on the true model in force now. `None` for
-/// tasks without a true MDP (bandits, measured by regret).
-pub fn policy_loss<P: PosteriorRows + ?Sized>(env: &Environment, post: &P) -> Option<f64> {
-    env.truth()?;
-    loss_on(frame(env), env, post)
+/// Policy loss `V*(s₀) − V^π(s₀)` of π greedy on the posterior mean over
+/// `structure`, evaluated exactly (to 1e-12) on the true model in force now.
+pub fn policy_loss<P: PosteriorRows + ?Sized>(
+    truth: &Truth,
+    structure: &Structure,
+    post: &P,
+) -> f64 {
+    loss_on(structure.frame().clone(), truth, post)
 }
 
 /// [`policy_loss`] on `model`, a frame whose probabilities it overwrites.
-fn loss_on<P: PosteriorRows + ?Sized>(mut model: Mdp, env: &Environment, post: &P) -> Option<f64> {
-    let truth = env.truth()?;
+fn loss_on<P: PosteriorRows + ?Sized>(mut model: Mdp, truth: &Truth, post: &P) -> f64 {
     mean_model(post, &mut model);
     let mut solver = ValueIteration::new(&model);
     solver.solve(&model, truth.gamma(), 1e-10);
@@ -176,5 +165,5 @@ fn loss_on<P: PosteriorRows + ?Sized>(mut model: Mdp, env: &Environment, post: &
     let v = evaluate_policy(truth.model(), truth.gamma(), &greedy, 1e-12);
     let loss = truth.phase().v_star_start - truth.model().start_value(&v);
     // V* is solved to 1e-11: an optimal policy may come out a hair below 0.
-    Some(if loss > -1e-9 { loss.max(0.0) } else { loss })
+    if loss > -1e-9 { loss.max(0.0) } else { loss }
 }

@@ -11,7 +11,7 @@ where
 {
     let Scratch { alpha, theta, q } = scratch;
     for (a, qa) in q.iter_mut().enumerate() {
-        post.alpha_into(d.shape.row(d.state, a), alpha);
+        post.alpha_into(d.structure.shape().row(d.state, a), alpha);
         if let [a0, a1] = alpha[..] {
             // Two outcomes: a Beta draw, no buffer to normalise.
             let p1 = BetaPosterior::from_valid(a1, a0).sample(rng);
@@ -23,7 +23,7 @@ where
         *qa = theta
             .iter()
             .enumerate()
-            .map(|(o, t)| t * d.env.reward(d.state, a, o))
+            .map(|(o, t)| t * d.structure.reward(d.state, a, o))
             .sum();
     }
 }

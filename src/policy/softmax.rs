@@ -40,7 +40,7 @@ pub(super) fn boltzmann<R: Rng + ?Sized>(temperature: f64, q: &mut [f64], rng: &
 #[cfg(test)]
 mod tests {
     use super::super::{Decision, Policy, PosteriorRows, Scratch};
-    use crate::env::{BernoulliBandit, Environment};
+    use crate::model::Structure;
     use crate::rng::learner_rng;
 
     struct Fixed(Vec<[f64; 2]>);
@@ -55,17 +55,16 @@ mod tests {
 
     #[test]
     fn frequencies_follow_boltzmann_weights() {
-        let env = Environment::Bandit(BernoulliBandit::new(vec![0.5; 3], vec![]).unwrap());
+        let structure = Structure::bandit(3).unwrap();
         // Posterior means 0.2, 0.4, 0.5.
         let post = Fixed(vec![[8.0, 2.0], [6.0, 4.0], [5.0, 5.0]]);
         let d = Decision {
             state: 0,
-            shape: env.shape(),
-            env: &env,
+            structure: &structure,
         };
         let tau = 0.1;
         let policy = Policy::Softmax { temperature: tau };
-        let mut scratch = Scratch::new(env.shape());
+        let mut scratch = Scratch::new(structure.shape());
         let mut rng = learner_rng(5, 0, 0);
         let n = 60_000;
         let mut hits = [0f64; 3];

@@ -9,12 +9,12 @@ pub(super) fn quantile_q<P: PosteriorRows + ?Sized>(d: &Decision, post: &P, scra
     let prior_mass = post.prior() * alpha.len() as f64;
     let mut t = 1.0;
     for a in 0..q.len() {
-        post.alpha_into(d.shape.row(d.state, a), alpha);
+        post.alpha_into(d.structure.shape().row(d.state, a), alpha);
         t += alpha.iter().sum::<f64>() - prior_mass;
     }
     let level = 1.0 - 1.0 / t.max(2.0);
     for (a, qa) in q.iter_mut().enumerate() {
-        post.alpha_into(d.shape.row(d.state, a), alpha);
+        post.alpha_into(d.structure.shape().row(d.state, a), alpha);
         *qa = BetaPosterior::from_valid(alpha[1], alpha[0]).quantile(level);
     }
 }

@@ -167,8 +167,8 @@ fn mean_curves(records: &[TrialRecord], mdp: bool) -> Vec<Curve> {
             e.left += x;
             e.left_n += 1.0;
         }
-        e.kl += r.model_kl;
-        e.global += r.global_model_kl;
+        e.kl += r.model_kl.unwrap_or(f64::NAN);
+        e.global += r.global_model_kl.unwrap_or(f64::NAN);
         e.n += 1.0;
     }
     let mut curves: Vec<Curve> = Vec::new();

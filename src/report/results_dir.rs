@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::metrics::TrialRecord;
-use crate::runtime::Observe;
+use crate::observe::Observe;
 
 /// A results folder. `trials.csv` is written row by row and flushed at every
 /// record, so an interrupted run keeps everything it measured; other files

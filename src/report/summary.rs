@@ -1,7 +1,7 @@
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use crate::env::Environment;
+use crate::env::{Environment, Task};
 use crate::metrics::TrialRecord;
 use crate::posterior::divergence::kl_bernoulli;
 use crate::runtime::RunOutcome;
@@ -96,8 +96,8 @@ impl Final {
 
     fn of(r: &TrialRecord) -> [f64; Self::FIELDS] {
         [
-            r.model_kl,
-            r.global_model_kl,
+            r.model_kl.unwrap_or(f64::NAN),
+            r.global_model_kl.unwrap_or(f64::NAN),
             r.reward_per_step,
             r.regret_per_agent,
             r.optimal_action_rate,
@@ -138,7 +138,10 @@ pub struct TimingRow {
 }
 
 impl Summary {
-    pub fn new(scenario: &Scenario, outcome: &RunOutcome) -> Self {
+    /// The summary of `outcome`, a run of `scenario`.
+    pub fn new<T: Task>(scenario: &Scenario<T>, outcome: &RunOutcome) -> Self {
+        // Baselines and the Lai–Robbins bound exist for built-in tasks.
+        let builtin = (scenario.learner.task() as &dyn std::any::Any).downcast_ref::<Environment>();
         let mut results: Vec<ResultRow> = Vec::new();
         let mut timing = Vec::new();
         for &agents in &scenario.run.agents {
@@ -193,15 +196,15 @@ impl Summary {
         }
         Summary {
             scenario: scenario.name.clone(),
-            task: scenario.learner.env.kind().to_string(),
+            task: scenario.learner.task().kind().to_string(),
             mode: outcome.mode,
             seed: scenario.run.seed,
             trials: scenario.run.trials,
             steps_per_trial: scenario.run.steps_per_trial,
-            lai_robbins: lai_robbins(&scenario.learner.env, scenario.steps()),
+            lai_robbins: builtin.and_then(|env| lai_robbins(env, scenario.steps())),
             results,
-            baselines: match &scenario.learner.env {
-                Environment::Vm(vm) => Some(Baselines(vm.baselines(
+            baselines: match builtin {
+                Some(Environment::Vm(vm)) => Some(Baselines(vm.baselines(
                     scenario.run.trials,
                     scenario.run.steps_per_trial,
                     scenario.run.reps,
@@ -237,7 +240,9 @@ fn converged_trial(records: &[TrialRecord], agents: u32, target: f64) -> Option<
     for rep in &reps {
         let first = records
             .iter()
-            .filter(|r| r.agents == agents && r.rep == *rep && r.model_kl < target)
+            .filter(|r| {
+                r.agents == agents && r.rep == *rep && r.model_kl.is_some_and(|k| k < target)
+            })
             .map(|r| r.trial)
             .min()?;
         total += first as f64;

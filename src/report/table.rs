@@ -5,7 +5,11 @@ use super::summary::Summary;
 /// The summary as an aligned text table, one line per agent count.
 pub fn summary_table(summary: &Summary) -> String {
     let mut out = String::new();
-    let bandit = summary.task == "bandit";
+    // Regret where there is no policy loss (bandits).
+    let bandit = summary
+        .results
+        .iter()
+        .all(|r| r.final_.policy_loss.is_nan());
     let (score, extra) = if bandit {
         ("regret/agent", "optimal")
     } else {

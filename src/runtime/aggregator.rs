@@ -79,16 +79,12 @@ impl Message<SaveAggregator> for AggregatorActor {
 pub struct Recover(pub Vec<u32>);
 
 impl Message<Recover> for AggregatorActor {
-    type Reply = Vec<Recovery>;
+    type Reply = Result<Vec<Recovery>, Error>;
 
-    async fn handle(
-        &mut self,
-        msg: Recover,
-        _ctx: &mut Context<Self, Self::Reply>,
-    ) -> Vec<Recovery> {
+    async fn handle(&mut self, msg: Recover, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         msg.0
             .iter()
-            .map(|&i| self.aggregator.recovery(i as usize))
+            .map(|&i| self.aggregator.recovery(i).map_err(Error::from))
             .collect()
     }
 }

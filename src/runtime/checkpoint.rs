@@ -11,26 +11,30 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::learner::LearnerState;
 use crate::metrics::{TrialRecord, Window};
-use crate::share::{Aggregator, OthersUpdate};
+use crate::share::{Aggregator, OthersUpdate, Schedule};
 
 /// One experiment after `trial` trials.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExperimentSnapshot {
+    /// The experiment's agent count.
     pub agents: u32,
+    /// Its repetition.
     pub rep: u32,
     /// Trials completed.
     pub trial: u64,
     /// Every learner, in id order; empty once the experiment has finished.
     pub learners: Vec<LearnerState>,
+    /// The aggregator; `None` once the experiment has finished.
     pub aggregator: Option<Aggregator>,
     /// Answers to deliver at the start of the next trial, in learner order.
     pub pending: Vec<OthersUpdate>,
-    pub since_broadcast: u64,
-    pub unanswered: bool,
-    pub decay: f64,
+    /// Where the protocol's schedule stands.
+    pub schedule: Schedule,
+    /// Where the reward window began.
     pub window: Window,
     /// Every record so far.
     pub records: Vec<TrialRecord>,
+    /// Whether every trial has run.
     pub finished: bool,
     /// Wall-clock seconds spent so far.
     pub seconds: f64,

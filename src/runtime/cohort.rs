@@ -1,20 +1,21 @@
 use kameo::error::Infallible;
 use kameo::prelude::*;
 
+use crate::env::Task;
 use crate::error::Error;
 use crate::learner::{Cohort, CohortTrial, LearnerState, LearnerStats};
 use crate::share::{OthersUpdate, Recovery};
 
 /// An actor that steps a block of learners.
-pub struct CohortActor {
-    cohort: Cohort,
+pub struct CohortActor<T: Task> {
+    cohort: Cohort<T>,
 }
 
-impl Actor for CohortActor {
-    type Args = Cohort;
+impl<T: Task> Actor for CohortActor<T> {
+    type Args = Cohort<T>;
     type Error = Infallible;
 
-    async fn on_start(cohort: Cohort, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+    async fn on_start(cohort: Cohort<T>, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
         Ok(Self { cohort })
     }
 }
@@ -39,7 +40,7 @@ pub struct RunTrial {
 #[derive(Reply)]
 pub struct TrialDone(pub CohortTrial);
 
-impl Message<RunTrial> for CohortActor {
+impl<T: Task> Message<RunTrial> for CohortActor<T> {
     type Reply = TrialDone;
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
@@ -60,7 +61,7 @@ pub struct SaveCohort;
 #[derive(Reply)]
 pub struct SavedCohort(pub Vec<LearnerState>);
 
-impl Message<SaveCohort> for CohortActor {
+impl<T: Task> Message<SaveCohort> for CohortActor<T> {
     type Reply = SavedCohort;
 
     async fn handle(
@@ -77,7 +78,7 @@ impl Message<SaveCohort> for CohortActor {
 /// then rebuilds its learner from the aggregator's record.
 pub struct Crash;
 
-impl Message<Crash> for CohortActor {
+impl<T: Task> Message<Crash> for CohortActor<T> {
     type Reply = Result<(), Error>;
 
     async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
@@ -101,7 +102,7 @@ impl Actor for Supervisor {
 /// Answers once the actor is running: how the driver waits out a restart.
 pub struct Ping;
 
-impl Message<Ping> for CohortActor {
+impl<T: Task> Message<Ping> for CohortActor<T> {
     type Reply = ();
 
     async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self, Self::Reply>) {}

@@ -1,41 +1,46 @@
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::future::join_all;
 use kameo::error::SendError;
 use kameo::prelude::*;
+use kameo::supervision::RestartPolicy;
 use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
 
-use super::aggregator::{AggregatorActor, Fold};
-use super::aggregator::{Recover, SaveAggregator};
+use super::aggregator::{AggregatorActor, Fold, Recover, SaveAggregator};
 use super::checkpoint::{Checkpoints, ExperimentSnapshot};
-use super::cohort::{CohortActor, RunTrial};
-use super::cohort::{Crash, Ping, SaveCohort, Supervisor};
+use super::cohort::{CohortActor, Crash, Ping, RunTrial, SaveCohort, Supervisor};
 use super::free::run_free;
+use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
+use crate::observe::{Observe, RunStart};
 use crate::scenario::Scenario;
-use crate::share::{Aggregator, OthersUpdate, Recovery};
-use kameo::supervision::RestartPolicy;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule};
 
 /// How to execute a run. In lockstep nothing here changes the results; the
 /// async mode trades reproducibility for speed.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Tokio worker threads.
+    /// Tokio worker threads ([`run_scenario`] only; the async entry points
+    /// run on the caller's runtime). Also how many experiments run at once.
     pub threads: usize,
     /// Learner actors per experiment; 0 picks four per thread.
     pub cohorts: usize,
+    /// Lockstep or free-running.
     pub mode: Mode,
     /// Checkpoints and the stop flag (lockstep only).
     pub continuity: Continuity,
 }
 
 /// Whether learners wait for each other.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// A barrier every trial: reproducible on any machine.
@@ -68,24 +73,15 @@ impl RunOptions {
     }
 }
 
-/// Watches a run; every hook has a no-op default.
-pub trait Observe {
-    /// A metrics record is ready. An error stops the run.
-    fn on_record(&mut self, _record: &TrialRecord) -> Result<()> {
-        Ok(())
-    }
-    /// One more trial of one experiment finished.
-    fn on_trial(&mut self) {}
-}
-
-impl Observe for () {}
-
 /// Wall-clock cost of one experiment (kept apart from the results, which
 /// must not depend on it).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunTiming {
+    /// The experiment's agent count.
     pub agents: u32,
+    /// Its repetition.
     pub rep: u32,
+    /// Wall-clock seconds it took.
     pub seconds: f64,
     /// Steps taken by all learners together.
     pub steps: u64,
@@ -94,28 +90,107 @@ pub struct RunTiming {
 /// Everything a run produced.
 #[derive(Debug, Clone, Default)]
 pub struct RunOutcome {
+    /// Every record, in (agents, repetition, trial) order.
     pub records: Vec<TrialRecord>,
+    /// Each experiment's cost, in the same order.
     pub timings: Vec<RunTiming>,
+    /// How it ran.
     pub mode: Mode,
+}
+
+/// What a lockstep experiment needs beyond the scenario: where to write
+/// checkpoints, and a stop flag.
+#[derive(Debug, Clone, Default)]
+pub struct Continuity {
+    /// Where checkpoints go, how often, and whether to continue from them.
+    pub checkpoints: Checkpoints,
+    /// Set it to stop every experiment at the end of its current trial,
+    /// after writing a checkpoint; the run then returns
+    /// [`Error::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Runs every (agent count, repetition) of the scenario, in lockstep or
 /// free-running as `options.mode` says, on a fresh tokio runtime with
-/// `options.threads` workers.
+/// `options.threads` workers. Inside a tokio runtime, use
+/// [`run_scenario_async`] instead.
 ///
-/// Experiments are independent, so up to `threads` of them run at once; the
-/// observer still sees their records in (agents, repetition) order, as they
-/// would arrive one experiment after another.
-pub fn run_scenario(
-    scenario: &Scenario,
+/// ```
+/// use parbayes::{Overrides, RunOptions, Scenario, run_scenario};
+///
+/// let overrides = Overrides { agents: Some(vec![1, 4]), trials: Some(200), ..Overrides::default() };
+/// let scenario = Scenario::load("bandit-news".as_ref(), &overrides)?;
+/// let outcome = run_scenario(&scenario, &RunOptions::default(), &mut ())?;
+/// let last = outcome.records.last().unwrap();
+/// assert_eq!((last.agents, last.trial), (4, 200));
+/// // Four learners that share beat one alone.
+/// let regret = |n| outcome.records.iter().filter(|r| r.agents == n && r.trial == 200)
+///     .map(|r| r.regret_per_agent).sum::<f64>();
+/// assert!(regret(4) < regret(1));
+/// # Ok::<(), parbayes::Error>(())
+/// ```
+pub fn run_scenario<T: Task>(
+    scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut dyn Observe,
 ) -> Result<RunOutcome> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.threads.max(1))
         .enable_all()
         .build()
-        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))?;
+        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))?
+        .block_on(run_scenario_async(scenario, options, observer))
+}
+
+/// [`run_scenario`] on the caller's tokio runtime (a multi-thread one, for
+/// experiments to run in parallel).
+pub async fn run_scenario_async<T: Task, O: Observe + ?Sized>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    observer: &mut O,
+) -> Result<RunOutcome> {
+    let result = run_experiments(scenario, options, observer).await;
+    let finished = observer.on_finish();
+    let outcome = result?;
+    finished?;
+    Ok(outcome)
+}
+
+/// [`run_scenario_async`] that stops when `shutdown` completes: every
+/// experiment ends its current trial (in lockstep, after writing a
+/// checkpoint if `options.continuity` says where) and the run returns
+/// [`Error::Interrupted`].
+pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    observer: &mut O,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunOutcome> {
+    let mut options = options.clone();
+    let stop = options
+        .continuity
+        .stop
+        .get_or_insert_with(Default::default)
+        .clone();
+    let run = std::pin::pin!(run_scenario_async(scenario, &options, observer));
+    let shutdown = std::pin::pin!(shutdown);
+    match futures::future::select(run, shutdown).await {
+        futures::future::Either::Left((result, _)) => result,
+        futures::future::Either::Right(((), run)) => {
+            stop.store(true, Ordering::SeqCst);
+            run.await
+        }
+    }
+}
+
+/// Runs the experiments, up to `options.threads` at once, and hands their
+/// records to `observer` in (agents, repetition) order, as they would arrive
+/// one experiment after another.
+async fn run_experiments<T: Task, O: Observe + ?Sized>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    observer: &mut O,
+) -> Result<RunOutcome> {
     let scenario = Arc::new(scenario.clone());
     let experiments: Vec<(u32, u32)> = scenario
         .run
@@ -123,8 +198,14 @@ pub fn run_scenario(
         .iter()
         .flat_map(|&a| (0..scenario.run.reps).map(move |rep| (a, rep)))
         .collect();
+    observer.on_start(&RunStart {
+        experiments: experiments.len() as u64,
+        trials: experiments.len() as u64 * scenario.run.trials,
+    })?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let permits = Arc::new(Semaphore::new(options.threads.max(1)));
+    // Dropped on an early return, which stops every experiment.
+    let mut tasks = JoinSet::new();
     for (index, &(agents, rep)) in experiments.iter().enumerate() {
         let (scenario, tx, permits) = (scenario.clone(), tx.clone(), permits.clone());
         // With fault injection every learner is an actor of its own, so a
@@ -136,7 +217,7 @@ pub fn run_scenario(
         };
         let mode = options.mode;
         let continuity = options.continuity.clone();
-        runtime.spawn(async move {
+        tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
@@ -149,6 +230,7 @@ pub fn run_scenario(
                 Mode::Lockstep => match continuity.checkpoints.read(agents, rep) {
                     Ok(Some(s)) if s.finished => replay_finished(s, &mut forward),
                     Ok(resume) => {
+                        let cohorts = cohort_ranges(agents, cohorts);
                         run_lockstep(
                             &scenario,
                             agents,
@@ -162,7 +244,9 @@ pub fn run_scenario(
                     }
                     Err(e) => Err(e),
                 },
-                Mode::Async => run_free(&scenario, agents, rep, cohorts, &mut forward).await,
+                Mode::Async => {
+                    run_free(&scenario, agents, rep, cohorts, &mut forward, &continuity).await
+                }
             };
             let _ = tx.send(Event::Done {
                 index,
@@ -173,73 +257,58 @@ pub fn run_scenario(
     }
     drop(tx);
 
-    runtime.block_on(async {
-        let mut outcome = RunOutcome {
-            mode: options.mode,
-            ..RunOutcome::default()
+    let mut outcome = RunOutcome {
+        mode: options.mode,
+        ..RunOutcome::default()
+    };
+    let mut next = 0;
+    let mut held: Vec<Vec<TrialRecord>> = vec![Vec::new(); experiments.len()];
+    let mut finished: Vec<Option<RunTiming>> = vec![None; experiments.len()];
+    while let Some(event) = rx.recv().await {
+        let trials = match event {
+            Event::Record {
+                index,
+                trials,
+                record,
+            } => {
+                if index == next {
+                    observer.on_record(&record)?;
+                    outcome.records.push(record);
+                } else {
+                    held[index].push(record);
+                }
+                trials
+            }
+            Event::Done {
+                index,
+                trials,
+                result,
+            } => {
+                finished[index] = Some(result?);
+                trials
+            }
         };
-        let mut next = 0;
-        let mut held: Vec<Vec<TrialRecord>> = vec![Vec::new(); experiments.len()];
-        let mut finished: Vec<Option<RunTiming>> = vec![None; experiments.len()];
-        while let Some(event) = rx.recv().await {
-            let trials = match event {
-                Event::Record {
-                    index,
-                    trials,
-                    record,
-                } => {
-                    if index == next {
-                        observer.on_record(&record)?;
-                        outcome.records.push(record);
-                    } else {
-                        held[index].push(record);
-                    }
-                    trials
-                }
-                Event::Done {
-                    index,
-                    trials,
-                    result,
-                } => {
-                    finished[index] = Some(result?);
-                    trials
-                }
-            };
-            for _ in 0..trials {
-                observer.on_trial();
-            }
-            // Release the experiments that are now next in order.
-            while let Some(timing) = finished.get_mut(next).and_then(Option::take) {
-                outcome.timings.push(timing);
-                next += 1;
-                if let Some(records) = held.get_mut(next) {
-                    for record in std::mem::take(records) {
-                        observer.on_record(&record)?;
-                        outcome.records.push(record);
-                    }
+        for _ in 0..trials {
+            observer.on_trial();
+        }
+        // Release the experiments that are now next in order.
+        while let Some(timing) = finished.get_mut(next).and_then(Option::take) {
+            outcome.timings.push(timing);
+            next += 1;
+            if let Some(records) = held.get_mut(next) {
+                for record in std::mem::take(records) {
+                    observer.on_record(&record)?;
+                    outcome.records.push(record);
                 }
             }
         }
-        if next < experiments.len() {
-            return Err(Error::Runtime(
-                "an experiment stopped without reporting".into(),
-            ));
-        }
-        Ok(outcome)
-    })
-}
-
-/// Waits until a crashed learner actor's supervisor has started it again.
-async fn wait_for_restart(actor: &ActorRef<CohortActor>, learner: u32) -> Result<()> {
-    for _ in 0..100_000 {
-        if actor.ask(Ping).await.is_ok() {
-            return Ok(());
-        }
-        tokio::task::yield_now().await;
     }
-    Err(Error::Runtime(format!(
-        "learner {learner} was not restarted after its crash"
-    )))
+    if next < experiments.len() {
+        return Err(Error::Runtime(
+            "an experiment stopped without reporting".into(),
+        ));
+    }
+    Ok(outcome)
 }
 
 /// Emits a finished experiment's records from its checkpoint.
@@ -276,8 +345,8 @@ enum Event {
     },
 }
 
-/// Passes an experiment's records to the thread that owns the observer,
-/// with the trials finished since the last one.
+/// Passes an experiment's records to the task that owns the observer, with
+/// the trials finished since the last one.
 struct Forward {
     index: usize,
     tx: mpsc::UnboundedSender<Event>,
@@ -310,291 +379,414 @@ pub(super) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
         .collect()
 }
 
-/// What a lockstep experiment needs beyond the scenario: where to write
-/// checkpoints, a stop flag, and a snapshot to continue from.
-#[derive(Debug, Clone, Default)]
-pub struct Continuity {
-    pub checkpoints: Checkpoints,
-    /// Set it to stop every experiment at the end of its current trial,
-    /// after writing a checkpoint; the run then returns
-    /// [`Error::Interrupted`].
-    pub stop: Option<Arc<AtomicBool>>,
+/// The cohort that holds learner `learner`.
+fn cohort_of(ranges: &[Range<u32>], learner: u32) -> usize {
+    ranges.partition_point(|r| r.end <= learner)
 }
 
 /// One experiment in lockstep: every trial, each cohort applies the
 /// aggregator's last answers and steps its learners; the driver hands their
-/// share messages to the aggregator in learner-id order. The same scenario,
-/// seed and repetition give the same records on any thread count, and a run
-/// resumed from a checkpoint gives the same records as one never stopped.
-pub async fn run_lockstep(
-    scenario: &Scenario,
+/// share messages to the aggregator in learner-id order, when the protocol's
+/// [`Schedule`] says. The same scenario, seed and repetition give the same
+/// records on any thread count and cohort split, and a run resumed from a
+/// checkpoint gives the same records as one never stopped.
+pub async fn run_lockstep<T: Task>(
+    scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
-    cohorts: usize,
+    cohorts: Vec<Range<u32>>,
     observer: &mut (dyn Observe + Send),
     continuity: &Continuity,
     resume: Option<ExperimentSnapshot>,
 ) -> Result<(Vec<TrialRecord>, RunTiming)> {
     let started = Instant::now();
-    let config = &scenario.learner;
     let plan = &scenario.run;
-    let ranges = cohort_ranges(agents, cohorts);
-    let k = ranges.len();
-    let key = RecordKey::new(agents, config, rep);
-    let mut truth = config.env.clone();
-    let mut window = Window::default();
-    let mut records = Vec::new();
-    let mut pending: Vec<Vec<OthersUpdate>> = vec![Vec::new(); k];
-    let mut since_broadcast = 0u64;
-    let mut unanswered = false;
-    // Evidence decays per step; the aggregator catches up at each fold.
-    let decay_per_trial = config.forgetting.powf(plan.steps_per_trial as f64);
-    let mut decay = 1.0;
-    let mut first = 1;
-    let mut seconds_before = 0.0;
-    // Every learner's running totals as last reported (fault injection).
-    let mut stats = vec![LearnerStats::default(); agents as usize];
-
-    let (cohort_states, aggregator_state) = match resume {
-        Some(s) => {
-            first = s.trial + 1;
-            seconds_before = s.seconds;
-            since_broadcast = s.since_broadcast;
-            unanswered = s.unanswered;
-            decay = s.decay;
-            window = s.window;
-            for update in s.pending {
-                let c = ranges.partition_point(|r| r.end <= update.learner);
-                pending[c].push(update);
-            }
-            for record in s.records {
-                observer.on_record(&record)?;
-                records.push(record);
-            }
-            for _ in 0..s.trial {
-                observer.on_trial();
-            }
-            stats = s.learners.iter().map(LearnerState::stats).collect();
-            let mut learners = s.learners.into_iter();
-            let cohorts: Vec<Cohort> = ranges
-                .iter()
-                .map(|r| {
-                    Cohort::restore(
-                        config,
-                        plan.seed,
-                        rep,
-                        learners.by_ref().take(r.len()).collect(),
-                    )
-                })
-                .collect();
-            let aggregator = s.aggregator.ok_or_else(|| {
-                Error::Runtime("a checkpoint of an unfinished run lacks its aggregator".into())
-            })?;
-            (cohorts, aggregator)
-        }
-        None => (
-            ranges
-                .iter()
-                .map(|r| Cohort::new(config, plan.seed, rep, r.clone()))
-                .collect(),
-            Aggregator::new(config.env.shape(), agents as usize),
-        ),
+    let (mut state, cohort_states, aggregator) = match resume {
+        Some(s) => Lockstep::resume(scenario, agents, rep, cohorts, s, observer)?,
+        None => Lockstep::start(scenario, agents, rep, cohorts),
     };
-    let supervisor = (plan.fault_kill > 0.0).then(|| Supervisor::spawn(()));
-    let mut actors: Vec<ActorRef<CohortActor>> = Vec::with_capacity(k);
-    for cohort in cohort_states {
-        actors.push(match &supervisor {
-            // Restarted only when it fails, as often as it fails.
-            Some(sup) => {
-                CohortActor::supervise(sup, cohort)
-                    .restart_policy(RestartPolicy::Transient)
-                    .restart_limit(u32::MAX, std::time::Duration::from_secs(1))
-                    .spawn()
-                    .await
-            }
-            None => CohortActor::spawn(cohort),
-        });
-    }
-    let aggregator = AggregatorActor::spawn(aggregator_state);
-
-    let mut reported = Vec::new();
-    let result: Result<()> = async {
-        for trial in first..=plan.trials {
-            let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
-            let mut recoveries: Vec<Vec<(Recovery, LearnerStats)>> = vec![Vec::new(); k];
-            let victims = crashed(plan.seed, rep, trial, agents, plan.fault_kill);
-            for &v in &victims {
-                // One learner per actor here: actor v is learner v.
-                let actor = &actors[v as usize];
-                actor
-                    .tell(Crash)
-                    .await
-                    .map_err(|e| Error::Runtime(format!("cannot crash learner {v}: {e:?}")))?;
-                wait_for_restart(actor, v).await?;
-            }
-            if !victims.is_empty() {
-                let records = aggregator
-                    .ask(Recover(victims))
-                    .await
-                    .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
-                for rec in records {
-                    let c = ranges.partition_point(|r| r.end <= rec.learner);
-                    let last = stats[rec.learner as usize];
-                    recoveries[c].push((rec, last));
-                }
-            }
-            let asks = actors.iter().zip(pending.iter_mut()).zip(recoveries).map(
-                |((actor, updates), recoveries)| {
-                    actor
-                        .ask(RunTrial {
-                            trial,
-                            recoveries,
-                            stats: plan.fault_kill > 0.0,
-                            updates: std::mem::take(updates),
-                            steps: plan.steps_per_trial,
-                            measure,
-                            evaluate,
-                        })
-                        .into_future()
-                },
-            );
-            let mut shares = Vec::new();
-            let mut metrics = Vec::new();
-            for done in join_all(asks).await {
-                let done =
-                    done.map_err(|e| Error::Runtime(format!("learner cohort failed: {e:?}")))?;
-                shares.extend(done.0.shares);
-                metrics.extend(done.0.metrics);
-                reported.extend(done.0.stats);
-            }
-            if !reported.is_empty() {
-                stats = std::mem::take(&mut reported);
-            }
-
-            since_broadcast += plan.steps_per_trial;
-            let answer = since_broadcast >= scenario.broadcast_every;
-            if answer {
-                since_broadcast = 0;
-            }
-            unanswered |= !shares.is_empty();
-            decay *= decay_per_trial;
-            if !shares.is_empty() || measure || (answer && unanswered) {
-                let folded = aggregator
-                    .ask(Fold {
-                        shares,
-                        decay: std::mem::replace(&mut decay, 1.0),
-                        answer,
-                        snapshot: measure,
-                    })
-                    .await
-                    .map_err(|e| match e {
-                        SendError::HandlerError(e) => e,
-                        other => Error::Runtime(format!("aggregator failed: {other:?}")),
-                    })?;
-                if answer {
-                    unanswered = false;
-                }
-                for update in folded.updates {
-                    let c = ranges.partition_point(|r| r.end <= update.learner);
-                    pending[c].push(update);
-                }
-                if let Some(global) = folded.global {
-                    truth.advance_to((trial * plan.steps_per_trial).saturating_sub(1));
-                    let global_kl = evidence_error(&truth, config.prior, &global);
-                    let record = TrialRecord::measure(
-                        &key,
-                        trial,
-                        &metrics,
-                        global_kl,
-                        folded.traffic,
-                        &mut window,
-                    );
-                    observer.on_record(&record)?;
-                    records.push(record);
-                }
-            }
-            observer.on_trial();
-
-            let stop = continuity
-                .stop
-                .as_ref()
-                .is_some_and(|f| f.load(Ordering::SeqCst));
-            let due = continuity
-                .checkpoints
-                .every
-                .is_some_and(|e| trial.is_multiple_of(e));
-            if trial < plan.trials && (stop || due) && continuity.checkpoints.dir.is_some() {
-                let mut learners = Vec::with_capacity(agents as usize);
-                for actor in &actors {
-                    let saved = actor
-                        .ask(SaveCohort)
-                        .await
-                        .map_err(|e| Error::Runtime(format!("learner cohort failed: {e:?}")))?;
-                    learners.extend(saved.0);
-                }
-                let saved = aggregator
-                    .ask(SaveAggregator)
-                    .await
-                    .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
-                continuity.checkpoints.write(&ExperimentSnapshot {
-                    agents,
-                    rep,
-                    trial,
-                    learners,
-                    aggregator: Some(saved.0),
-                    pending: pending.iter().flatten().cloned().collect(),
-                    since_broadcast,
-                    unanswered,
-                    decay,
-                    window,
-                    records: records.clone(),
-                    finished: false,
-                    seconds: seconds_before + started.elapsed().as_secs_f64(),
-                })?;
-            }
-            if stop && trial < plan.trials {
-                return Err(Error::Interrupted);
-            }
+    let actors = Actors::spawn(cohort_states, aggregator, plan.fault_kill > 0.0).await;
+    let first = state.trial + 1;
+    let mut result = Ok(());
+    for trial in first..=plan.trials {
+        result = state.trial(scenario, trial, &actors, observer).await;
+        if result.is_err() {
+            break;
         }
-        Ok(())
+        let stop = continuity
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        let due = continuity
+            .checkpoints
+            .every
+            .is_some_and(|e| trial.is_multiple_of(e));
+        if trial < plan.trials && (stop || due) && continuity.checkpoints.dir.is_some() {
+            let seconds = state.seconds_before + started.elapsed().as_secs_f64();
+            result = match state.snapshot(&actors, seconds).await {
+                Ok(s) => continuity.checkpoints.write(&s),
+                Err(e) => Err(e),
+            };
+        }
+        if result.is_ok() && stop && trial < plan.trials {
+            result = Err(Error::Interrupted);
+        }
+        if result.is_err() {
+            break;
+        }
     }
-    .await;
-
-    if let Some(sup) = &supervisor {
-        let _ = sup.stop_gracefully().await;
-    }
-    for actor in &actors {
-        let _ = actor.stop_gracefully().await;
-    }
-    let _ = aggregator.stop_gracefully().await;
-    for actor in &actors {
-        actor.wait_for_shutdown().await;
-    }
-    aggregator.wait_for_shutdown().await;
+    actors.stop().await;
     result?;
 
-    let seconds = seconds_before + started.elapsed().as_secs_f64();
+    let seconds = state.seconds_before + started.elapsed().as_secs_f64();
     // A finished experiment keeps only its records, so a resumed run skips it.
-    continuity.checkpoints.write(&ExperimentSnapshot {
-        agents,
-        rep,
-        trial: plan.trials,
-        learners: Vec::new(),
-        aggregator: None,
-        pending: Vec::new(),
-        since_broadcast,
-        unanswered,
-        decay,
-        window,
-        records: records.clone(),
-        finished: true,
-        seconds,
-    })?;
+    continuity.checkpoints.write(&state.finished(seconds))?;
     let timing = RunTiming {
         agents,
         rep,
         seconds,
         steps: plan.trials * plan.steps_per_trial * u64::from(agents),
     };
-    Ok((records, timing))
+    Ok((state.records, timing))
+}
+
+/// The actors of one lockstep experiment.
+struct Actors<T: Task> {
+    cohorts: Vec<ActorRef<CohortActor<T>>>,
+    aggregator: ActorRef<AggregatorActor>,
+    supervisor: Option<ActorRef<Supervisor>>,
+}
+
+impl<T: Task> Actors<T> {
+    /// One actor per cohort (under a supervisor that restarts crashed ones
+    /// if `faults`), and the aggregator.
+    async fn spawn(cohorts: Vec<Cohort<T>>, aggregator: Aggregator, faults: bool) -> Self {
+        let supervisor = faults.then(|| Supervisor::spawn(()));
+        let mut actors = Vec::with_capacity(cohorts.len());
+        for cohort in cohorts {
+            actors.push(match &supervisor {
+                // Restarted only when it fails, as often as it fails.
+                Some(sup) => {
+                    CohortActor::supervise(sup, cohort)
+                        .restart_policy(RestartPolicy::Transient)
+                        .restart_limit(u32::MAX, std::time::Duration::from_secs(1))
+                        .spawn()
+                        .await
+                }
+                None => CohortActor::spawn(cohort),
+            });
+        }
+        Self {
+            cohorts: actors,
+            aggregator: AggregatorActor::spawn(aggregator),
+            supervisor,
+        }
+    }
+
+    /// Crashes learner `v` (one learner per actor under faults) and waits
+    /// until its supervisor has started it again.
+    async fn crash(&self, v: u32) -> Result<()> {
+        let actor = &self.cohorts[v as usize];
+        actor
+            .tell(Crash)
+            .await
+            .map_err(|e| Error::Runtime(format!("cannot crash learner {v}: {e:?}")))?;
+        for _ in 0..100_000 {
+            if actor.ask(Ping).await.is_ok() {
+                return Ok(());
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(Error::Runtime(format!(
+            "learner {v} was not restarted after its crash"
+        )))
+    }
+
+    /// Stops every actor, learners first, and waits for them.
+    async fn stop(&self) {
+        if let Some(sup) = &self.supervisor {
+            let _ = sup.stop_gracefully().await;
+        }
+        for actor in &self.cohorts {
+            let _ = actor.stop_gracefully().await;
+        }
+        let _ = self.aggregator.stop_gracefully().await;
+        for actor in &self.cohorts {
+            actor.wait_for_shutdown().await;
+        }
+        self.aggregator.wait_for_shutdown().await;
+    }
+}
+
+fn cohort_failed<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Runtime(format!("learner cohort failed: {e:?}"))
+}
+
+fn aggregator_failed<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Runtime(format!("aggregator failed: {e:?}"))
+}
+
+/// The driver's side of a lockstep experiment: everything a checkpoint
+/// keeps besides the learners and the aggregator.
+struct Lockstep<T: Task> {
+    agents: u32,
+    rep: u32,
+    ranges: Vec<Range<u32>>,
+    key: RecordKey,
+    /// The task as the metrics see it, advanced to the current trial.
+    truth: T,
+    schedule: Schedule,
+    window: Window,
+    records: Vec<TrialRecord>,
+    /// Answers to deliver at the start of the next trial, by cohort.
+    pending: Vec<Vec<OthersUpdate>>,
+    /// Every learner's running totals as last reported (fault injection).
+    stats: Vec<LearnerStats>,
+    /// Trials completed.
+    trial: u64,
+    seconds_before: f64,
+}
+
+impl<T: Task> Lockstep<T> {
+    fn new(scenario: &Scenario<T>, agents: u32, rep: u32, ranges: Vec<Range<u32>>) -> Self {
+        let config = &scenario.learner;
+        Self {
+            agents,
+            rep,
+            key: RecordKey::new(agents, config.agent(), rep),
+            truth: config.task().clone(),
+            schedule: Schedule::new(
+                scenario.broadcast_every,
+                scenario.run.steps_per_trial,
+                config.agent().forgetting(),
+            ),
+            window: Window::default(),
+            records: Vec::new(),
+            pending: vec![Vec::new(); ranges.len()],
+            ranges,
+            stats: vec![LearnerStats::default(); agents as usize],
+            trial: 0,
+            seconds_before: 0.0,
+        }
+    }
+
+    /// A fresh experiment: its driver state, cohorts and aggregator.
+    fn start(
+        scenario: &Scenario<T>,
+        agents: u32,
+        rep: u32,
+        ranges: Vec<Range<u32>>,
+    ) -> (Self, Vec<Cohort<T>>, Aggregator) {
+        let config = &scenario.learner;
+        let cohorts = ranges
+            .iter()
+            .map(|r| Cohort::new(config, scenario.run.seed, rep, r.clone()))
+            .collect();
+        let aggregator = Aggregator::new(config.structure().shape(), agents as usize);
+        (
+            Self::new(scenario, agents, rep, ranges),
+            cohorts,
+            aggregator,
+        )
+    }
+
+    /// An experiment continued from its checkpoint, whose records so far
+    /// are handed to `observer` again.
+    fn resume(
+        scenario: &Scenario<T>,
+        agents: u32,
+        rep: u32,
+        ranges: Vec<Range<u32>>,
+        s: ExperimentSnapshot,
+        observer: &mut (dyn Observe + Send),
+    ) -> Result<(Self, Vec<Cohort<T>>, Aggregator)> {
+        let mut state = Self::new(scenario, agents, rep, ranges);
+        state.trial = s.trial;
+        state.seconds_before = s.seconds;
+        state.schedule = s.schedule;
+        state.window = s.window;
+        for update in s.pending {
+            let c = cohort_of(&state.ranges, update.learner);
+            state.pending[c].push(update);
+        }
+        for record in s.records {
+            observer.on_record(&record)?;
+            state.records.push(record);
+        }
+        for _ in 0..s.trial {
+            observer.on_trial();
+        }
+        state.stats = s.learners.iter().map(LearnerState::stats).collect();
+        let mut learners = s.learners.into_iter();
+        let cohorts = state
+            .ranges
+            .iter()
+            .map(|r| {
+                Cohort::restore(
+                    &scenario.learner,
+                    scenario.run.seed,
+                    rep,
+                    learners.by_ref().take(r.len()).collect(),
+                )
+            })
+            .collect();
+        let aggregator = s.aggregator.ok_or_else(|| {
+            Error::Runtime("a checkpoint of an unfinished run lacks its aggregator".into())
+        })?;
+        Ok((state, cohorts, aggregator))
+    }
+
+    /// Trial `trial`: faults, every cohort's learners, then the
+    /// aggregator's work and the record, if due.
+    async fn trial(
+        &mut self,
+        scenario: &Scenario<T>,
+        trial: u64,
+        actors: &Actors<T>,
+        observer: &mut (dyn Observe + Send),
+    ) -> Result<()> {
+        let plan = &scenario.run;
+        let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
+        let recoveries = self.crash_and_recover(scenario, trial, actors).await?;
+        let asks = actors
+            .cohorts
+            .iter()
+            .zip(self.pending.iter_mut())
+            .zip(recoveries)
+            .map(|((actor, updates), recoveries)| {
+                actor
+                    .ask(RunTrial {
+                        trial,
+                        recoveries,
+                        stats: plan.fault_kill > 0.0,
+                        updates: std::mem::take(updates),
+                        steps: plan.steps_per_trial,
+                        measure,
+                        evaluate,
+                    })
+                    .into_future()
+            });
+        let mut shares = Vec::new();
+        let mut metrics = Vec::new();
+        let mut reported = Vec::new();
+        for done in join_all(asks).await {
+            let done = done.map_err(cohort_failed)?.0;
+            shares.extend(done.shares);
+            metrics.extend(done.metrics);
+            reported.extend(done.stats);
+        }
+        if !reported.is_empty() {
+            self.stats = reported;
+        }
+
+        if let Some(due) = self.schedule.after_trial(!shares.is_empty(), measure) {
+            let folded = actors
+                .aggregator
+                .ask(Fold {
+                    shares,
+                    decay: due.decay,
+                    answer: due.answer,
+                    snapshot: measure,
+                })
+                .await
+                .map_err(|e| match e {
+                    SendError::HandlerError(e) => e,
+                    other => aggregator_failed(other),
+                })?;
+            for update in folded.updates {
+                let c = cohort_of(&self.ranges, update.learner);
+                self.pending[c].push(update);
+            }
+            if let Some(global) = folded.global {
+                self.truth
+                    .advance_to((trial * plan.steps_per_trial).saturating_sub(1));
+                let prior = scenario.learner.agent().prior();
+                let global_kl = evidence_error(&self.truth, prior, &global);
+                let record = TrialRecord::measure(
+                    &self.key,
+                    trial,
+                    &metrics,
+                    global_kl,
+                    folded.traffic,
+                    &mut self.window,
+                );
+                observer.on_record(&record)?;
+                self.records.push(record);
+            }
+        }
+        observer.on_trial();
+        self.trial = trial;
+        Ok(())
+    }
+
+    /// Crashes the learners that fail in trial `trial` and fetches their
+    /// records from the aggregator: what each cohort rebuilds them from.
+    async fn crash_and_recover(
+        &self,
+        scenario: &Scenario<T>,
+        trial: u64,
+        actors: &Actors<T>,
+    ) -> Result<Vec<Vec<(Recovery, LearnerStats)>>> {
+        let plan = &scenario.run;
+        let mut recoveries = vec![Vec::new(); self.ranges.len()];
+        let victims = crashed(plan.seed, self.rep, trial, self.agents, plan.fault_kill);
+        if victims.is_empty() {
+            return Ok(recoveries);
+        }
+        for &v in &victims {
+            actors.crash(v).await?;
+        }
+        let records = actors
+            .aggregator
+            .ask(Recover(victims))
+            .await
+            .map_err(|e| match e {
+                SendError::HandlerError(e) => e,
+                other => aggregator_failed(other),
+            })?;
+        for rec in records {
+            let c = cohort_of(&self.ranges, rec.learner);
+            let last = self.stats[rec.learner as usize];
+            recoveries[c].push((rec, last));
+        }
+        Ok(recoveries)
+    }
+
+    /// Everything needed to continue after the current trial.
+    async fn snapshot(&self, actors: &Actors<T>, seconds: f64) -> Result<ExperimentSnapshot> {
+        let mut learners = Vec::with_capacity(self.agents as usize);
+        for actor in &actors.cohorts {
+            learners.extend(actor.ask(SaveCohort).await.map_err(cohort_failed)?.0);
+        }
+        let aggregator = actors
+            .aggregator
+            .ask(SaveAggregator)
+            .await
+            .map_err(aggregator_failed)?
+            .0;
+        Ok(ExperimentSnapshot {
+            learners,
+            aggregator: Some(aggregator),
+            pending: self.pending.iter().flatten().cloned().collect(),
+            finished: false,
+            ..self.finished(seconds)
+        })
+    }
+
+    /// What a finished experiment keeps: its records.
+    fn finished(&self, seconds: f64) -> ExperimentSnapshot {
+        ExperimentSnapshot {
+            agents: self.agents,
+            rep: self.rep,
+            trial: self.trial,
+            learners: Vec::new(),
+            aggregator: None,
+            pending: Vec::new(),
+            schedule: self.schedule,
+            window: self.window,
+            records: self.records.clone(),
+            finished: true,
+            seconds,
+        }
+    }
 }

@@ -4,23 +4,28 @@
 //! whatever answers have arrived at the start of each trial. The aggregator
 //! publishes on its own schedule into per-cohort channels with a send that
 //! never waits, so no actor ever awaits another that may be waiting on it
-//! (the mailbox-cycle deadlock of `../shared/notes/kameo-0.22.md`).
+//! (the mailbox-cycle deadlock of two actors each awaiting a bounded send to
+//! the other).
 //!
 //! Results depend on timing: the same seed gives the same learners' random
 //! streams, not the same records.
 
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kameo::error::Infallible;
 use kameo::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::driver::{Observe, RunTiming, cohort_ranges};
+use super::driver::{Continuity, RunTiming, cohort_ranges};
+use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics};
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
 use crate::model::Evidence;
+use crate::observe::Observe;
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, ShareMessage, Traffic};
 
@@ -131,12 +136,13 @@ struct Progress {
 /// trial t is recorded once every cohort has finished it, with the learners'
 /// metrics as of their trial t and the aggregator's global estimate and
 /// traffic as of that moment.
-pub async fn run_free(
-    scenario: &Scenario,
+pub async fn run_free<T: Task>(
+    scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
     cohorts: usize,
     observer: &mut (dyn Observe + Send),
+    continuity: &Continuity,
 ) -> Result<(Vec<TrialRecord>, RunTiming)> {
     let started = Instant::now();
     let config = &scenario.learner;
@@ -149,7 +155,7 @@ pub async fn run_free(
              between trials; use --mode lockstep",
         ));
     }
-    if config.forgetting < 1.0 {
+    if config.agent().forgetting() < 1.0 {
         return Err(Error::invalid(
             &scenario.source,
             "learner.forgetting",
@@ -163,7 +169,7 @@ pub async fn run_free(
     let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..k).map(|_| unbounded_channel()).unzip();
     let publisher = Publisher::spawn_with_mailbox(
         PublisherArgs {
-            aggregator: Aggregator::new(config.env.shape(), n),
+            aggregator: Aggregator::new(config.structure().shape(), n),
             routes: ranges.iter().cloned().zip(inboxes).collect(),
             every_batches: k,
             every: Duration::from_millis(1),
@@ -181,12 +187,13 @@ pub async fn run_free(
             publisher.clone(),
             scenario.clone(),
             progress_tx.clone(),
+            continuity.stop.clone(),
         )));
     }
     drop(progress_tx);
 
-    let key = RecordKey::new(agents, config, rep);
-    let mut truth = config.env.clone();
+    let key = RecordKey::new(agents, config.agent(), rep);
+    let mut truth = config.task().clone();
     let mut window = Window::default();
     let mut records = Vec::new();
     // Trials every cohort has finished, and metrics waiting for the rest.
@@ -214,7 +221,7 @@ pub async fn run_free(
                     .await
                     .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
                 truth.advance_to((done_through * plan.steps_per_trial).saturating_sub(1));
-                let global_kl = evidence_error(&truth, config.prior, &snap.global);
+                let global_kl = evidence_error(&truth, config.agent().prior(), &snap.global);
                 let record = TrialRecord::measure(
                     &key,
                     done_through,
@@ -237,7 +244,15 @@ pub async fn run_free(
     publisher.wait_for_shutdown().await;
     result?;
     if done_through < plan.trials {
-        return Err(Error::Runtime("a learner cohort stopped early".into()));
+        let stopped = continuity
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        return Err(if stopped {
+            Error::Interrupted
+        } else {
+            Error::Runtime("a learner cohort stopped early".into())
+        });
     }
     let timing = RunTiming {
         agents,
@@ -248,18 +263,22 @@ pub async fn run_free(
     Ok((records, timing))
 }
 
-/// A cohort's free-running loop.
-async fn run_cohort(
+/// A cohort's free-running loop, until its last trial or until `stop`.
+async fn run_cohort<T: Task>(
     c: usize,
-    mut cohort: Cohort,
+    mut cohort: Cohort<T>,
     mut inbox: UnboundedReceiver<Vec<OthersUpdate>>,
     publisher: ActorRef<Publisher>,
-    scenario: Scenario,
+    scenario: Scenario<T>,
     progress: UnboundedSender<Result<Progress>>,
+    stop: Option<Arc<AtomicBool>>,
 ) {
     let plan = &scenario.run;
     let mut updates = Vec::new();
     for trial in 1..=plan.trials {
+        if stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+            return;
+        }
         updates.clear();
         while let Ok(batch) = inbox.try_recv() {
             updates.extend(batch);

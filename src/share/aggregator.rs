@@ -1,29 +1,77 @@
+use std::collections::BTreeMap;
+
 use super::message::{OthersUpdate, Recovery, RowBatch, ShareMessage};
 use super::traffic::Traffic;
-use crate::error::{Error, Result};
+use crate::error::ProtocolError;
 use crate::model::{Evidence, Shape};
 
 /// The global side of the protocol: `contrib[i][r]`, the latest counts from
 /// learner `i`, and `global[r] = Σᵢ contrib[i][r]`.
 ///
-/// It counts every message it receives and sends, so its [`Traffic`] is the
+/// Learners join and leave while it runs. A learner that leaves stops being
+/// answered, but the evidence it shared stays in the global estimate (it was
+/// real experience), and it may rejoin under its id. Every message is
+/// checked before anything changes: a malformed, foreign or stale one is
+/// refused with a [`ProtocolError`] and leaves the aggregator as it was.
+///
+/// It counts every message it accepts and sends, so its [`Traffic`] is the
 /// run's communication volume.
+///
+/// ```
+/// use parbayes::model::Shape;
+/// use parbayes::share::{Aggregator, RowBatch, ShareMessage};
+///
+/// let shape = Shape { states: 1, actions: 2, outcomes: 2 };
+/// let mut agg = Aggregator::new(shape, 0);
+/// let (a, b) = (agg.join(), agg.join());
+/// let mut rows = RowBatch::new(2);
+/// rows.push(1, &[3.0, 1.0]);
+/// agg.receive(&ShareMessage { learner: a, seq: 1, rows: rows.clone() })?;
+/// // The same message again is stale: refused, nothing changes.
+/// assert!(agg.receive(&ShareMessage { learner: a, seq: 1, rows }).is_err());
+/// assert_eq!(agg.global().row(1), Some(&[3.0, 1.0][..]));
+/// // b hears a's counts as the others' counts of row 1.
+/// let update = agg.answer(b)?.unwrap();
+/// assert_eq!((update.rows.rows.clone(), update.rows.counts.clone()), (vec![1], vec![3.0, 1.0]));
+/// agg.leave(a)?;
+/// assert!(!agg.is_member(a));
+/// # Ok::<(), parbayes::Error>(())
+/// ```
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Aggregator {
-    outcomes: usize,
-    contrib: Vec<Evidence>,
-    /// The sequence number each contribution row came with, by slot.
-    contrib_seq: Vec<Vec<u64>>,
+    shape: Shape,
+    members: BTreeMap<u32, Member>,
     global: Evidence,
     changes: Vec<RowChange>,
-    /// The clock value when each learner was last answered.
-    heard: Vec<u64>,
     /// Advances once per message that changed the global estimate.
     clock: u64,
     traffic: Traffic,
     scratch: Vec<f64>,
 }
 
+/// One learner's record.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Member {
+    /// Its latest counts.
+    contrib: Evidence,
+    /// The sequence number each contribution row came with, by slot.
+    seq: Vec<u64>,
+    /// The clock value when it was last answered.
+    heard: u64,
+    /// False once it has left.
+    active: bool,
+}
+
+impl Member {
+    fn new(shape: Shape) -> Self {
+        Self {
+            contrib: Evidence::new(shape.rows(), shape.outcomes),
+            seq: Vec::new(),
+            heard: 0,
+            active: true,
+        }
+    }
+}
 /// Who changed a row last and when, plus when anyone *else* last changed it:
 /// enough to tell, in O(1), whether a row's `others` changed for a learner
 /// since a given time.
@@ -60,18 +108,78 @@ impl RowChange {
 }
 
 impl Aggregator {
+    /// An aggregator for a task of `shape`, with learners `0..learners`
+    /// already joined.
     pub fn new(shape: Shape, learners: usize) -> Self {
-        let (rows, outcomes) = (shape.rows(), shape.outcomes);
         Self {
-            outcomes,
-            contrib: vec![Evidence::new(rows, outcomes); learners],
-            contrib_seq: vec![Vec::new(); learners],
-            global: Evidence::new(rows, outcomes),
-            changes: vec![RowChange::NEVER; rows],
-            heard: vec![0; learners],
+            shape,
+            members: (0..learners as u32)
+                .map(|i| (i, Member::new(shape)))
+                .collect(),
+            global: Evidence::new(shape.rows(), shape.outcomes),
+            changes: vec![RowChange::NEVER; shape.rows()],
             clock: 0,
             traffic: Traffic::default(),
-            scratch: vec![0.0; outcomes],
+            scratch: vec![0.0; shape.outcomes],
+        }
+    }
+
+    /// The shape of the task it aggregates.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// A new learner joins; returns its id, one above every id ever used.
+    pub fn join(&mut self) -> u32 {
+        let id = self
+            .members
+            .last_key_value()
+            .map_or(0, |(k, _)| k.saturating_add(1));
+        self.members.insert(id, Member::new(self.shape));
+        id
+    }
+
+    /// Learner `id` joins under its own id: a new learner, or one that left
+    /// and returns (it is answered from where it last heard; to rebuild a
+    /// learner that lost its state, follow with [`recovery`](Self::recovery)).
+    pub fn join_as(&mut self, id: u32) -> Result<(), ProtocolError> {
+        match self.members.get_mut(&id) {
+            Some(m) if m.active => Err(ProtocolError::AlreadyMember(id)),
+            Some(m) => {
+                m.active = true;
+                Ok(())
+            }
+            None => {
+                self.members.insert(id, Member::new(self.shape));
+                Ok(())
+            }
+        }
+    }
+
+    /// Learner `id` leaves: it is no longer answered and its messages are
+    /// refused, but what it shared stays in the global estimate.
+    pub fn leave(&mut self, id: u32) -> Result<(), ProtocolError> {
+        self.active_mut(id)?.active = false;
+        Ok(())
+    }
+
+    /// Whether learner `id` has joined and not left.
+    pub fn is_member(&self, id: u32) -> bool {
+        self.members.get(&id).is_some_and(|m| m.active)
+    }
+
+    /// The ids of the current members, in order.
+    pub fn members(&self) -> impl Iterator<Item = u32> + '_ {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.active)
+            .map(|(id, _)| *id)
+    }
+
+    fn active_mut(&mut self, id: u32) -> Result<&mut Member, ProtocolError> {
+        match self.members.get_mut(&id) {
+            Some(m) if m.active => Ok(m),
+            _ => Err(ProtocolError::NotMember(id)),
         }
     }
 
@@ -80,11 +188,13 @@ impl Aggregator {
         &self.global
     }
 
-    /// Learner `i`'s latest counts as the aggregator holds them.
-    pub fn contribution(&self, learner: usize) -> &Evidence {
-        &self.contrib[learner]
+    /// Learner `id`'s latest counts as the aggregator holds them (also
+    /// after it has left).
+    pub fn contribution(&self, id: u32) -> Option<&Evidence> {
+        self.members.get(&id).map(|m| &m.contrib)
     }
 
+    /// Messages, rows and bytes so far, both ways.
     pub fn traffic(&self) -> Traffic {
         self.traffic
     }
@@ -94,52 +204,51 @@ impl Aggregator {
     /// steps since the last call.
     pub fn decay(&mut self, factor: f64) {
         if factor != 1.0 {
-            for c in &mut self.contrib {
-                c.scale(factor);
+            for m in self.members.values_mut() {
+                m.contrib.scale(factor);
             }
             self.global.scale(factor);
         }
     }
 
     /// Folds a share message. Rows older than what is held for that learner
-    /// (by sequence number) are ignored, so duplicates and reorderings leave
-    /// the global estimate as the latest messages define it.
-    pub fn receive(&mut self, msg: &ShareMessage) -> Result<()> {
-        let i = msg.learner as usize;
-        if i >= self.contrib.len() {
-            return Err(Error::Runtime(format!(
-                "share message from learner {i}, but only {} learners joined",
-                self.contrib.len()
-            )));
-        }
-        if !msg.rows.is_well_formed() || msg.rows.outcomes as usize != self.outcomes {
-            return Err(Error::Runtime(format!(
-                "malformed share message from learner {i}"
-            )));
-        }
-        if let Some(&row) = msg
-            .rows
-            .rows
-            .iter()
-            .find(|r| **r as usize >= self.changes.len())
-        {
-            return Err(Error::Runtime(format!(
-                "learner {i} sent row {row}, which does not exist"
-            )));
+    /// (by sequence number) are skipped, so duplicates and reorderings leave
+    /// the global estimate as the latest messages define it; a message none
+    /// of whose rows is newer is refused as [`ProtocolError::Stale`].
+    pub fn receive(&mut self, msg: &ShareMessage) -> Result<(), ProtocolError> {
+        let shape = self.shape;
+        let learner = msg.learner;
+        let member = match self.members.get_mut(&learner) {
+            Some(m) if m.active => m,
+            _ => return Err(ProtocolError::NotMember(learner)),
+        };
+        msg.rows
+            .check(shape)
+            .map_err(|problem| ProtocolError::Malformed { learner, problem })?;
+        let newer = |row: u32| {
+            member
+                .contrib
+                .existing_slot(row as usize)
+                .is_none_or(|slot| msg.seq > member.seq[slot])
+        };
+        if !msg.rows.is_empty() && !msg.rows.rows.iter().any(|&r| newer(r)) {
+            return Err(ProtocolError::Stale {
+                learner,
+                seq: msg.seq,
+            });
         }
         self.traffic.count_up(msg);
         let mut changed = false;
         for (row, counts) in msg.rows.iter() {
-            let slot = self.contrib[i].slot(row);
-            let seqs = &mut self.contrib_seq[i];
-            if slot == seqs.len() {
-                seqs.push(0);
+            let slot = member.contrib.slot(row);
+            if slot == member.seq.len() {
+                member.seq.push(0);
             }
-            if msg.seq <= seqs[slot] {
+            if msg.seq <= member.seq[slot] {
                 continue;
             }
-            seqs[slot] = msg.seq;
-            let held = self.contrib[i].row_mut(row);
+            member.seq[slot] = msg.seq;
+            let held = member.contrib.row_mut(row);
             if held == counts {
                 continue;
             }
@@ -152,82 +261,123 @@ impl Aggregator {
                 changed = true;
                 self.clock += 1;
             }
-            self.changes[row].record(msg.learner, self.clock);
+            self.changes[row].record(learner, self.clock);
         }
         Ok(())
     }
 
-    /// The rows whose others' counts changed since `learner` last heard, or
-    /// `None` if there are none (nothing is sent then).
-    pub fn answer(&mut self, learner: usize) -> Option<OthersUpdate> {
-        let id = learner as u32;
-        let since = self.heard[learner];
-        if self.clock == since {
-            return None;
-        }
-        self.heard[learner] = self.clock;
-        let mut batch = RowBatch::new(self.outcomes);
-        for (row, global) in self.global.iter() {
-            if !self.changes[row].changed_for(id, since) {
-                continue;
-            }
-            self.scratch.copy_from_slice(global);
-            if let Some(own) = self.contrib[learner].row(row) {
-                for (o, c) in self.scratch.iter_mut().zip(own) {
-                    // Exact for whole counts; clamp rounding of discounted ones.
-                    *o = (*o - c).max(0.0);
-                }
-            }
-            batch.push(row, &self.scratch);
-        }
-        if batch.is_empty() {
-            return None;
-        }
-        let update = OthersUpdate {
-            learner: id,
-            stamp: self.clock,
-            rows: batch,
+    /// The rows whose others' counts changed since learner `id` last
+    /// heard, or `None` if there are none (nothing is sent then).
+    pub fn answer(&mut self, id: u32) -> Result<Option<OthersUpdate>, ProtocolError> {
+        let member = match self.members.get_mut(&id) {
+            Some(m) if m.active => m,
+            _ => return Err(ProtocolError::NotMember(id)),
         };
-        self.traffic.count_down(&update);
-        Some(update)
+        Ok(answer(
+            id,
+            member,
+            &self.global,
+            &self.changes,
+            self.clock,
+            &mut self.scratch,
+            &mut self.traffic,
+        ))
     }
 
-    /// Everything needed to rebuild learner `learner` after a crash: the
-    /// evidence it last shared, as acknowledged here, and all the others'.
-    /// Counted as one message down; the learner has then heard everything.
-    pub fn recovery(&mut self, learner: usize) -> Recovery {
-        let mut own = RowBatch::new(self.outcomes);
-        let mut others = RowBatch::new(self.outcomes);
-        for (row, counts) in self.contrib[learner].iter() {
+    /// Answers every member, in id order.
+    pub fn answer_all(&mut self) -> Vec<OthersUpdate> {
+        let mut out = Vec::new();
+        for (&id, member) in self.members.iter_mut().filter(|(_, m)| m.active) {
+            out.extend(answer(
+                id,
+                member,
+                &self.global,
+                &self.changes,
+                self.clock,
+                &mut self.scratch,
+                &mut self.traffic,
+            ));
+        }
+        out
+    }
+
+    /// Everything needed to rebuild learner `id` after a crash or restart:
+    /// the evidence it last shared, as acknowledged here, and all the
+    /// others'. Counted as one message down; the learner has then heard
+    /// everything.
+    pub fn recovery(&mut self, id: u32) -> Result<Recovery, ProtocolError> {
+        let member = match self.members.get_mut(&id) {
+            Some(m) if m.active => m,
+            _ => return Err(ProtocolError::NotMember(id)),
+        };
+        let outcomes = self.shape.outcomes;
+        let mut own = RowBatch::new(outcomes);
+        let mut others = RowBatch::new(outcomes);
+        for (row, counts) in member.contrib.iter() {
             own.push(row, counts);
         }
         for (row, global) in self.global.iter() {
             self.scratch.copy_from_slice(global);
-            if let Some(mine) = self.contrib[learner].row(row) {
+            if let Some(mine) = member.contrib.row(row) {
                 for (o, c) in self.scratch.iter_mut().zip(mine) {
                     *o = (*o - c).max(0.0);
                 }
             }
             others.push(row, &self.scratch);
         }
-        self.heard[learner] = self.clock;
+        member.heard = self.clock;
         let recovery = Recovery {
-            learner: learner as u32,
+            learner: id,
             stamp: self.clock,
-            seq: self.contrib_seq[learner].iter().copied().max().unwrap_or(0),
+            seq: member.seq.iter().copied().max().unwrap_or(0),
             own,
             others,
         };
         self.traffic.count_recovery(&recovery);
-        recovery
+        Ok(recovery)
     }
+}
 
-    /// Answers every learner, in id order.
-    pub fn answer_all(&mut self) -> Vec<OthersUpdate> {
-        (0..self.contrib.len())
-            .filter_map(|i| self.answer(i))
-            .collect()
+/// Member `id`'s answer: the others' counts of the rows some other learner
+/// changed since it last heard.
+fn answer(
+    id: u32,
+    member: &mut Member,
+    global: &Evidence,
+    changes: &[RowChange],
+    clock: u64,
+    scratch: &mut [f64],
+    traffic: &mut Traffic,
+) -> Option<OthersUpdate> {
+    let since = member.heard;
+    if clock == since {
+        return None;
     }
+    member.heard = clock;
+    let mut batch = RowBatch::new(scratch.len());
+    for (row, counts) in global.iter() {
+        if !changes[row].changed_for(id, since) {
+            continue;
+        }
+        scratch.copy_from_slice(counts);
+        if let Some(own) = member.contrib.row(row) {
+            for (o, c) in scratch.iter_mut().zip(own) {
+                // Exact for whole counts; clamp rounding of discounted ones.
+                *o = (*o - c).max(0.0);
+            }
+        }
+        batch.push(row, scratch);
+    }
+    if batch.is_empty() {
+        return None;
+    }
+    let update = OthersUpdate {
+        learner: id,
+        stamp: clock,
+        rows: batch,
+    };
+    traffic.count_down(&update);
+    Some(update)
 }
 
 #[cfg(test)]
@@ -259,13 +409,13 @@ mod tests {
             .unwrap();
         agg.receive(&msg(0, 2, &[(0, [2.0, 2.0])])).unwrap();
         assert_eq!(agg.global().row(0), Some(&[5.0, 2.0][..]));
-        let up0 = agg.answer(0).unwrap();
+        let up0 = agg.answer(0).unwrap().unwrap();
         assert_eq!(up0.rows.rows, vec![0, 1]);
         assert_eq!(up0.rows.counts, vec![3.0, 0.0, 1.0, 1.0]);
-        let up1 = agg.answer(1).unwrap();
+        let up1 = agg.answer(1).unwrap().unwrap();
         assert_eq!(up1.rows.rows, vec![0], "row 1 changed only by learner 1");
         assert_eq!(up1.rows.counts, vec![2.0, 2.0]);
-        assert!(agg.answer(0).is_none());
+        assert!(agg.answer(0).unwrap().is_none());
         assert_eq!(agg.traffic().messages_up, 3);
         assert_eq!(agg.traffic().messages_down, 2);
         assert_eq!(agg.traffic().rows_down, 3);
@@ -280,21 +430,86 @@ mod tests {
         };
         let mut agg = Aggregator::new(shape, 1);
         agg.receive(&msg(0, 1, &[(0, [1.0, 2.0])])).unwrap();
-        assert!(agg.answer(0).is_none());
+        assert!(agg.answer(0).unwrap().is_none());
     }
 
-    #[test]
-    fn rejects_foreign_and_malformed_messages() {
-        let shape = Shape {
+    fn shape() -> Shape {
+        Shape {
             states: 1,
             actions: 2,
             outcomes: 2,
-        };
-        let mut agg = Aggregator::new(shape, 1);
-        assert!(agg.receive(&msg(3, 1, &[(0, [1.0, 2.0])])).is_err());
-        assert!(agg.receive(&msg(0, 1, &[(9, [1.0, 2.0])])).is_err());
-        let mut bad = msg(0, 1, &[(0, [1.0, 2.0])]);
-        bad.rows.counts.pop();
-        assert!(agg.receive(&bad).is_err());
+        }
+    }
+
+    /// Everything observable about an aggregator, to show a refusal changed
+    /// nothing.
+    fn state(agg: &Aggregator) -> String {
+        format!("{agg:?}")
+    }
+
+    #[test]
+    fn refuses_foreign_malformed_and_stale_messages_and_changes_nothing() {
+        let mut agg = Aggregator::new(shape(), 1);
+        agg.receive(&msg(0, 2, &[(0, [1.0, 2.0])])).unwrap();
+        let before = state(&agg);
+        let mut short = msg(0, 3, &[(0, [1.0, 2.0])]);
+        short.rows.counts.pop();
+        let mut three = msg(0, 3, &[]);
+        three.rows = RowBatch::new(3);
+        three.rows.push(0, &[1.0, 1.0, 1.0]);
+        let cases = [
+            (msg(3, 3, &[(0, [1.0, 2.0])]), "not a member"),
+            (msg(0, 3, &[(9, [1.0, 2.0])]), "row 9"),
+            (short, "counts for"),
+            (three, "3 outcomes"),
+            (msg(0, 3, &[(1, [f64::NAN, 2.0])]), "finite"),
+            (msg(0, 3, &[(1, [-1.0, 2.0])]), "≥ 0"),
+            (msg(0, 3, &[(1, [1.0, f64::INFINITY])]), "finite"),
+            (msg(0, 2, &[(0, [5.0, 5.0])]), "stale"),
+            (msg(0, 1, &[(0, [5.0, 5.0])]), "stale"),
+        ];
+        for (m, words) in cases {
+            let e = agg.receive(&m).unwrap_err();
+            assert!(e.to_string().contains(words), "{e}");
+            assert_eq!(state(&agg), before, "{e} changed the aggregator");
+        }
+        // A message with one stale and one new row folds the new one only.
+        agg.receive(&msg(0, 2, &[(0, [9.0, 9.0])])).unwrap_err();
+        let mut mixed = msg(0, 1, &[(0, [9.0, 9.0])]);
+        mixed.rows.push(1, &[4.0, 0.0]);
+        agg.receive(&mixed).unwrap();
+        assert_eq!(agg.global().row(0), Some(&[1.0, 2.0][..]));
+        assert_eq!(agg.global().row(1), Some(&[4.0, 0.0][..]));
+    }
+
+    #[test]
+    fn learners_join_and_leave_while_it_runs() {
+        let mut agg = Aggregator::new(shape(), 0);
+        let a = agg.join();
+        agg.receive(&msg(a, 1, &[(0, [1.0, 2.0])])).unwrap();
+        // A latecomer hears everything shared before it joined.
+        let b = agg.join();
+        assert_eq!((a, b), (0, 1));
+        let first = agg.answer(b).unwrap().unwrap();
+        assert_eq!(first.rows.counts, vec![1.0, 2.0]);
+        assert_eq!(agg.join_as(b), Err(ProtocolError::AlreadyMember(b)));
+        agg.join_as(7).unwrap();
+        assert_eq!(agg.join(), 8, "fresh ids never reuse one");
+        assert_eq!(agg.members().collect::<Vec<_>>(), vec![0, 1, 7, 8]);
+        // Leaving keeps the evidence, stops answers and refuses messages.
+        agg.leave(a).unwrap();
+        assert_eq!(agg.global().row(0), Some(&[1.0, 2.0][..]));
+        assert_eq!(agg.answer(a), Err(ProtocolError::NotMember(a)));
+        assert_eq!(
+            agg.receive(&msg(a, 2, &[(0, [2.0, 2.0])])),
+            Err(ProtocolError::NotMember(a))
+        );
+        assert!(agg.answer_all().iter().all(|u| u.learner != a));
+        // It may come back, and is rebuilt from its record.
+        agg.join_as(a).unwrap();
+        let rec = agg.recovery(a).unwrap();
+        assert_eq!((rec.own.counts.clone(), rec.seq), (vec![1.0, 2.0], 1));
+        agg.receive(&msg(a, 2, &[(0, [2.0, 2.0])])).unwrap();
+        assert_eq!(agg.global().row(0), Some(&[2.0, 2.0][..]));
     }
 }

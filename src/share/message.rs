@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::model::Shape;
+
 /// Full counts of some rows, flat: row `rows[k]` has counts
 /// `counts[k·outcomes .. (k+1)·outcomes]`. Two allocations per message, not
 /// one per row.
@@ -38,6 +40,36 @@ impl RowBatch {
         self.outcomes > 0 && self.counts.len() == self.rows.len() * self.outcomes as usize
     }
 
+    /// Checks that the batch fits a task of `shape`: its outcome count, rows
+    /// that exist, counts that are finite and ≥ 0.
+    pub fn check(&self, shape: Shape) -> Result<(), String> {
+        if self.outcomes as usize != shape.outcomes {
+            return Err(format!(
+                "{} outcomes per row; the task has {}",
+                self.outcomes, shape.outcomes
+            ));
+        }
+        if !self.is_well_formed() {
+            return Err(format!(
+                "{} counts for {} rows of {} outcomes",
+                self.counts.len(),
+                self.rows.len(),
+                self.outcomes
+            ));
+        }
+        if let Some(r) = self.rows.iter().find(|r| **r as usize >= shape.rows()) {
+            return Err(format!(
+                "row {r} does not exist; the task has {}",
+                shape.rows()
+            ));
+        }
+        if let Some(c) = self.counts.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
+            return Err(format!("count {c}; counts must be finite and ≥ 0"));
+        }
+        Ok(())
+    }
+
+    /// The rows and their counts, in order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &[f64])> {
         self.rows
             .iter()

@@ -10,10 +10,12 @@ mod aggregator;
 mod ledger;
 mod message;
 mod rule;
+mod schedule;
 mod traffic;
 
 pub use aggregator::Aggregator;
 pub use ledger::Ledger;
 pub use message::{OthersUpdate, Recovery, RowBatch, ShareMessage, encoded_len};
 pub use rule::{SHARE_FORMS, ShareRule};
+pub use schedule::{Due, Schedule};
 pub use traffic::Traffic;

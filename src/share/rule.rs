@@ -16,6 +16,19 @@ pub enum ShareRule {
     Never,
 }
 
+impl ShareRule {
+    /// Checks the rule's parameter: θ finite and ≥ 0, k ≥ 1.
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            ShareRule::Kl(t) | ShareRule::KlPosterior(t) if !(t.is_finite() && t >= 0.0) => {
+                Err(format!("θ = {t} must be finite and ≥ 0"))
+            }
+            ShareRule::Periodic(0) => Err("periodic:0; the period must be ≥ 1 step".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The forms a rule string may take, for error messages.
 pub const SHARE_FORMS: &str =
     "never, always, periodic:K with K ≥ 1 steps, kl:θ or kl-posterior:θ with θ ≥ 0";

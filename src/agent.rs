@@ -1,0 +1,435 @@
+//! The agent an application drives: a learner without an environment.
+//!
+//! The application asks it for a decision, tells it what happened whenever
+//! the feedback arrives (late, out of order, in batches), and carries its
+//! share messages to an [`Aggregator`](crate::share::Aggregator) and the
+//! aggregator's answers back. A simulated [`Learner`](crate::learner::Learner)
+//! is an agent plus a task, so experiments and applications run one code
+//! path.
+
+use crate::error::{Error, ProtocolError, Result};
+use crate::model::{Shape, Structure};
+use crate::policy::{Decision, Planner, Policy, PosteriorRows, Replan, Scratch};
+use crate::rng::{LearnerRng, learner_rng};
+use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule};
+
+/// How an agent learns, decides and shares; checked once, by
+/// [`AgentConfig::builder`].
+///
+/// ```
+/// use parbayes::agent::AgentConfig;
+/// use parbayes::policy::Policy;
+/// use parbayes::share::ShareRule;
+///
+/// let config = AgentConfig::builder()
+///     .policy(Policy::EpsilonGreedy { epsilon: 0.1 })
+///     .share(ShareRule::Periodic(100))
+///     .build()?;
+/// assert_eq!(config.share(), ShareRule::Periodic(100));
+/// assert!(AgentConfig::builder().prior(-1.0).build().is_err());
+/// # Ok::<(), parbayes::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    prior: f64,
+    forgetting: f64,
+    policy: Policy,
+    share: ShareRule,
+    check_every: u64,
+    replan: Replan,
+}
+
+/// Builds an [`AgentConfig`]; every setting has a default.
+#[derive(Debug, Clone)]
+pub struct AgentConfigBuilder {
+    config: AgentConfig,
+}
+
+impl Default for AgentConfig {
+    /// A uniform prior (α₀ = 1), no forgetting, posterior sampling, the
+    /// paper's `kl:0.01` rule checked after every observation, re-planning
+    /// every episode.
+    fn default() -> Self {
+        Self {
+            prior: 1.0,
+            forgetting: 1.0,
+            policy: Policy::PosteriorSampling,
+            share: ShareRule::Kl(0.01),
+            check_every: 1,
+            replan: Replan::EveryTrial,
+        }
+    }
+}
+
+impl AgentConfigBuilder {
+    /// The Dirichlet prior pseudo-count α₀ of every outcome (> 0; default 1).
+    pub fn prior(mut self, alpha0: f64) -> Self {
+        self.config.prior = alpha0;
+        self
+    }
+
+    /// Evidence is multiplied by this before each observation, in `(0, 1]`
+    /// (default 1: never forget).
+    pub fn forgetting(mut self, factor: f64) -> Self {
+        self.config.forgetting = factor;
+        self
+    }
+
+    /// How to choose actions (default posterior sampling).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.config.policy = policy;
+        self
+    }
+
+    /// When to send rows to the aggregator (default `kl:0.01`).
+    pub fn share(mut self, rule: ShareRule) -> Self {
+        self.config.share = rule;
+        self
+    }
+
+    /// Observations between share checks (≥ 1; default 1).
+    pub fn check_every(mut self, observations: u64) -> Self {
+        self.config.check_every = observations;
+        self
+    }
+
+    /// When a planning agent (γ > 0) draws or averages a new model and
+    /// solves it (default: every episode).
+    pub fn replan(mut self, replan: Replan) -> Self {
+        self.config.replan = replan;
+        self
+    }
+
+    /// The checked configuration, or an [`Error::Invalid`] naming the
+    /// setting.
+    pub fn build(self) -> Result<AgentConfig> {
+        let c = self.config;
+        let bad =
+            |field: &str, problem: String| Err(Error::invalid("agent config", field, problem));
+        if !(c.prior.is_finite() && c.prior > 0.0) {
+            return bad("prior", format!("{} must be finite and > 0", c.prior));
+        }
+        if !(c.forgetting > 0.0 && c.forgetting <= 1.0) {
+            return bad(
+                "forgetting",
+                format!("{} is outside (0, 1]; 1 never forgets", c.forgetting),
+            );
+        }
+        if let Err(p) = c.policy.check() {
+            return bad("policy", p);
+        }
+        if let Err(p) = c.share.check() {
+            return bad("share", p);
+        }
+        if c.check_every == 0 {
+            return bad("check_every", "0; check at least every observation".into());
+        }
+        if c.replan == Replan::EverySteps(0) {
+            return bad("replan", "every 0 steps; use 1 or more".into());
+        }
+        Ok(c)
+    }
+}
+
+impl AgentConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> AgentConfigBuilder {
+        AgentConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
+    /// A builder starting from this configuration.
+    pub fn to_builder(&self) -> AgentConfigBuilder {
+        AgentConfigBuilder {
+            config: self.clone(),
+        }
+    }
+
+    /// The prior pseudo-count α₀ of every outcome.
+    pub fn prior(&self) -> f64 {
+        self.prior
+    }
+
+    /// The forgetting factor per observation.
+    pub fn forgetting(&self) -> f64 {
+        self.forgetting
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The share rule.
+    pub fn share(&self) -> ShareRule {
+        self.share
+    }
+
+    /// Observations between share checks.
+    pub fn check_every(&self) -> u64 {
+        self.check_every
+    }
+
+    /// The re-planning schedule.
+    pub fn replan(&self) -> Replan {
+        self.replan
+    }
+
+    /// Whether this configuration can drive an agent of `structure`:
+    /// Bayes-UCB needs a Bernoulli bandit.
+    pub fn fits(&self, structure: &Structure) -> Result<()> {
+        if self.policy.supports(structure) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "agent config",
+                "policy",
+                format!(
+                    "{} needs two outcomes paying 0 and 1 and gamma = 0",
+                    self.policy
+                ),
+            ))
+        }
+    }
+}
+
+/// A learner without an environment: it decides, learns from the feedback
+/// it is given, and shares through an aggregator.
+///
+/// Every call is synchronous and allocates nothing, except
+/// [`share`](Agent::share), which builds the message it returns.
+///
+/// ```
+/// use parbayes::agent::{Agent, AgentConfig};
+/// use parbayes::model::Structure;
+/// use parbayes::share::{Aggregator, ShareRule};
+///
+/// let news = Structure::bandit(3)?;
+/// let config = AgentConfig::builder().share(ShareRule::Always).build()?;
+/// let mut aggregator = Aggregator::new(news.shape(), 0);
+/// let mut a = Agent::new(&news, &config, aggregator.join(), 7)?;
+/// let mut b = Agent::new(&news, &config, aggregator.join(), 8)?;
+///
+/// let arm = a.decide(0)?;
+/// a.observe_click(arm, true)?; // feedback, whenever it arrives
+/// aggregator.receive(&a.share().expect("`always` shares every change"))?;
+/// b.absorb(&aggregator.answer(b.id())?.expect("a's click is news to b"))?;
+///
+/// // b now counts a's click: its posterior mean of that arm is (1 + 1) / (2 + 1).
+/// let mut mean = [0.0; 2];
+/// b.posterior_mean_into(0, arm, &mut mean)?;
+/// assert!((mean[1] - 2.0 / 3.0).abs() < 1e-12);
+/// # Ok::<(), parbayes::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Agent {
+    structure: Structure,
+    pub(crate) ledger: Ledger,
+    policy: Policy,
+    share: ShareRule,
+    check_every: u64,
+    forgetting: f64,
+    pub(crate) since_check: u64,
+    pub(crate) rng: LearnerRng,
+    scratch: Scratch,
+    /// Present when the structure is planned with γ > 0.
+    pub(crate) planner: Option<Planner>,
+}
+
+impl Agent {
+    /// Agent `id` of `structure`, configured by `config`, with a random
+    /// stream seeded from (`seed`, `id`): agents of one seed and distinct
+    /// ids draw independently.
+    pub fn new(structure: &Structure, config: &AgentConfig, id: u32, seed: u64) -> Result<Self> {
+        config.fits(structure)?;
+        Ok(Self::with_rng(
+            structure,
+            config,
+            id,
+            learner_rng(seed, 0, id),
+        ))
+    }
+
+    /// An agent with a given stream; the configuration fits the structure.
+    pub(crate) fn with_rng(
+        structure: &Structure,
+        config: &AgentConfig,
+        id: u32,
+        rng: LearnerRng,
+    ) -> Self {
+        let shape = structure.shape();
+        Self {
+            structure: structure.clone(),
+            ledger: Ledger::new(id, shape, config.prior),
+            policy: config.policy,
+            share: config.share,
+            check_every: config.check_every,
+            forgetting: config.forgetting,
+            since_check: 0,
+            rng,
+            scratch: Scratch::new(shape),
+            planner: (structure.gamma() > 0.0).then(|| Planner::new(structure, config.replan)),
+        }
+    }
+
+    /// The agent's id, as the aggregator knows it.
+    pub fn id(&self) -> u32 {
+        self.ledger.learner()
+    }
+
+    /// What the agent knows of its task.
+    pub fn structure(&self) -> &Structure {
+        &self.structure
+    }
+
+    /// Its side of the sharing protocol: own, sent and others' counts.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Chooses an action in `state` by the policy, from everything the agent
+    /// holds: its own evidence and what the aggregator told it.
+    pub fn decide(&mut self, state: usize) -> Result<usize> {
+        check("state", state, self.structure.shape().states)?;
+        Ok(self.act(state))
+    }
+
+    /// [`decide`](Agent::decide) on a state known to be in range.
+    #[inline]
+    pub(crate) fn act(&mut self, state: usize) -> usize {
+        match &mut self.planner {
+            None => {
+                let d = Decision {
+                    state,
+                    structure: &self.structure,
+                };
+                self.policy
+                    .select(&d, &self.ledger, &mut self.scratch, &mut self.rng)
+            }
+            Some(planner) => {
+                let q = planner.q_of(self.policy, &self.ledger, state, &mut self.rng);
+                self.scratch.q.copy_from_slice(q);
+                self.policy.choose(&mut self.scratch.q, &mut self.rng)
+            }
+        }
+    }
+
+    /// Learns that taking `action` in `state` produced `outcome`. Feedback
+    /// may arrive in any order and long after the decision; with forgetting,
+    /// evidence decays once per observation.
+    pub fn observe(&mut self, state: usize, action: usize, outcome: usize) -> Result<()> {
+        let shape = self.structure.shape();
+        check("state", state, shape.states)?;
+        check("action", action, shape.actions)?;
+        check("outcome", outcome, shape.outcomes)?;
+        self.record(shape.row(state, action), outcome);
+        Ok(())
+    }
+
+    /// A bandit's feedback: arm `arm` was clicked (outcome 1) or not
+    /// (outcome 0), in state 0.
+    pub fn observe_click(&mut self, arm: usize, clicked: bool) -> Result<()> {
+        self.observe(0, arm, usize::from(clicked))
+    }
+
+    /// [`observe`](Agent::observe) on indices known to be in range.
+    #[inline]
+    pub(crate) fn record(&mut self, row: usize, outcome: usize) {
+        if self.forgetting < 1.0 {
+            self.ledger.discount(self.forgetting);
+        }
+        self.ledger.observe(row, outcome);
+        self.since_check += 1;
+    }
+
+    /// Runs the share rule if `check_every` observations have arrived since
+    /// the last check; returns the message for the aggregator, if the rule
+    /// chose any rows.
+    pub fn share(&mut self) -> Option<ShareMessage> {
+        if self.since_check >= self.check_every {
+            self.since_check = 0;
+            self.ledger.check(self.share)
+        } else {
+            None
+        }
+    }
+
+    /// Takes the aggregator's word on the others' counts. A malformed or
+    /// misrouted update is refused and changes nothing; a row older than
+    /// the one held (a reordered update) is skipped.
+    pub fn absorb(&mut self, update: &OthersUpdate) -> Result<()> {
+        self.check_rows(update.learner, &update.rows)?;
+        self.ledger.apply(update);
+        Ok(())
+    }
+
+    /// Rebuilds the agent's evidence from the aggregator's record of it, as
+    /// after a restart: what it last shared becomes its own and sent counts,
+    /// and the others' counts are current. Evidence it never shared is gone.
+    pub fn recover(&mut self, record: &Recovery) -> Result<()> {
+        self.check_rows(record.learner, &record.own)?;
+        self.check_rows(record.learner, &record.others)?;
+        self.ledger = Ledger::recovered(self.structure.shape(), self.ledger.prior(), record);
+        self.since_check = 0;
+        Ok(())
+    }
+
+    fn check_rows(&self, learner: u32, rows: &crate::share::RowBatch) -> Result<()> {
+        if learner != self.id() {
+            return Err(ProtocolError::Misrouted {
+                meant_for: learner,
+                delivered_to: self.id(),
+            }
+            .into());
+        }
+        rows.check(self.structure.shape()).map_err(|problem| {
+            ProtocolError::Malformed {
+                learner: self.id(),
+                problem,
+            }
+            .into()
+        })
+    }
+
+    /// A new episode begins: a planning agent that re-plans every episode
+    /// plans afresh at its next decision.
+    pub fn start_episode(&mut self) {
+        if let Some(p) = &mut self.planner {
+            p.start_trial();
+        }
+    }
+
+    /// The posterior mean of the outcome distribution of (`state`,
+    /// `action`) into `out` (one entry per outcome).
+    pub fn posterior_mean_into(&self, state: usize, action: usize, out: &mut [f64]) -> Result<()> {
+        let shape = self.structure.shape();
+        check("state", state, shape.states)?;
+        check("action", action, shape.actions)?;
+        if out.len() != shape.outcomes {
+            return Err(Error::OutOfRange {
+                what: "outcome buffer length",
+                index: out.len(),
+                count: shape.outcomes,
+            });
+        }
+        self.ledger
+            .combined_alpha_into(shape.row(state, action), out);
+        let total: f64 = out.iter().sum();
+        out.iter_mut().for_each(|x| *x /= total);
+        Ok(())
+    }
+
+    /// The shape of the agent's structure.
+    pub fn shape(&self) -> Shape {
+        self.structure.shape()
+    }
+}
+
+fn check(what: &'static str, index: usize, count: usize) -> Result<()> {
+    if index < count {
+        Ok(())
+    } else {
+        Err(Error::OutOfRange { what, index, count })
+    }
+}

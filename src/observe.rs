@@ -84,3 +84,27 @@ impl<O: Observe + ?Sized> Observe for &mut O {
         (**self).on_finish()
     }
 }
+
+/// Both observers watch, the first first; an error from either stops the run.
+impl<A: Observe, B: Observe> Observe for (A, B) {
+    fn on_start(&mut self, start: &RunStart) -> Result<()> {
+        self.0.on_start(start)?;
+        self.1.on_start(start)
+    }
+
+    fn on_record(&mut self, record: &TrialRecord) -> Result<()> {
+        self.0.on_record(record)?;
+        self.1.on_record(record)
+    }
+
+    fn on_trial(&mut self) {
+        self.0.on_trial();
+        self.1.on_trial();
+    }
+
+    fn on_finish(&mut self) -> Result<()> {
+        let first = self.0.on_finish();
+        let second = self.1.on_finish();
+        first.and(second)
+    }
+}

@@ -8,18 +8,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use parbayes::metrics::TrialRecord;
+use parbayes::observe::RunStart;
 use parbayes::policy::Policy;
 use parbayes::report::{
-    ResultsDir, Summary, summary_table, sweep_table, write_curves_svg, write_pareto_svg,
+    Manifest, ResultsDir, Summary, run_in_folder, summary_table, sweep_in_folder, sweep_table,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parbayes::runtime::{Checkpoints, Continuity, Mode};
+use parbayes::runtime::Mode;
 use parbayes::scenario::{SHIPPED, default_results_dir};
 use parbayes::share::ShareRule;
-use parbayes::sweep::run_sweep;
-use parbayes::{Observe, Overrides, RunOptions, Scenario, run_scenario};
+use parbayes::{Observe, Overrides, RunOptions, Scenario};
 
 /// Parallel Bayesian reinforcement learning by actor message passing.
 #[derive(Debug, Parser)]
@@ -136,48 +136,6 @@ struct RunArgs {
     checkpoint_every: Option<u64>,
 }
 
-/// `run.json`: what `parbayes resume` needs to rebuild the run.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Manifest {
-    scenario: PathBuf,
-    agents: Option<Vec<u32>>,
-    reps: Option<u32>,
-    seed: Option<u64>,
-    trials: Option<u64>,
-    share: Option<String>,
-    policy: Option<String>,
-    threads: Option<usize>,
-    checkpoint_every: Option<u64>,
-    fault_kill: Option<f64>,
-}
-
-impl Manifest {
-    fn overrides(&self, path: &std::path::Path) -> Result<Overrides> {
-        let bad = |field: &str, problem: String| {
-            parbayes::Error::invalid(path.display().to_string(), field, problem)
-        };
-        Ok(Overrides {
-            agents: self.agents.clone(),
-            reps: self.reps,
-            seed: self.seed,
-            trials: self.trials,
-            share: self
-                .share
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: String| bad("share", e))?,
-            policy: self
-                .policy
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: String| bad("policy", e))?,
-            fault_kill: self.fault_kill,
-        })
-    }
-}
-
 #[derive(Debug, clap::Args)]
 struct SweepArgs {
     #[command(flatten)]
@@ -253,27 +211,13 @@ fn run(
         .clone()
         .unwrap_or_else(|| default_results_dir(&scenario));
     let dir = ResultsDir::create(&out)?;
-    let manifest = Manifest {
-        // A file by its absolute path; a shipped scenario by its name.
-        scenario: if common.scenario.is_file() {
-            std::path::absolute(&common.scenario).unwrap_or(common.scenario.clone())
-        } else {
-            common.scenario.clone()
-        },
-        agents: overrides.agents,
-        reps: overrides.reps,
-        seed: overrides.seed,
-        trials: overrides.trials,
-        share: share.map(|s| s.to_string()),
-        policy: common.policy.map(|p| p.to_string()),
-        threads: common.threads,
+    Manifest::new(
+        &common.scenario,
+        &overrides,
+        common.threads,
         checkpoint_every,
-        fault_kill: common.fault_kill,
-    };
-    dir.write_file(
-        "run.json",
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )?;
+    )
+    .write(&dir)?;
     execute_run(
         &scenario,
         options,
@@ -286,19 +230,9 @@ fn run(
 
 /// Continues the run in `path` from its checkpoints.
 fn resume(path: &std::path::Path) -> Result<()> {
-    let manifest_path = path.join("run.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|source| parbayes::Error::Read {
-        path: manifest_path.clone(),
-        source,
-    })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-        parbayes::Error::invalid(
-            manifest_path.display().to_string(),
-            "(top level)",
-            format!("{e}; is this a parbayes results folder?"),
-        )
-    })?;
-    let scenario = Scenario::load(&manifest.scenario, &manifest.overrides(&manifest_path)?)?;
+    let manifest = Manifest::read(path)?;
+    let source = path.join(parbayes::report::MANIFEST).display().to_string();
+    let scenario = manifest.scenario(&source)?;
     let options = run_options(manifest.threads, Mode::Lockstep)?;
     let dir = ResultsDir::reopen(path)?;
     execute_run(
@@ -311,68 +245,46 @@ fn resume(path: &std::path::Path) -> Result<()> {
     )
 }
 
-/// Runs in lockstep with checkpoints in `dir/checkpoints` (async: without),
-/// stopping cleanly on Ctrl-C; then writes the summary and plots.
+/// Runs into `dir`, stopping cleanly on Ctrl-C (lockstep: with a
+/// checkpoint), and prints the summary.
 fn execute_run(
     scenario: &Scenario,
     mut options: RunOptions,
-    mut dir: ResultsDir,
+    dir: ResultsDir,
     checkpoint_every: Option<u64>,
     resume: bool,
     format: Format,
 ) -> Result<()> {
+    let path = dir.path().to_path_buf();
     let stop = Arc::new(AtomicBool::new(false));
-    if options.mode == Mode::Lockstep {
-        options.continuity = Continuity {
-            checkpoints: Checkpoints {
-                dir: Some(dir.path().join("checkpoints")),
-                every: checkpoint_every,
-                resume,
-            },
-            stop: Some(stop.clone()),
-        };
-        stop_on_ctrl_c(stop);
-    }
-    let bar = progress_bar(
-        scenario.run.trials * u64::from(scenario.run.reps) * scenario.run.agents.len() as u64,
-    );
-    let mut progress = Progress {
-        dir: &mut dir,
-        bar: &bar,
-    };
-    let outcome = run_scenario(scenario, &options, &mut progress);
-    bar.finish_and_clear();
-    dir.finish()?;
-    let outcome = match outcome {
-        Err(parbayes::Error::Interrupted) => {
+    options.continuity.stop = Some(stop.clone());
+    stop_on_ctrl_c(stop);
+    let mut bar = Bar::new();
+    let summary = run_in_folder(scenario, &options, dir, checkpoint_every, resume, &mut bar);
+    bar.0.finish_and_clear();
+    let summary: Summary = match summary {
+        Err(parbayes::Error::Interrupted) if options.mode == Mode::Lockstep => {
             eprintln!(
                 "interrupted: the records so far are in {0}/trials.csv and a checkpoint in {0}/checkpoints\nresume with: parbayes resume {0}",
-                dir.path().display()
+                path.display()
+            );
+            return Err(parbayes::Error::Interrupted.into());
+        }
+        Err(parbayes::Error::Interrupted) => {
+            eprintln!(
+                "interrupted: the records so far are in {}/trials.csv; the async mode cannot be resumed",
+                path.display()
             );
             return Err(parbayes::Error::Interrupted.into());
         }
         other => other?,
     };
-
-    let summary = Summary::new(scenario, &outcome);
-    let json = serde_json::to_string_pretty(&summary)?;
-    dir.write_file("summary.json", json.as_bytes())?;
-    let title = format!(
-        "{}: {} sharing, {}",
-        scenario.name,
-        scenario.learner.agent().share(),
-        scenario.learner.agent().policy()
-    );
-    write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
-    // Finished: trials.csv and summary.json hold everything the checkpoints did.
-    let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
-
     let mut stdout = std::io::stdout().lock();
     match format {
-        Format::Json => writeln!(stdout, "{json}")?,
+        Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&summary)?)?,
         Format::Table => {
             write!(stdout, "{}", summary_table(&summary))?;
-            writeln!(stdout, "results: {}", dir.path().display())?;
+            writeln!(stdout, "results: {}", path.display())?;
         }
     }
     Ok(())
@@ -413,20 +325,42 @@ fn run_options(threads: Option<usize>, mode: Mode) -> Result<RunOptions> {
     Ok(options)
 }
 
-/// A progress bar on stderr over `trials` trials, hidden unless stderr is a
-/// terminal.
-fn progress_bar(trials: u64) -> ProgressBar {
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(trials)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent}% ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar
+/// A progress bar on stderr over every trial of the run, hidden unless
+/// stderr is a terminal.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent}% ETA {eta}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        Self(bar)
+    }
+}
+
+impl Observe for Bar {
+    fn on_start(&mut self, start: &RunStart) -> parbayes::Result<()> {
+        // A sweep starts one run per rule: the bar covers them all.
+        self.0.inc_length(start.trials);
+        Ok(())
+    }
+
+    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
+        self.0
+            .set_message(format!("N = {} rep {}", record.agents, record.rep));
+        Ok(())
+    }
+
+    fn on_trial(&mut self) {
+        self.0.inc(1);
+    }
 }
 
 fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
@@ -443,60 +377,18 @@ fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
         }
         dir
     });
-    let mut dir = ResultsDir::create(&out)?;
-    let bar = progress_bar(
-        scenario.run.trials
-            * u64::from(scenario.run.reps)
-            * scenario.run.agents.len() as u64
-            * share.len() as u64,
-    );
-    let mut progress = Progress {
-        dir: &mut dir,
-        bar: &bar,
-    };
-    let (sweep, _) = run_sweep(&scenario, &share, &options, &mut progress)?;
-    bar.finish_and_clear();
-    dir.finish()?;
-
-    let json = serde_json::to_string_pretty(&sweep)?;
-    dir.write_file("sweep.json", json.as_bytes())?;
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    for row in &sweep.rows {
-        csv.serialize(row)?;
-    }
-    dir.write_file("sweep.csv", &csv.into_inner()?)?;
-    let title = format!(
-        "{}: communication against accuracy, {}",
-        scenario.name,
-        scenario.learner.agent().policy()
-    );
-    write_pareto_svg(&dir.path().join("pareto.svg"), &title, &sweep)?;
-
+    let dir = ResultsDir::create(&out)?;
+    let mut bar = Bar::new();
+    let sweep = sweep_in_folder(&scenario, &share, &options, dir, &mut bar);
+    bar.0.finish_and_clear();
+    let sweep = sweep?;
     let mut stdout = std::io::stdout().lock();
     match common.format {
-        Format::Json => writeln!(stdout, "{json}")?,
+        Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&sweep)?)?,
         Format::Table => {
             write!(stdout, "{}", sweep_table(&sweep))?;
-            writeln!(stdout, "results: {}", dir.path().display())?;
+            writeln!(stdout, "results: {}", out.display())?;
         }
     }
     Ok(())
-}
-
-/// Streams records to the results folder and ticks the progress bar.
-struct Progress<'a> {
-    dir: &'a mut ResultsDir,
-    bar: &'a ProgressBar,
-}
-
-impl Observe for Progress<'_> {
-    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
-        self.bar
-            .set_message(format!("N = {} rep {}", record.agents, record.rep));
-        self.dir.on_record(record)
-    }
-
-    fn on_trial(&mut self) {
-        self.bar.inc(1);
-    }
 }

@@ -1,12 +1,15 @@
 //! What a run leaves behind: `trials.csv`, `summary.json`, a summary table
-//! and SVG plots; for a sweep, its table and Pareto plot.
+//! and SVG plots; for a sweep, its table and Pareto plot. [`run_in_folder`],
+//! [`sweep_in_folder`] and [`resume`] run and write a whole results folder.
 
+mod folder;
 mod plot;
 mod results_dir;
 mod summary;
 mod sweep;
 mod table;
 
+pub use folder::{MANIFEST, Manifest, resume, run_in_folder, run_in_folder_async, sweep_in_folder};
 pub use plot::write_curves_svg;
 pub use results_dir::ResultsDir;
 pub use summary::{Baselines, Final, LaiRobbins, ResultRow, Summary, TimingRow};

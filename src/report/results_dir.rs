@@ -91,4 +91,8 @@ impl Observe for ResultsDir {
             source,
         })
     }
+
+    fn on_finish(&mut self) -> Result<()> {
+        self.finish()
+    }
 }

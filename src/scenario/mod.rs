@@ -1,7 +1,12 @@
 //! Scenario files: raw TOML, checked once into a valid [`Scenario`].
 //!
 //! Unknown fields are errors. Every error names the file, the field and what
-//! is allowed; nothing half-valid reaches a run.
+//! is allowed; nothing half-valid reaches a run. [`Scenario::builder`] makes
+//! a scenario of any [`Task`] in code, with the same checks.
+
+mod builder;
+
+pub use builder::ScenarioBuilder;
 
 use std::path::{Path, PathBuf};
 
@@ -213,7 +218,7 @@ struct RawRun {
     fault_kill: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     record_every: Option<u64>,
@@ -223,19 +228,22 @@ struct RawMetrics {
 
 /// The scenarios shipped with parbayes, by name.
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("bandit-news", include_str!("../scenarios/bandit-news.toml")),
+    (
+        "bandit-news",
+        include_str!("../../scenarios/bandit-news.toml"),
+    ),
     (
         "bandit-news-drift",
-        include_str!("../scenarios/bandit-news-drift.toml"),
+        include_str!("../../scenarios/bandit-news-drift.toml"),
     ),
-    ("gridworld", include_str!("../scenarios/gridworld.toml")),
+    ("gridworld", include_str!("../../scenarios/gridworld.toml")),
     (
         "gridworld-drift",
-        include_str!("../scenarios/gridworld-drift.toml"),
+        include_str!("../../scenarios/gridworld-drift.toml"),
     ),
     (
         "vm-allocation",
-        include_str!("../scenarios/vm-allocation.toml"),
+        include_str!("../../scenarios/vm-allocation.toml"),
     ),
 ];
 
@@ -471,42 +479,7 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         ));
     }
 
-    let record_every = match raw.metrics.record_every {
-        Some(r) => c.positive_int("metrics.record_every", r, u64::MAX)?,
-        None => trials.div_ceil(1000),
-    };
-    let target_model_kl = match raw.metrics.target_model_kl {
-        Some(t) if !(t.is_finite() && t > 0.0) => {
-            return Err(c.err(
-                "metrics.target_model_kl",
-                format!("{t} must be finite and > 0"),
-            ));
-        }
-        t => t,
-    };
-
-    let eval_every = match raw.metrics.eval_every {
-        _ if env.truth().is_none() => {
-            if raw.metrics.eval_every.is_some() {
-                return Err(c.err(
-                    "metrics.eval_every",
-                    "policy loss is measured on MDP tasks; bandits report regret instead",
-                ));
-            }
-            None
-        }
-        None => Some(record_every),
-        Some(e) => {
-            let e = c.positive_int("metrics.eval_every", e, u64::MAX)?;
-            if e % record_every != 0 {
-                return Err(c.err(
-                    "metrics.eval_every",
-                    format!("{e} is not a multiple of metrics.record_every = {record_every}"),
-                ));
-            }
-            Some(e)
-        }
-    };
+    let metrics = metrics_plan(&c, trials, &raw.metrics, env.truth().is_some())?;
 
     let agent = AgentConfig::builder()
         .prior(prior)
@@ -542,11 +515,53 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
             seed,
             fault_kill,
         },
-        metrics: MetricsPlan {
-            record_every,
-            target_model_kl,
-            eval_every,
-        },
+        metrics,
+    })
+}
+
+/// The metrics section, checked: `truth` says whether the task has a true
+/// MDP to measure policy loss on.
+fn metrics_plan(c: &Check, trials: u64, raw: &RawMetrics, truth: bool) -> Result<MetricsPlan> {
+    let record_every = match raw.record_every {
+        Some(r) => c.positive_int("metrics.record_every", r, u64::MAX)?,
+        None => trials.div_ceil(1000),
+    };
+    let target_model_kl = match raw.target_model_kl {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            return Err(c.err(
+                "metrics.target_model_kl",
+                format!("{t} must be finite and > 0"),
+            ));
+        }
+        t => t,
+    };
+    let eval_every = match raw.eval_every {
+        _ if !truth => {
+            if raw.eval_every.is_some() {
+                return Err(c.err(
+                    "metrics.eval_every",
+                    "policy loss is measured on MDP tasks with a known truth; bandits report \
+                     regret instead",
+                ));
+            }
+            None
+        }
+        None => Some(record_every),
+        Some(e) => {
+            let e = c.positive_int("metrics.eval_every", e, u64::MAX)?;
+            if e % record_every != 0 {
+                return Err(c.err(
+                    "metrics.eval_every",
+                    format!("{e} is not a multiple of metrics.record_every = {record_every}"),
+                ));
+            }
+            Some(e)
+        }
+    };
+    Ok(MetricsPlan {
+        record_every,
+        target_model_kl,
+        eval_every,
     })
 }
 

@@ -1,0 +1,295 @@
+//! Runs that leave a results folder behind, and their resumption.
+
+use std::path::{Path, PathBuf};
+
+use crate::env::Task;
+use crate::error::{Error, Result};
+use crate::observe::Observe;
+use crate::policy::Policy;
+use crate::runtime::{Checkpoints, Mode, RunOptions, run_scenario_async};
+use crate::scenario::{Overrides, Scenario};
+use crate::share::ShareRule;
+use crate::sweep::{Sweep, run_sweep};
+
+use super::{ResultsDir, Summary, write_curves_svg, write_pareto_svg};
+
+/// The name of the manifest a resumable run writes into its folder.
+pub const MANIFEST: &str = "run.json";
+
+/// Runs `scenario` into the results folder `dir` (see [`ResultsDir`]):
+/// `trials.csv` as it goes, then `summary.json` and `curves.svg`. In
+/// lockstep it keeps checkpoints in `dir/checkpoints` (every
+/// `checkpoint_every` trials, and whenever `options.continuity.stop` is
+/// raised), continues from them if `resume`, and removes them once the run
+/// has finished. `observer` watches the run too.
+///
+/// A stopped run returns [`Error::Interrupted`]; its folder holds every
+/// record written so far and the checkpoints to continue from.
+///
+/// ```
+/// use parbayes::report::{ResultsDir, run_in_folder};
+/// use parbayes::{Overrides, RunOptions, Scenario};
+///
+/// let overrides = Overrides { agents: Some(vec![2]), trials: Some(100), ..Default::default() };
+/// let scenario = Scenario::load("bandit-news".as_ref(), &overrides)?;
+/// let out = tempfile::tempdir().unwrap();
+/// let dir = ResultsDir::create(&out.path().join("news"))?;
+/// let summary = run_in_folder(&scenario, &RunOptions::default(), dir, None, false, &mut ())?;
+/// assert_eq!(summary.results[0].agents, 2);
+/// for file in ["trials.csv", "summary.json", "curves.svg"] {
+///     assert!(out.path().join("news").join(file).is_file());
+/// }
+/// # Ok::<(), parbayes::Error>(())
+/// ```
+pub fn run_in_folder<T: Task>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    dir: ResultsDir,
+    checkpoint_every: Option<u64>,
+    resume: bool,
+    observer: &mut dyn Observe,
+) -> Result<Summary> {
+    tokio_runtime(options)?.block_on(run_in_folder_async(
+        scenario,
+        options,
+        dir,
+        checkpoint_every,
+        resume,
+        observer,
+    ))
+}
+
+/// [`run_in_folder`] on the caller's tokio runtime.
+pub async fn run_in_folder_async<T: Task, O: Observe + ?Sized>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    mut dir: ResultsDir,
+    checkpoint_every: Option<u64>,
+    resume: bool,
+    observer: &mut O,
+) -> Result<Summary> {
+    let mut options = options.clone();
+    if options.mode == Mode::Lockstep {
+        options.continuity.checkpoints = Checkpoints {
+            dir: Some(dir.path().join("checkpoints")),
+            every: checkpoint_every,
+            resume,
+        };
+    } else if checkpoint_every.is_some() || resume {
+        return Err(Error::invalid(
+            "run options",
+            "checkpoints",
+            "the async mode has no checkpoints; use the lockstep mode",
+        ));
+    }
+    let outcome = {
+        let mut both = (&mut dir, observer);
+        run_scenario_async(scenario, &options, &mut both).await?
+    };
+    let summary = Summary::new(scenario, &outcome);
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Write {
+        path: dir.path().join("summary.json"),
+        source: std::io::Error::other(e),
+    })?;
+    dir.write_file("summary.json", json.as_bytes())?;
+    let title = format!(
+        "{}: {} sharing, {}",
+        scenario.name,
+        scenario.learner.agent().share(),
+        scenario.learner.agent().policy()
+    );
+    write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
+    // Finished: trials.csv and summary.json hold everything the checkpoints did.
+    let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
+    Ok(summary)
+}
+
+/// Runs `scenario` once per share rule into the results folder `dir`:
+/// `trials.csv` of every run, then `sweep.json`, `sweep.csv` and
+/// `pareto.svg`.
+pub fn sweep_in_folder<T: Task>(
+    scenario: &Scenario<T>,
+    rules: &[ShareRule],
+    options: &RunOptions,
+    mut dir: ResultsDir,
+    observer: &mut dyn Observe,
+) -> Result<Sweep> {
+    let (sweep, _) = {
+        let mut both = (&mut dir, observer);
+        run_sweep(scenario, rules, options, &mut both)?
+    };
+    let to_io = |name: &str| {
+        let path = dir.path().join(name);
+        move |e: String| Error::Write {
+            path,
+            source: std::io::Error::other(e),
+        }
+    };
+    let json =
+        serde_json::to_string_pretty(&sweep).map_err(|e| to_io("sweep.json")(e.to_string()))?;
+    dir.write_file("sweep.json", json.as_bytes())?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    for row in &sweep.rows {
+        csv.serialize(row)
+            .map_err(|e| to_io("sweep.csv")(e.to_string()))?;
+    }
+    let bytes = csv
+        .into_inner()
+        .map_err(|e| to_io("sweep.csv")(e.to_string()))?;
+    dir.write_file("sweep.csv", &bytes)?;
+    let title = format!(
+        "{}: communication against accuracy, {}",
+        scenario.name,
+        scenario.learner.agent().policy()
+    );
+    write_pareto_svg(&dir.path().join("pareto.svg"), &title, &sweep)?;
+    Ok(sweep)
+}
+
+/// `run.json`: how to rebuild a run of a scenario file, for [`resume`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The scenario file (absolute), or the name of a shipped scenario.
+    pub scenario: PathBuf,
+    /// The overrides given on the command line.
+    pub agents: Option<Vec<u32>>,
+    /// `--reps`.
+    pub reps: Option<u32>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--trials`.
+    pub trials: Option<u64>,
+    /// `--share`, as text.
+    pub share: Option<String>,
+    /// `--policy`, as text.
+    pub policy: Option<String>,
+    /// `--threads`.
+    pub threads: Option<usize>,
+    /// `--checkpoint-every`.
+    pub checkpoint_every: Option<u64>,
+    /// `--fault-kill`.
+    pub fault_kill: Option<f64>,
+}
+
+impl Manifest {
+    /// The manifest of a run of the scenario at `scenario` (a file, or a
+    /// shipped name) with these overrides.
+    pub fn new(
+        scenario: &Path,
+        overrides: &Overrides,
+        threads: Option<usize>,
+        checkpoint_every: Option<u64>,
+    ) -> Self {
+        Self {
+            // A file by its absolute path; a shipped scenario by its name.
+            scenario: if scenario.is_file() {
+                std::path::absolute(scenario).unwrap_or_else(|_| scenario.to_path_buf())
+            } else {
+                scenario.to_path_buf()
+            },
+            agents: overrides.agents.clone(),
+            reps: overrides.reps,
+            seed: overrides.seed,
+            trials: overrides.trials,
+            share: overrides.share.map(|s| s.to_string()),
+            policy: overrides.policy.map(|p| p.to_string()),
+            threads,
+            checkpoint_every,
+            fault_kill: overrides.fault_kill,
+        }
+    }
+
+    /// Writes it into the results folder.
+    pub fn write(&self, dir: &ResultsDir) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Write {
+            path: dir.path().join(MANIFEST),
+            source: std::io::Error::other(e),
+        })?;
+        dir.write_file(MANIFEST, json.as_bytes()).map(|_| ())
+    }
+
+    /// Reads the manifest of the results folder `dir`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(
+                path.display().to_string(),
+                "(top level)",
+                format!("{e}; is this a parbayes results folder?"),
+            )
+        })
+    }
+
+    /// The overrides it records; `source` names the manifest in errors.
+    pub fn overrides(&self, source: &str) -> Result<Overrides> {
+        let share = self
+            .share
+            .as_deref()
+            .map(str::parse::<ShareRule>)
+            .transpose()
+            .map_err(|e| Error::invalid(source, "share", e))?;
+        let policy = self
+            .policy
+            .as_deref()
+            .map(str::parse::<Policy>)
+            .transpose()
+            .map_err(|e| Error::invalid(source, "policy", e))?;
+        Ok(Overrides {
+            agents: self.agents.clone(),
+            reps: self.reps,
+            seed: self.seed,
+            trials: self.trials,
+            share,
+            policy,
+            fault_kill: self.fault_kill,
+        })
+    }
+
+    /// The scenario it describes, loaded and checked again.
+    pub fn scenario(&self, source: &str) -> Result<Scenario> {
+        Scenario::load(&self.scenario, &self.overrides(source)?)
+    }
+}
+
+/// Continues the interrupted run in the results folder `dir` from its
+/// manifest and checkpoints, in lockstep with `options`' threads; returns
+/// the scenario and the summary of the whole run.
+pub fn resume(
+    dir: &Path,
+    options: &RunOptions,
+    observer: &mut dyn Observe,
+) -> Result<(Scenario, Summary)> {
+    let manifest = Manifest::read(dir)?;
+    let scenario = manifest.scenario(&dir.join(MANIFEST).display().to_string())?;
+    let mut options = RunOptions {
+        mode: Mode::Lockstep,
+        ..options.clone()
+    };
+    if let Some(t) = manifest.threads {
+        options.threads = t;
+    }
+    let results = ResultsDir::reopen(dir)?;
+    let summary = run_in_folder(
+        &scenario,
+        &options,
+        results,
+        manifest.checkpoint_every,
+        true,
+        observer,
+    )?;
+    Ok((scenario, summary))
+}
+
+/// A runtime as [`run_scenario`](crate::run_scenario) builds one.
+fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))
+}

@@ -288,6 +288,13 @@ impl Agent {
         &self.ledger
     }
 
+    /// The agent's random stream. An application has no need of it; a
+    /// simulation that draws its task's outcomes from it reproduces a
+    /// [`Learner`](crate::learner::Learner) exactly.
+    pub fn rng_mut(&mut self) -> &mut LearnerRng {
+        &mut self.rng
+    }
+
     /// Chooses an action in `state` by the policy, from everything the agent
     /// holds: its own evidence and what the aggregator told it.
     pub fn decide(&mut self, state: usize) -> Result<usize> {

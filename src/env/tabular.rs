@@ -19,11 +19,18 @@ pub const MAX_PLANNING_ENTRIES: u64 = 4_000_000;
 /// ```
 ///
 /// `transitions[s][a]` lists `[next_state, probability, reward, terminal]`.
-/// The outcome a learner sees is the next state; entries with the same next
-/// state are summed, so they must agree on reward and terminal.
+/// The outcome a learner sees is what happened: entries alike in next
+/// state, reward and terminal flag are one outcome, their probabilities
+/// summed. Outcome `n < n_states` is the first-listed way of landing in
+/// state `n`; a second way of landing there (falling off a cliff and a
+/// plain move can both end in the start cell, with different rewards) is
+/// an outcome of its own, numbered from `n_states` on, row by row. An
+/// outcome a row never lists has probability 0: the learner learns that.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TabularMdp {
     truth: Truth,
+    /// Each row's outcomes beyond the first per next state, in order.
+    extras: Vec<Vec<Transition>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,11 +100,6 @@ impl TabularMdp {
             ));
         }
         let (states, actions) = (states as usize, actions as usize);
-        let shape = Shape {
-            states,
-            actions,
-            outcomes: states,
-        };
         if raw.transitions.len() != states {
             return Err(bad(
                 "transitions".into(),
@@ -107,7 +109,7 @@ impl TabularMdp {
                 ),
             ));
         }
-        let mut rows = Vec::with_capacity(shape.rows());
+        let mut rows = Vec::with_capacity(states * actions);
         for (s, by_action) in raw.transitions.iter().enumerate() {
             if by_action.len() != actions {
                 return Err(bad(
@@ -135,9 +137,37 @@ impl TabularMdp {
                 p
             }
         };
+        let extras: Vec<Vec<Transition>> = rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .filter(|t| t.outcome >= states)
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        let most = extras.iter().map(Vec::len).max().unwrap_or(0);
+        let shape = Shape {
+            states,
+            actions,
+            outcomes: states + most,
+        };
+        let entries = (states * actions) as u64 * shape.outcomes as u64;
+        if entries > MAX_PLANNING_ENTRIES {
+            return Err(bad(
+                "transitions".into(),
+                format!(
+                    "{states} states × {actions} actions × {} outcomes (next states, and {most} \
+                     more ways of reaching one) is {entries} entries in a learner's model; at \
+                     most {MAX_PLANNING_ENTRIES}",
+                    shape.outcomes
+                ),
+            ));
+        }
         let model = Mdp::new(shape, start, &rows)?;
         Ok(Self {
             truth: Truth::new(vec![(0, model)], gamma),
+            extras,
         })
     }
 
@@ -149,14 +179,29 @@ impl TabularMdp {
         self.truth.model().shape()
     }
 
-    /// The known `(next, reward, terminal)` of outcome `o` (the next state)
-    /// in `row`; an outcome the file does not list gets reward 0 and goes on.
+    /// The known `(next, reward, terminal)` of outcome `o` in `row`. An
+    /// outcome the row does not list has probability 0 in truth, but the
+    /// learner's prior gives it some: a next state `o` the row never reaches
+    /// pays 0 and goes on; an extra outcome the row does not use is a copy of
+    /// the row's first listed one, so its prior mass lands on something the
+    /// row can produce.
     pub fn known(&self, row: usize, o: usize) -> (usize, f64, bool) {
-        self.truth
-            .model()
-            .transitions(row)
-            .find(|t| t.outcome == o)
-            .map_or((o, 0.0, false), |t| (o, t.reward, t.terminal))
+        let states = self.truth.model().shape().states;
+        let listed = self.truth.model().transitions(row).find(|t| t.outcome == o);
+        let t = match listed {
+            Some(t) => t,
+            None if o < states => return (o, 0.0, false),
+            None => match self.extras[row].get(o - states) {
+                Some(t) => *t,
+                None => self
+                    .truth
+                    .model()
+                    .transitions(row)
+                    .next()
+                    .expect("every row lists a transition"),
+            },
+        };
+        (t.next, t.reward, t.terminal)
     }
 }
 
@@ -199,21 +244,27 @@ fn row(
             return Err(format!("{at}, entry {k}: reward {reward} is not finite"));
         }
         let next = next as usize;
-        match out.iter_mut().find(|t| t.next == next) {
-            Some(t) if t.reward != reward || t.terminal != terminal => {
-                return Err(format!(
-                    "{at}: next state {next} is listed with different rewards or terminal flags; \
-                     the outcome is the next state, so they must agree"
-                ));
-            }
+        let same =
+            |t: &&mut Transition| t.next == next && t.reward == reward && t.terminal == terminal;
+        match out.iter_mut().find(same) {
             Some(t) => t.prob += prob,
-            None => out.push(Transition {
-                outcome: next,
-                next,
-                prob,
-                reward,
-                terminal,
-            }),
+            None => {
+                // The first way of reaching `next` is outcome `next`; any
+                // other is an extra outcome, numbered after the states.
+                let extras = out.iter().filter(|t| t.outcome >= states).count();
+                let outcome = if out.iter().any(|t| t.next == next) {
+                    states + extras
+                } else {
+                    next
+                };
+                out.push(Transition {
+                    outcome,
+                    next,
+                    prob,
+                    reward,
+                    terminal,
+                });
+            }
         }
     }
     let total: f64 = out.iter().map(|t| t.prob).sum();
@@ -245,6 +296,23 @@ mod tests {
     }
 
     #[test]
+    fn a_next_state_reached_two_ways_is_two_outcomes() {
+        // State 0 reaches state 1 paying 0 (twice listed, summed) or paying
+        // 1 and ending the episode: outcome 1 and extra outcome 2.
+        let text = CHAIN.replace("[0, 0.5, 1.0, false]", "[1, 0.5, 1.0, true]");
+        let m = TabularMdp::parse(&text, "chain.json", 0.5).unwrap();
+        assert_eq!(m.shape().outcomes, 3);
+        let mut p = [0.0; 3];
+        m.truth().model().outcome_probs_into(0, &mut p);
+        assert_eq!(p, [0.0, 0.5, 0.5]);
+        assert_eq!(m.known(0, 1), (1, 0.0, false));
+        assert_eq!(m.known(0, 2), (1, 1.0, true));
+        // Row 1 has no extra outcome: its slot copies its first listed one.
+        assert_eq!(m.known(1, 2), (1, 2.0, true));
+        assert_eq!(m.known(1, 0), (0, 0.0, false));
+    }
+
+    #[test]
     fn errors_name_state_and_action() {
         let cases = [
             (
@@ -261,11 +329,6 @@ mod tests {
                 CHAIN.replace("[[[1, 1.0, 2.0, true]]]", "[[[2, 1.0, 2.0, true]]]"),
                 "transitions[1][0]",
                 "out of range",
-            ),
-            (
-                CHAIN.replace("[0, 0.5, 1.0", "[1, 0.5, 1.0"),
-                "transitions[0][0]",
-                "must agree",
             ),
             (
                 CHAIN.replace("\"n_states\": 2", "\"n_states\": 1000000000"),

@@ -3,7 +3,7 @@
 ///
 /// Counts are `f64` so discounted (forgotten) evidence fits the same type.
 /// A row's counts are contiguous, so a row is one slice.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     outcomes: usize,
     /// `slot_of[row]` is the row's index into `rows`/`counts`, or `NONE`.
@@ -13,6 +13,17 @@ pub struct Evidence {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// Equal when every row holds the same counts, whatever order the rows
+/// were first touched in.
+impl PartialEq for Evidence {
+    fn eq(&self, other: &Self) -> bool {
+        self.outcomes == other.outcomes
+            && self.slot_of.len() == other.slot_of.len()
+            && self.rows.len() == other.rows.len()
+            && self.iter().all(|(row, c)| other.row(row) == Some(c))
+    }
+}
 
 impl Evidence {
     /// An empty store for `rows` rows of `outcomes` outcomes each.

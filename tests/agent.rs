@@ -1,0 +1,233 @@
+//! The embedding API: an agent driven by hand decides exactly as the
+//! simulated learner built on it; feedback may come late, out of order and
+//! in batches; bad input is refused and changes nothing.
+
+use parbayes::agent::{Agent, AgentConfig};
+use parbayes::env::Task;
+use parbayes::learner::{Learner, LearnerConfig};
+use parbayes::model::Structure;
+use parbayes::policy::Policy;
+use parbayes::share::{Aggregator, OthersUpdate, RowBatch, ShareRule};
+use parbayes::{Error, Overrides, ProtocolError, Scenario};
+
+fn shipped(name: &str, policy: Policy) -> LearnerConfig {
+    let overrides = Overrides {
+        policy: Some(policy),
+        ..Overrides::default()
+    };
+    Scenario::load(name.as_ref(), &overrides)
+        .unwrap()
+        .learner
+        .with_share(ShareRule::Always)
+        .unwrap()
+}
+
+/// Runs a simulated learner and an agent fed the same task by hand, trial
+/// by trial, and asserts they hold the same evidence and send the same
+/// messages after every trial: one different decision would show at once.
+fn same_decisions(config: &LearnerConfig, trials: u64, steps: u64) {
+    let (seed, id) = (11, 3);
+    let mut learner = Learner::new(config, seed, 0, id);
+    let mut agent = Agent::new(config.structure(), config.agent(), id, seed).unwrap();
+    let mut task = config.task().clone();
+    // A learner draws its first start state when it is built.
+    let mut state = task.start_state(agent.rng_mut());
+    let mut taken = 0u64;
+    for trial in 0..trials {
+        let from_learner = learner.trial(steps);
+
+        state = task.start_state(agent.rng_mut());
+        agent.start_episode();
+        for _ in 0..steps {
+            task.advance_to(taken);
+            let action = agent.decide(state).unwrap();
+            let step = task.step(state, action, agent.rng_mut());
+            agent.observe(state, action, step.outcome).unwrap();
+            taken += 1;
+            state = if step.terminal {
+                task.start_state(agent.rng_mut())
+            } else {
+                step.next
+            };
+        }
+        let from_agent = agent.share();
+
+        assert_eq!(from_agent, from_learner, "trial {trial}");
+        assert_eq!(
+            agent.ledger().own(),
+            learner.ledger().own(),
+            "trial {trial}"
+        );
+    }
+    let _ = state;
+}
+
+#[test]
+fn an_agent_fed_by_hand_decides_exactly_as_the_simulated_learner() {
+    same_decisions(&shipped("bandit-news", Policy::PosteriorSampling), 3000, 1);
+    same_decisions(&shipped("bandit-news", Policy::BayesUcb), 2000, 1);
+    same_decisions(
+        &shipped("bandit-news", Policy::EpsilonGreedy { epsilon: 0.1 }),
+        2000,
+        1,
+    );
+    // Planning on the GridWorld: a posterior draw, or the mean, solved per trial.
+    same_decisions(&shipped("gridworld", Policy::PosteriorSampling), 60, 10);
+    same_decisions(
+        &shipped("gridworld", Policy::EpsilonGreedy { epsilon: 0.15 }),
+        60,
+        10,
+    );
+    same_decisions(
+        &shipped("gridworld", Policy::Softmax { temperature: 1.0 }),
+        60,
+        10,
+    );
+}
+
+#[test]
+fn late_reordered_and_batched_feedback_gives_the_same_posterior() {
+    let news = Structure::bandit(5).unwrap();
+    let config = AgentConfig::builder()
+        .share(ShareRule::Never)
+        .build()
+        .unwrap();
+    let mut prompt = Agent::new(&news, &config, 0, 1).unwrap();
+    let mut late = Agent::new(&news, &config, 0, 1).unwrap();
+    // Impressions now, clicks known later: the late agent hears of them in
+    // reverse order, in one batch, after deciding on many more.
+    let mut log = Vec::new();
+    for t in 0..500 {
+        let arm = prompt.decide(0).unwrap();
+        let clicked = (t * 7 + arm) % 5 == 0;
+        prompt.observe_click(arm, clicked).unwrap();
+        log.push((arm, clicked));
+        late.decide(0).unwrap();
+    }
+    for &(arm, clicked) in log.iter().rev() {
+        late.observe_click(arm, clicked).unwrap();
+    }
+    let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+    for arm in 0..5 {
+        prompt.posterior_mean_into(0, arm, &mut a).unwrap();
+        late.posterior_mean_into(0, arm, &mut b).unwrap();
+        assert_eq!(a, b, "arm {arm}");
+    }
+    assert_eq!(prompt.ledger().own(), late.ledger().own());
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let news = Structure::bandit(3).unwrap();
+    let config = AgentConfig::builder()
+        .share(ShareRule::Always)
+        .build()
+        .unwrap();
+    let mut agent = Agent::new(&news, &config, 4, 1).unwrap();
+    agent.observe_click(1, true).unwrap();
+    let before = format!("{:?}", agent.ledger());
+    let out_of_range = [
+        agent.decide(1).unwrap_err(),
+        agent.observe(0, 3, 0).unwrap_err(),
+        agent.observe(0, 0, 2).unwrap_err(),
+        agent.observe(2, 0, 0).unwrap_err(),
+    ];
+    for e in out_of_range {
+        assert!(matches!(e, Error::OutOfRange { .. }), "{e}");
+    }
+    let mut rows = RowBatch::new(2);
+    rows.push(0, &[1.0, 2.0]);
+    let update = |learner, rows: &RowBatch| OthersUpdate {
+        learner,
+        stamp: 1,
+        rows: rows.clone(),
+    };
+    let e = agent.absorb(&update(5, &rows)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Protocol(ProtocolError::Misrouted {
+                meant_for: 5,
+                delivered_to: 4
+            })
+        ),
+        "{e}"
+    );
+    let mut negative = RowBatch::new(2);
+    negative.push(0, &[-1.0, 2.0]);
+    let mut nan = RowBatch::new(2);
+    nan.push(1, &[f64::NAN, 2.0]);
+    let mut missing_row = RowBatch::new(2);
+    missing_row.push(3, &[1.0, 2.0]);
+    let mut three = RowBatch::new(3);
+    three.push(0, &[1.0, 2.0, 3.0]);
+    for bad in [negative, nan, missing_row, three] {
+        let e = agent.absorb(&update(4, &bad)).unwrap_err();
+        assert!(
+            matches!(e, Error::Protocol(ProtocolError::Malformed { .. })),
+            "{e}"
+        );
+    }
+    assert_eq!(format!("{:?}", agent.ledger()), before);
+    // A configuration that cannot act on the structure is refused up front.
+    let grid = Scenario::load("gridworld".as_ref(), &Overrides::default()).unwrap();
+    let ucb = AgentConfig::builder()
+        .policy(Policy::BayesUcb)
+        .build()
+        .unwrap();
+    assert!(Agent::new(grid.learner.structure(), &ucb, 0, 1).is_err());
+}
+
+#[test]
+fn agents_that_join_late_or_leave_keep_the_global_estimate_exact() {
+    let news = Structure::bandit(4).unwrap();
+    let config = AgentConfig::builder()
+        .share(ShareRule::Always)
+        .build()
+        .unwrap();
+    let mut agg = Aggregator::new(news.shape(), 0);
+    let mut agents: Vec<Agent> = (0..3)
+        .map(|_| Agent::new(&news, &config, agg.join(), 9).unwrap())
+        .collect();
+    let rounds = |agents: &mut Vec<Agent>, agg: &mut Aggregator, n: usize| {
+        for t in 0..n {
+            for a in agents.iter_mut() {
+                let arm = a.decide(0).unwrap();
+                a.observe_click(arm, (t + arm) % 3 == 0).unwrap();
+                if let Some(m) = a.share() {
+                    agg.receive(&m).unwrap();
+                }
+            }
+            for a in agents.iter_mut() {
+                if let Some(u) = agg.answer(a.id()).unwrap() {
+                    a.absorb(&u).unwrap();
+                }
+            }
+        }
+    };
+    rounds(&mut agents, &mut agg, 50);
+    // One leaves; a newcomer joins and hears everything shared so far.
+    let gone = agents.remove(1);
+    agg.leave(gone.id()).unwrap();
+    agents.push(Agent::new(&news, &config, agg.join(), 9).unwrap());
+    rounds(&mut agents, &mut agg, 50);
+    // With `always`, every member holds exactly the sum of every agent's
+    // own counts, the departed one's included.
+    let mut everyone: Vec<&Agent> = agents.iter().collect();
+    everyone.push(&gone);
+    for a in &agents {
+        for arm in 0..4 {
+            let mut alpha = [0.0; 2];
+            a.ledger().combined_alpha_into(arm, &mut alpha);
+            let mut sum = [1.0; 2];
+            for b in &everyone {
+                if let Some(c) = b.ledger().own().row(arm) {
+                    sum[0] += c[0];
+                    sum[1] += c[1];
+                }
+            }
+            assert_eq!(alpha, sum, "agent {} arm {arm}", a.id());
+        }
+    }
+    assert_eq!(agg.members().collect::<Vec<_>>(), vec![0, 2, 3]);
+}

@@ -99,7 +99,7 @@ fn late_reordered_and_batched_feedback_gives_the_same_posterior() {
     let mut log = Vec::new();
     for t in 0..500 {
         let arm = prompt.decide(0).unwrap();
-        let clicked = (t * 7 + arm) % 5 == 0;
+        let clicked = (t * 7 + arm).is_multiple_of(5);
         prompt.observe_click(arm, clicked).unwrap();
         log.push((arm, clicked));
         late.decide(0).unwrap();

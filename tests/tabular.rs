@@ -11,9 +11,11 @@ use parbayes::model::solve;
 const CLIFF: &str = "scenarios/models/cliffwalking-slippery.json";
 const GAMMA: f64 = 0.95;
 
-/// The file's entries as written: `[next, probability, reward, terminal]`
-/// per (state, action).
-fn raw_entries() -> Vec<Vec<Vec<(usize, f64, f64, bool)>>> {
+/// One entry as written: `[next, probability, reward, terminal]`.
+type Entry = (usize, f64, f64, bool);
+
+/// The file's entries per (state, action).
+fn raw_entries() -> Vec<Vec<Vec<Entry>>> {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(CLIFF).unwrap()).unwrap();
     doc["transitions"]
@@ -53,12 +55,14 @@ fn linear_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
             .unwrap();
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for (row, lower) in rest.iter_mut().enumerate() {
+            let f = lower[col] / pivot_row[col];
+            for (x, p) in lower[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
-            b[row] -= f * b[col];
+            b[col + 1 + row] -= f * b[col];
         }
     }
     let mut x = vec![0.0; n];

@@ -900,7 +900,7 @@ fn check_agents(c: &Check, field: &str, agents: Vec<u32>) -> Result<Vec<u32>> {
 }
 
 /// Where a results folder goes by default: `results/<scenario>-<UTC time>`.
-pub fn default_results_dir(scenario: &Scenario) -> PathBuf {
+pub fn default_results_dir<T: Task>(scenario: &Scenario<T>) -> PathBuf {
     let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
     PathBuf::from("results").join(format!("{}-{now}", scenario.name))
 }

@@ -55,10 +55,15 @@ use crate::share::Traffic;
 /// Learner metrics are means over learners; traffic is the run's total so far.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TrialRecord {
+    /// Learners in the experiment.
     pub agents: u32,
+    /// The share rule.
     pub share: String,
+    /// The policy.
     pub policy: String,
+    /// The repetition.
     pub rep: u32,
+    /// The trial, from 1.
     pub trial: u64,
     /// Steps each learner has taken.
     pub step: u64,
@@ -79,11 +84,17 @@ pub struct TrialRecord {
     /// Mean over learners of `V*(s₀) − V^π(s₀)`, π greedy on each one's
     /// mean model; MDP tasks, every `eval_every` trials, else empty.
     pub policy_loss: Option<f64>,
+    /// Share messages so far, all learners.
     pub messages_up: u64,
+    /// Answers so far.
     pub messages_down: u64,
+    /// Rows sent up so far.
     pub rows_up: u64,
+    /// Rows sent down so far.
     pub rows_down: u64,
+    /// Bytes sent up so far (MessagePack).
     pub bytes_up: u64,
+    /// Bytes sent down so far.
     pub bytes_down: u64,
 }
 
@@ -97,9 +108,13 @@ pub struct Window {
 /// Which run a record belongs to.
 #[derive(Debug, Clone)]
 pub struct RecordKey {
+    /// Learners in the experiment.
     pub agents: u32,
+    /// The share rule.
     pub share: String,
+    /// The policy.
     pub policy: String,
+    /// The repetition.
     pub rep: u32,
 }
 

@@ -15,11 +15,17 @@ use crate::share::ShareRule;
 /// One (agent count, share rule) pair: final means over repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRow {
+    /// Learners per experiment.
     pub agents: u32,
+    /// The rule.
     pub share: String,
+    /// Repetitions averaged.
     pub reps: u32,
+    /// The learners' mean model error.
     pub model_kl: f64,
+    /// The global estimate's model error.
     pub global_model_kl: f64,
+    /// Mean reward per step.
     pub reward_per_step: f64,
     /// Bandits only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,11 +33,17 @@ pub struct SweepRow {
     /// MDP tasks only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_loss: Option<f64>,
+    /// Share messages, all learners.
     pub messages_up: f64,
+    /// Answers.
     pub messages_down: f64,
+    /// Rows sent up.
     pub rows_up: f64,
+    /// Rows sent down.
     pub rows_down: f64,
+    /// Bytes sent up (MessagePack).
     pub bytes_up: f64,
+    /// Bytes sent down.
     pub bytes_down: f64,
     /// `(error_never − error_rule) / (error_never − error_always)` at the
     /// same N, where the error is regret for bandits and the learners' model
@@ -51,10 +63,13 @@ impl SweepRow {
 /// Every row of a sweep, by rule in the order given, then by agent count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sweep {
+    /// The scenario's name.
     pub scenario: String,
+    /// The task's kind.
     pub task: String,
     /// `regret_per_agent` or `model_kl`: what `accuracy_gain` compares.
     pub error: &'static str,
+    /// The rows.
     pub rows: Vec<SweepRow>,
 }
 

@@ -71,6 +71,7 @@ impl BernoulliBandit {
         })
     }
 
+    /// One state, an action per arm, two outcomes.
     pub fn shape(&self) -> Shape {
         Shape {
             states: 1,
@@ -84,6 +85,7 @@ impl BernoulliBandit {
         &self.rates
     }
 
+    /// The drift schedule, in step order.
     pub fn changes(&self) -> &[RateChange] {
         &self.changes
     }
@@ -93,11 +95,13 @@ impl BernoulliBandit {
         self.best
     }
 
+    /// Pulls `arm`: outcome 1 (a click) with its current rate, else 0.
     #[inline]
     pub fn pull<R: Rng + ?Sized>(&self, arm: usize, rng: &mut R) -> usize {
         usize::from(rng.random::<f64>() < self.rates[arm])
     }
 
+    /// Applies every change due at or before `step`.
     pub fn advance_to(&mut self, step: u64) {
         while let Some(c) = self.changes.get(self.next_change) {
             if c.step > step {

@@ -2,8 +2,11 @@
 /// rate is multiplied by `scale`, then the arms in `set` take new rates.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RateChange {
+    /// The 0-based step the change holds from.
     pub step: u64,
+    /// Every rate is multiplied by this first.
     pub scale: f64,
+    /// Then these arms take these rates.
     pub set: Vec<(usize, f64)>,
 }
 

@@ -26,10 +26,15 @@ pub struct GridWorld {
 /// Where things are on the grid; cells are `(row, column)` from the top left.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Layout {
+    /// Cells per side.
     pub size: usize,
+    /// Cell A: every action from it pays 10 and moves to `a_to`.
     pub a: (usize, usize),
+    /// Where A leads.
     pub a_to: (usize, usize),
+    /// Cell B: every action from it pays 5 and moves to `b_to`.
     pub b: (usize, usize),
+    /// Where B leads.
     pub b_to: (usize, usize),
     /// A fixed start cell, or `None` for a uniformly random one each episode.
     pub start: Option<(usize, usize)>,
@@ -52,7 +57,9 @@ impl Default for Layout {
 /// From a step on, the probability that a move goes the chosen way.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IntendedChange {
+    /// The 0-based step it holds from.
     pub step: u64,
+    /// The new probability of moving the chosen way.
     pub intended: f64,
 }
 
@@ -119,18 +126,22 @@ impl GridWorld {
         })
     }
 
+    /// Where things are.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
+    /// The true model through its changes.
     pub fn truth(&self) -> &Truth {
         &self.truth
     }
 
+    /// The true model, to advance.
     pub fn truth_mut(&mut self) -> &mut Truth {
         &mut self.truth
     }
 
+    /// A state and an outcome per cell, four actions.
     pub fn shape(&self) -> Shape {
         shape(self.layout.size)
     }

@@ -171,10 +171,12 @@ impl TabularMdp {
         })
     }
 
+    /// The model from the file, solved.
     pub fn truth(&self) -> &Truth {
         &self.truth
     }
 
+    /// States, actions, and outcomes (the states and any extra ways of reaching one).
     pub fn shape(&self) -> Shape {
         self.truth.model().shape()
     }

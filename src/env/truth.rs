@@ -17,6 +17,7 @@ pub struct Truth {
 pub struct Phase {
     /// The first (0-based) step this model holds at.
     pub from_step: u64,
+    /// The model.
     pub model: Mdp,
     /// `V*` under the initial state distribution.
     pub v_star_start: f64,
@@ -48,10 +49,12 @@ impl Truth {
         &self.phases[self.now].model
     }
 
+    /// The phase in force now.
     pub fn phase(&self) -> &Phase {
         &self.phases[self.now]
     }
 
+    /// The discount it is solved with.
     pub fn gamma(&self) -> f64 {
         self.gamma
     }

@@ -21,8 +21,11 @@ pub enum ResponseModel {
     /// (which also holds at ρ ≥ 1), times the noise `exp(σ Z)`, Z standard
     /// normal (median factor 1).
     Queue {
+        /// Response time of an idle system.
         base_ms: f64,
+        /// The cap at saturation.
         saturation_ms: f64,
+        /// The log-normal noise's σ.
         sigma: f64,
     },
     /// An empirical sample of response times per load level, drawn with
@@ -33,7 +36,9 @@ pub enum ResponseModel {
 /// Response times measured at one load `ρ = requests / (VMs · μ)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadLevel {
+    /// The load ρ.
     pub load: f64,
+    /// Response times measured at it, in ms.
     pub response_ms: Vec<f64>,
 }
 
@@ -42,24 +47,31 @@ pub struct LoadLevel {
 pub struct VmParams {
     /// Response-time bins of width `max_ms / bins`; the last is open-ended.
     pub bins: usize,
+    /// The response time the bins span.
     pub max_ms: f64,
+    /// The most VMs; the fewest is 1.
     pub max_vms: usize,
     /// Poisson demand per period, cycled period by period (one rate: fixed).
     pub demand: Vec<f64>,
     /// Requests one VM serves per period, μ.
     pub per_vm: f64,
+    /// How response times follow from the load.
     pub response: ResponseModel,
+    /// Cost per VM per period.
     pub vm_cost: f64,
     /// The SLA is broken when the response time's bin lies at or above this
     /// (a multiple of the bin width).
     pub sla_ms: f64,
+    /// Penalty of a period that breaks the SLA.
     pub sla_penalty: f64,
     /// VMs at the start of every trial.
     pub start_vms: usize,
     /// The threshold autoscaler baseline adds a VM at or above `upper_ms` and
     /// removes one below `lower_ms`.
     pub threshold_upper_ms: f64,
+    /// See `threshold_upper_ms`.
     pub threshold_lower_ms: f64,
+    /// The discount.
     pub gamma: f64,
 }
 
@@ -83,6 +95,7 @@ pub struct VmAllocation {
 }
 
 impl VmAllocation {
+    /// Checks `params` and computes the exact kernel of every phase.
     pub fn new(params: VmParams) -> Result<Self> {
         check(&params)?;
         let width = params.max_ms / params.bins as f64;
@@ -112,14 +125,17 @@ impl VmAllocation {
         })
     }
 
+    /// Its parameters.
     pub fn params(&self) -> &VmParams {
         &self.params
     }
 
+    /// The true model, solved.
     pub fn truth(&self) -> &Truth {
         &self.truth
     }
 
+    /// `bins × max_vms` states, three actions, a bin per outcome.
     pub fn shape(&self) -> Shape {
         shape(&self.params)
     }

@@ -36,6 +36,7 @@ impl Evidence {
         }
     }
 
+    /// Outcomes per row.
     pub fn outcomes(&self) -> usize {
         self.outcomes
     }

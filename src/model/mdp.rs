@@ -7,9 +7,13 @@ use crate::error::{Error, Result};
 /// where it lands, what it earns, and whether the episode ends there.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transition {
+    /// The outcome the learner observes.
     pub outcome: usize,
+    /// The state it leads to.
     pub next: usize,
+    /// Its probability.
     pub prob: f64,
+    /// The reward it pays.
     pub reward: f64,
     /// A terminal transition ends the episode: nothing is bootstrapped after it.
     pub terminal: bool,
@@ -122,6 +126,7 @@ impl Mdp {
         self
     }
 
+    /// States, actions, outcomes.
     pub fn shape(&self) -> Shape {
         self.shape
     }

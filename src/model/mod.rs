@@ -15,12 +15,16 @@ pub use structure::{Known, MAX_STRUCTURE_ENTRIES, Structure};
 /// The sizes of a task: `rows = states × actions`, each over `outcomes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
+    /// States.
     pub states: usize,
+    /// Actions in every state.
     pub actions: usize,
+    /// Outcomes of every (state, action) row.
     pub outcomes: usize,
 }
 
 impl Shape {
+    /// `states × actions`.
     pub fn rows(&self) -> usize {
         self.states * self.actions
     }

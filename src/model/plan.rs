@@ -9,6 +9,7 @@ pub const MAX_SWEEPS: u32 = 200_000;
 /// How a solve ended.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Convergence {
+    /// Sweeps taken.
     pub iterations: u32,
     /// The last sweep's largest value change `‖V_k − V_{k−1}‖∞`.
     pub residual: f64,
@@ -139,12 +140,17 @@ pub fn evaluate_policy(mdp: &Mdp, gamma: f64, policy: &[usize], tolerance: f64) 
 /// The optimal values and policy of a model, as `parbayes solve` reports them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Solution {
+    /// The discount.
     pub gamma: f64,
     /// `V*` under the initial state distribution.
     pub v_start: f64,
+    /// `V*` of every state.
     pub values: Vec<f64>,
+    /// A greedy action of every state.
     pub policy: Vec<usize>,
+    /// Sweeps taken.
     pub iterations: u32,
+    /// The last sweep's largest value change.
     pub residual: f64,
 }
 

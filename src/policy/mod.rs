@@ -39,9 +39,15 @@ pub enum Policy {
     PosteriorSampling,
     /// Greedy on the posterior mean; a uniformly random action with
     /// probability ε.
-    EpsilonGreedy { epsilon: f64 },
+    EpsilonGreedy {
+        /// The probability of a random action, in `[0, 1]`.
+        epsilon: f64,
+    },
     /// Boltzmann exploration over the posterior-mean Q / τ.
-    Softmax { temperature: f64 },
+    Softmax {
+        /// The temperature τ > 0.
+        temperature: f64,
+    },
     /// Bayes-UCB (Kaufmann, Cappé & Garivier 2012): greedy on the
     /// `1 − 1/t` posterior quantile, t = 1 + observations of the state.
     BayesUcb,
@@ -56,6 +62,7 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Buffers for a task of `shape`.
     pub fn new(shape: Shape) -> Self {
         Self {
             alpha: vec![0.0; shape.outcomes],

@@ -34,10 +34,12 @@ impl BetaPosterior {
         Self { alpha, beta }
     }
 
+    /// The first shape, α.
     pub fn alpha(&self) -> f64 {
         self.alpha
     }
 
+    /// The second shape, β.
     pub fn beta(&self) -> f64 {
         self.beta
     }

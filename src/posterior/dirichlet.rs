@@ -39,6 +39,7 @@ impl<'a> DirichletPosterior<'a> {
         Self { alpha }
     }
 
+    /// The concentrations.
     pub fn alpha(&self) -> &[f64] {
         self.alpha
     }

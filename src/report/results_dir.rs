@@ -49,6 +49,7 @@ impl ResultsDir {
         })
     }
 
+    /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
     }

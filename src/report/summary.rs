@@ -11,22 +11,28 @@ use crate::scenario::Scenario;
 /// trial and nothing that depends on wall-clock time; timings are apart.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The scenario's name.
     pub scenario: String,
     /// `bandit`, `gridworld`, `tabular` or `vm`.
     pub task: String,
     /// `lockstep` (reproducible) or `async`.
     pub mode: crate::runtime::Mode,
+    /// The run's seed.
     pub seed: u64,
+    /// Trials per experiment.
     pub trials: u64,
+    /// Steps per trial.
     pub steps_per_trial: u64,
     /// Bandits without drift: the Lai–Robbins asymptotic regret bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lai_robbins: Option<LaiRobbins>,
+    /// One row per agent count.
     pub results: Vec<ResultRow>,
     /// VM tasks: reward per period of each fixed allocation and of the
     /// threshold autoscaler, on the same demand.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baselines: Option<Baselines>,
+    /// Wall-clock cost per agent count.
     pub timing: Vec<TimingRow>,
 }
 
@@ -49,18 +55,26 @@ impl Serialize for Baselines {
 /// like this constant times ln T.
 #[derive(Debug, Clone, Serialize)]
 pub struct LaiRobbins {
+    /// `Σ_a Δ_a / kl(μ_a, μ*)`.
     pub constant: f64,
     /// `constant × ln(steps)`, one learner's asymptotic bound at the last step.
     pub bound_at_last_step: f64,
 }
 
+/// Final results of one agent count, over its repetitions.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultRow {
+    /// Learners per experiment.
     pub agents: u32,
+    /// The share rule.
     pub share: String,
+    /// The policy.
     pub policy: String,
+    /// Repetitions.
     pub reps: u32,
+    /// The last trial.
     pub trials: u64,
+    /// Means over repetitions at the last trial.
     #[serde(rename = "final")]
     pub final_: Final,
     /// Standard errors of the `final` means over repetitions.
@@ -74,20 +88,32 @@ pub struct ResultRow {
     pub speedup: Option<f64>,
 }
 
+/// Every metric at the last trial (means, or standard errors).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Final {
+    /// The learners' mean model error; `null` if the task knows no truth.
     pub model_kl: f64,
+    /// The global estimate's model error.
     pub global_model_kl: f64,
+    /// Mean reward per step since the start.
     pub reward_per_step: f64,
+    /// Cumulative pseudo-regret per learner (bandits).
     pub regret_per_agent: f64,
+    /// Fraction of steps that took a best action (bandits).
     pub optimal_action_rate: f64,
     /// MDP tasks; `null` for bandits.
     pub policy_loss: f64,
+    /// Share messages, all learners.
     pub messages_up: f64,
+    /// Answers.
     pub messages_down: f64,
+    /// Rows sent up.
     pub rows_up: f64,
+    /// Rows sent down.
     pub rows_down: f64,
+    /// Bytes sent up (MessagePack).
     pub bytes_up: f64,
+    /// Bytes sent down.
     pub bytes_down: f64,
 }
 
@@ -132,8 +158,11 @@ impl Final {
 /// Wall-clock throughput per agent count, over all repetitions.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimingRow {
+    /// Learners per experiment.
     pub agents: u32,
+    /// Wall-clock seconds, summed over its experiments.
     pub seconds: f64,
+    /// Steps of all learners per second.
     pub steps_per_second: f64,
 }
 

@@ -19,20 +19,27 @@ impl Actor for AggregatorActor {
     }
 }
 
-/// Decay every contribution by `decay`, fold these share messages in order; then, if `answer`, answer every
-/// learner; if `snapshot`, return a copy of the global counts.
+/// Decay every contribution, fold share messages in order, then answer
+/// and snapshot as asked.
 pub struct Fold {
+    /// In learner-id order.
     pub shares: Vec<ShareMessage>,
+    /// Multiply every contribution by this first.
     pub decay: f64,
+    /// Answer every learner after folding.
     pub answer: bool,
+    /// Return a copy of the global counts.
     pub snapshot: bool,
 }
 
+/// What a [`Fold`] produced.
 #[derive(Reply)]
 pub struct Folded {
     /// In learner-id order.
     pub updates: Vec<OthersUpdate>,
+    /// Traffic so far.
     pub traffic: Traffic,
+    /// The global counts, if asked for.
     pub global: Option<Evidence>,
 }
 
@@ -60,6 +67,7 @@ impl Message<Fold> for AggregatorActor {
 /// The aggregator's whole state, for a checkpoint.
 pub struct SaveAggregator;
 
+/// The aggregator's state.
 #[derive(Reply)]
 pub struct SavedAggregator(pub Aggregator);
 

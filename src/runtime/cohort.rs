@@ -29,7 +29,9 @@ pub struct RunTrial {
     pub recoveries: Vec<(Recovery, LearnerStats)>,
     /// Report every learner's running totals.
     pub stats: bool,
+    /// The aggregator's answers to apply first.
     pub updates: Vec<OthersUpdate>,
+    /// Steps per learner.
     pub steps: u64,
     /// Return every learner's metrics ...
     pub measure: bool,
@@ -37,6 +39,7 @@ pub struct RunTrial {
     pub evaluate: bool,
 }
 
+/// What the trial produced.
 #[derive(Reply)]
 pub struct TrialDone(pub CohortTrial);
 
@@ -58,6 +61,7 @@ impl<T: Task> Message<RunTrial> for CohortActor<T> {
 /// Every learner's state, for a checkpoint.
 pub struct SaveCohort;
 
+/// Every learner's state, in id order.
 #[derive(Reply)]
 pub struct SavedCohort(pub Vec<LearnerState>);
 

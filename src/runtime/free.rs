@@ -44,9 +44,13 @@ pub struct Publisher {
 
 /// What a [`Publisher`] starts from.
 pub struct PublisherArgs {
+    /// The aggregator it owns.
     pub aggregator: Aggregator,
+    /// Each cohort's learner ids and inbox.
     pub routes: Vec<(Range<u32>, UnboundedSender<Vec<OthersUpdate>>)>,
+    /// Publish after this many batches ...
     pub every_batches: usize,
+    /// ... or once this long has passed since the last publication.
     pub every: Duration,
 }
 
@@ -107,9 +111,12 @@ impl Publisher {
 /// The global counts and traffic now.
 pub struct Snapshot;
 
+/// The global counts and traffic at a moment.
 #[derive(Reply)]
 pub struct Snapped {
+    /// `Σᵢ contrib[i]`.
     pub global: Evidence,
+    /// Traffic so far.
     pub traffic: Traffic,
 }
 

@@ -24,9 +24,12 @@ use crate::model::Structure;
 use crate::policy::{POLICY_FORMS, Policy, Replan};
 use crate::share::ShareRule;
 
-/// Upper bounds that keep a typo from allocating the machine away.
+/// The most agents an experiment may have: upper bounds like this keep a
+/// typo from allocating the machine away.
 pub const MAX_AGENTS: u32 = 100_000;
+/// The most arms a bandit may have.
 pub const MAX_ARMS: usize = 100_000;
+/// The most repetitions.
 pub const MAX_REPS: u32 = 100_000;
 
 /// A validated scenario, ready to run: a task, how its learners learn and

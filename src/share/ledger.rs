@@ -34,6 +34,8 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Learner `learner`'s empty ledger for a task of `shape`, with prior
+    /// pseudo-count `prior` per outcome.
     pub fn new(learner: u32, shape: Shape, prior: f64) -> Self {
         let (rows, outcomes) = (shape.rows(), shape.outcomes);
         Self {
@@ -74,18 +76,22 @@ impl Ledger {
         ledger
     }
 
+    /// Whose ledger it is.
     pub fn learner(&self) -> u32 {
         self.learner
     }
 
+    /// The learner's own counts.
     pub fn own(&self) -> &Evidence {
         &self.own
     }
 
+    /// The own counts it last sent, row by row.
     pub fn sent(&self) -> &Evidence {
         &self.sent
     }
 
+    /// Everyone else's counts, as the aggregator last told it.
     pub fn others(&self) -> &Evidence {
         &self.others
     }

@@ -7,12 +7,16 @@ use crate::model::Shape;
 /// one per row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowBatch {
+    /// Outcomes per row.
     pub outcomes: u32,
+    /// The rows, in the order their counts follow.
     pub rows: Vec<u32>,
+    /// `outcomes` counts per row, row after row.
     pub counts: Vec<f64>,
 }
 
 impl RowBatch {
+    /// An empty batch of rows of `outcomes` outcomes.
     pub fn new(outcomes: usize) -> Self {
         Self {
             outcomes: outcomes as u32,
@@ -21,16 +25,19 @@ impl RowBatch {
         }
     }
 
+    /// Appends `row` with its counts.
     pub fn push(&mut self, row: usize, counts: &[f64]) {
         debug_assert_eq!(counts.len(), self.outcomes as usize);
         self.rows.push(row as u32);
         self.counts.extend_from_slice(counts);
     }
 
+    /// How many rows it holds.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether it holds no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -82,8 +89,11 @@ impl RowBatch {
 /// `seq` grows with every message a learner sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShareMessage {
+    /// The sender.
     pub learner: u32,
+    /// Grows with every message the learner sends.
     pub seq: u64,
+    /// The chosen rows' full own counts.
     pub rows: RowBatch,
 }
 
@@ -93,10 +103,15 @@ pub struct ShareMessage {
 /// so the learner's next messages are not taken for stale ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recovery {
+    /// The learner to rebuild.
     pub learner: u32,
+    /// The aggregator's clock when the record was made.
     pub stamp: u64,
+    /// The highest sequence number seen from the learner.
     pub seq: u64,
+    /// Its evidence as the aggregator last acknowledged it.
     pub own: RowBatch,
+    /// Everyone else's counts.
     pub others: RowBatch,
 }
 
@@ -105,8 +120,13 @@ pub struct Recovery {
 /// aggregator's clock when it was sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OthersUpdate {
+    /// The learner it is for.
+    /// The learner it is for.
     pub learner: u32,
+    /// The aggregator's clock when it was sent; newer wins.
+    /// The aggregator's clock when it was sent; newer wins.
     pub stamp: u64,
+    /// `global − contrib[learner]` of the rows that changed.
     pub rows: RowBatch,
 }
 

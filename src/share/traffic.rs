@@ -5,27 +5,36 @@ use super::message::{OthersUpdate, Recovery, ShareMessage, encoded_len};
 /// Cumulative communication, both ways: messages, rows and encoded bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {
+    /// Share messages received by the aggregator.
     pub messages_up: u64,
+    /// Rows those messages carried.
     pub rows_up: u64,
+    /// Their MessagePack size in bytes.
     pub bytes_up: u64,
+    /// Answers and recoveries sent to learners.
     pub messages_down: u64,
+    /// Rows those carried.
     pub rows_down: u64,
+    /// Their MessagePack size in bytes.
     pub bytes_down: u64,
 }
 
 impl Traffic {
+    /// Counts a share message received.
     pub fn count_up(&mut self, msg: &ShareMessage) {
         self.messages_up += 1;
         self.rows_up += msg.rows.len() as u64;
         self.bytes_up += encoded_len(msg);
     }
 
+    /// Counts a recovery sent to a rebuilt learner.
     pub fn count_recovery(&mut self, msg: &Recovery) {
         self.messages_down += 1;
         self.rows_down += (msg.own.len() + msg.others.len()) as u64;
         self.bytes_down += encoded_len(msg);
     }
 
+    /// Counts an answer sent to a learner.
     pub fn count_down(&mut self, msg: &OthersUpdate) {
         self.messages_down += 1;
         self.rows_down += msg.rows.len() as u64;

@@ -152,3 +152,82 @@ fn a_stopped_and_resumed_gridworld_run_equals_an_uninterrupted_one() {
     .unwrap();
     stop_and_resume(&scenario, 10, 27);
 }
+
+/// Sends on `tx` at the first record at or after trial `at`.
+struct SignalAt {
+    at: u64,
+    tx: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Observe for SignalAt {
+    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
+        if record.trial >= self.at
+            && let Some(tx) = self.tx.take()
+        {
+            let _ = tx.send(());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_shutdown_future_stops_an_async_caller_s_run_which_then_resumes_exactly() {
+    let overrides = Overrides {
+        agents: Some(vec![2, 3]),
+        reps: Some(1),
+        trials: Some(3000),
+        ..Default::default()
+    };
+    let scenario = Scenario::load("bandit-news".as_ref(), &overrides).unwrap();
+    let whole = run_scenario(&scenario, &RunOptions::default(), &mut ())
+        .unwrap()
+        .records;
+    let dir = tempfile::tempdir().unwrap();
+    let options = RunOptions {
+        continuity: Continuity {
+            checkpoints: Checkpoints {
+                dir: Some(dir.path().to_path_buf()),
+                every: None,
+                resume: false,
+            },
+            stop: None,
+        },
+        threads: 1,
+        ..RunOptions::default()
+    };
+    // The caller already runs tokio; the run stops when its future says so.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut signal = SignalAt {
+        at: 1000,
+        tx: Some(tx),
+    };
+    let stopped = runtime.block_on(parbayes::runtime::run_scenario_until(
+        &scenario,
+        &options,
+        &mut signal,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    assert!(matches!(stopped, Err(Error::Interrupted)), "{stopped:?}");
+    let resuming = RunOptions {
+        continuity: Continuity {
+            checkpoints: Checkpoints {
+                resume: true,
+                ..options.continuity.checkpoints.clone()
+            },
+            stop: None,
+        },
+        ..RunOptions::default()
+    };
+    let resumed = runtime
+        .block_on(parbayes::run_scenario_async(&scenario, &resuming, &mut ()))
+        .unwrap()
+        .records;
+    assert_eq!(whole, resumed);
+}

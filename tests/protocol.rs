@@ -7,7 +7,7 @@ use parbayes::env::{BernoulliBandit, Environment};
 use parbayes::learner::{Learner, LearnerConfig};
 use parbayes::model::Evidence;
 use parbayes::policy::Policy;
-use parbayes::share::{Aggregator, Ledger, ShareMessage, ShareRule};
+use parbayes::share::{Aggregator, Ledger, Schedule, ShareMessage, ShareRule};
 use proptest::prelude::*;
 
 fn config(share: ShareRule, forgetting: f64) -> LearnerConfig {
@@ -25,8 +25,9 @@ fn config(share: ShareRule, forgetting: f64) -> LearnerConfig {
     .unwrap()
 }
 
-/// Runs `trials` lockstep trials of the core (no actors), calling `check`
-/// after each trial's answers have been applied.
+/// Runs `trials` lockstep trials of the core (no actors) on the protocol's
+/// schedule, answering after every trial, and calls `check` after each
+/// trial's answers have been applied.
 fn lockstep(
     config: &LearnerConfig,
     n: u32,
@@ -37,13 +38,16 @@ fn lockstep(
     let mut learners: Vec<Learner> = (0..n).map(|i| Learner::new(config, 7, 0, i)).collect();
     let mut agg = Aggregator::new(config.structure().shape(), n as usize);
     let mut log = Vec::new();
+    let mut schedule = Schedule::new(steps, steps, config.agent().forgetting());
     for _ in 0..trials {
-        agg.decay(config.agent().forgetting().powf(steps as f64));
-        for l in &mut learners {
-            if let Some(m) = l.trial(steps) {
-                agg.receive(&m).unwrap();
-                log.push(m);
-            }
+        let shares: Vec<ShareMessage> =
+            learners.iter_mut().filter_map(|l| l.trial(steps)).collect();
+        let due = schedule.after_trial(!shares.is_empty(), true).unwrap();
+        assert!(due.answer, "answers every `steps` steps: every trial");
+        agg.decay(due.decay);
+        for m in shares {
+            agg.receive(&m).unwrap();
+            log.push(m);
         }
         for u in agg.answer_all() {
             learners[u.learner as usize].apply(&u);

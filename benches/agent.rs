@@ -1,0 +1,63 @@
+//! The embedding API's hot path: `decide` then `observe` on a 20-arm
+//! bandit, as an application drives it. Fixed seeds; parameters in the
+//! BenchmarkId. Target: at least 1.5 M decide + observe per second on one
+//! core.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use parbayes::policy::Policy;
+use parbayes::share::ShareRule;
+use parbayes::{Agent, AgentConfig, Structure};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// bandit-news's click rates.
+const RATES: [f64; 20] = [
+    0.010, 0.012, 0.015, 0.018, 0.020, 0.022, 0.025, 0.027, 0.030, 0.050, 0.032, 0.035, 0.028,
+    0.024, 0.019, 0.016, 0.040, 0.045, 0.038, 0.033,
+];
+
+fn decide_observe(c: &mut Criterion) {
+    let mut group = c.benchmark_group("agent");
+    const STEPS: u64 = 10_000;
+    group.throughput(Throughput::Elements(STEPS));
+    let structure = Structure::bandit(RATES.len()).expect("20 arms");
+    let cases = [
+        (Policy::PosteriorSampling, ShareRule::Never),
+        (Policy::PosteriorSampling, ShareRule::Periodic(100)),
+        (Policy::EpsilonGreedy { epsilon: 0.1 }, ShareRule::Never),
+    ];
+    for (policy, share) in cases {
+        let config = AgentConfig::builder()
+            .policy(policy)
+            .share(share)
+            .build()
+            .expect("valid settings");
+        let id = BenchmarkId::new(
+            "decide_observe",
+            format!("arms=20/policy={policy}/share={share}/steps={STEPS}/seed=42"),
+        );
+        group.bench_function(id, |b| {
+            b.iter_batched_ref(
+                || {
+                    let agent = Agent::new(&structure, &config, 0, 42).expect("fits");
+                    (agent, Xoshiro256PlusPlus::seed_from_u64(7))
+                },
+                |(agent, clicks)| {
+                    for _ in 0..STEPS {
+                        let arm = agent.decide(0).expect("state 0 exists");
+                        let clicked = clicks.random::<f64>() < RATES[arm];
+                        agent.observe_click(arm, clicked).expect("arm exists");
+                        if let Some(m) = agent.share() {
+                            std::hint::black_box(m);
+                        }
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_observe);
+criterion_main!(benches);

@@ -52,8 +52,12 @@ pub struct Structure {
 
 #[derive(Debug)]
 struct Inner {
+    shape: Shape,
     /// One entry per outcome of every row, probabilities zero.
     frame: Mdp,
+    /// Every row's rewards by outcome, row after row: what a one-step
+    /// decision reads, one slice per action.
+    rewards: Vec<f64>,
     gamma: f64,
     /// Two outcomes paying 0 and 1 in every row, and γ = 0.
     bernoulli: bool,
@@ -153,9 +157,15 @@ impl Structure {
             && outcomes == 2
             && (0..shape.rows()).all(|r| frame.dense_reward(r, 0) == 0.0)
             && (0..shape.rows()).all(|r| frame.dense_reward(r, 1) == 1.0);
+        let rewards = (0..shape.rows())
+            .flat_map(|r| (0..outcomes).map(move |o| (r, o)))
+            .map(|(r, o)| frame.dense_reward(r, o))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
+                shape,
                 frame,
+                rewards,
                 gamma,
                 bernoulli,
             }),
@@ -165,7 +175,7 @@ impl Structure {
     /// States, actions and outcomes.
     #[inline]
     pub fn shape(&self) -> Shape {
-        self.inner.frame.shape()
+        self.inner.shape
     }
 
     /// The discount; 0 means one-step decisions.
@@ -191,9 +201,14 @@ impl Structure {
     /// The reward of outcome `o` of (`state`, `action`).
     #[inline]
     pub fn reward(&self, state: usize, action: usize, o: usize) -> f64 {
-        self.inner
-            .frame
-            .dense_reward(self.shape().row(state, action), o)
+        self.rewards(self.shape().row(state, action))[o]
+    }
+
+    /// The rewards of `row`'s outcomes, in outcome order.
+    #[inline]
+    pub fn rewards(&self, row: usize) -> &[f64] {
+        let o = self.inner.shape.outcomes;
+        &self.inner.rewards[row * o..(row + 1) * o]
     }
 
     /// The planning frame: one entry per outcome of every row, in outcome

@@ -138,13 +138,15 @@ impl Policy {
 /// Posterior-mean Q of every action in the state, into `scratch.q`.
 fn mean_q<P: PosteriorRows + ?Sized>(d: &Decision, post: &P, scratch: &mut Scratch) {
     let Scratch { alpha, q, .. } = scratch;
+    let shape = d.structure.shape();
     for (a, qa) in q.iter_mut().enumerate() {
-        post.alpha_into(d.structure.shape().row(d.state, a), alpha);
+        let row = shape.row(d.state, a);
+        post.alpha_into(row, alpha);
         let total: f64 = alpha.iter().sum();
         *qa = alpha
             .iter()
-            .enumerate()
-            .map(|(o, al)| al / total * d.structure.reward(d.state, a, o))
+            .zip(d.structure.rewards(row))
+            .map(|(al, r)| al / total * r)
             .sum();
     }
 }

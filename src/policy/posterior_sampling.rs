@@ -10,8 +10,10 @@ where
     R: Rng + ?Sized,
 {
     let Scratch { alpha, theta, q } = scratch;
+    let shape = d.structure.shape();
     for (a, qa) in q.iter_mut().enumerate() {
-        post.alpha_into(d.structure.shape().row(d.state, a), alpha);
+        let row = shape.row(d.state, a);
+        post.alpha_into(row, alpha);
         if let [a0, a1] = alpha[..] {
             // Two outcomes: a Beta draw, no buffer to normalise.
             let p1 = BetaPosterior::from_valid(a1, a0).sample(rng);
@@ -22,8 +24,8 @@ where
         }
         *qa = theta
             .iter()
-            .enumerate()
-            .map(|(o, t)| t * d.structure.reward(d.state, a, o))
+            .zip(d.structure.rewards(row))
+            .map(|(t, r)| t * r)
             .sum();
     }
 }

@@ -205,7 +205,7 @@ fn run(
             )
         );
     }
-    let options = run_options(common.threads, common.mode)?;
+    let options = interruptible(run_options(common.threads, common.mode)?);
     let out = common
         .out
         .clone()
@@ -218,61 +218,49 @@ fn run(
         checkpoint_every,
     )
     .write(&dir)?;
-    execute_run(
-        &scenario,
-        options,
-        dir,
-        checkpoint_every,
-        false,
-        common.format,
-    )
+    let mut bar = Bar::new();
+    let summary = run_in_folder(&scenario, &options, dir, checkpoint_every, false, &mut bar);
+    bar.0.finish_and_clear();
+    show(summary, &out, options.mode, common.format)
 }
 
 /// Continues the run in `path` from its checkpoints.
 fn resume(path: &std::path::Path) -> Result<()> {
-    let manifest = Manifest::read(path)?;
-    let source = path.join(parbayes::report::MANIFEST).display().to_string();
-    let scenario = manifest.scenario(&source)?;
-    let options = run_options(manifest.threads, Mode::Lockstep)?;
-    let dir = ResultsDir::reopen(path)?;
-    execute_run(
-        &scenario,
-        options,
-        dir,
-        manifest.checkpoint_every,
-        true,
-        Format::Table,
-    )
+    let options = interruptible(run_options(None, Mode::Lockstep)?);
+    let mut bar = Bar::new();
+    let summary = parbayes::report::resume(path, &options, &mut bar).map(|(_, s)| s);
+    bar.0.finish_and_clear();
+    show(summary, path, Mode::Lockstep, Format::Table)
 }
 
-/// Runs into `dir`, stopping cleanly on Ctrl-C (lockstep: with a
-/// checkpoint), and prints the summary.
-fn execute_run(
-    scenario: &Scenario,
-    mut options: RunOptions,
-    dir: ResultsDir,
-    checkpoint_every: Option<u64>,
-    resume: bool,
-    format: Format,
-) -> Result<()> {
-    let path = dir.path().to_path_buf();
+/// `options` with a stop flag that the first Ctrl-C raises: the run then
+/// ends its current trial (lockstep: writes a checkpoint) and returns.
+fn interruptible(mut options: RunOptions) -> RunOptions {
     let stop = Arc::new(AtomicBool::new(false));
     options.continuity.stop = Some(stop.clone());
     stop_on_ctrl_c(stop);
-    let mut bar = Bar::new();
-    let summary = run_in_folder(scenario, &options, dir, checkpoint_every, resume, &mut bar);
-    bar.0.finish_and_clear();
-    let summary: Summary = match summary {
-        Err(parbayes::Error::Interrupted) if options.mode == Mode::Lockstep => {
-            eprintln!(
-                "interrupted: the records so far are in {0}/trials.csv and a checkpoint in {0}/checkpoints\nresume with: parbayes resume {0}",
-                path.display()
-            );
-            return Err(parbayes::Error::Interrupted.into());
-        }
+    options
+}
+
+/// Prints a finished run's summary, or says where an interrupted one left
+/// its records (and, in lockstep, how to resume it).
+fn show(
+    summary: parbayes::Result<Summary>,
+    path: &std::path::Path,
+    mode: Mode,
+    format: Format,
+) -> Result<()> {
+    let summary = match summary {
         Err(parbayes::Error::Interrupted) => {
+            let how = match mode {
+                Mode::Lockstep => format!(
+                    " and a checkpoint in {0}/checkpoints\nresume with: parbayes resume {0}",
+                    path.display()
+                ),
+                Mode::Async => "; the async mode cannot be resumed".to_string(),
+            };
             eprintln!(
-                "interrupted: the records so far are in {}/trials.csv; the async mode cannot be resumed",
+                "interrupted: the records so far are in {}/trials.csv{how}",
                 path.display()
             );
             return Err(parbayes::Error::Interrupted.into());
@@ -290,8 +278,7 @@ fn execute_run(
     Ok(())
 }
 
-/// Raises `stop` on the first Ctrl-C; the run then ends its current trial,
-/// writes a checkpoint and returns.
+/// Raises `stop` on the first Ctrl-C.
 fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()

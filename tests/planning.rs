@@ -2,6 +2,9 @@
 //! MDPs solved by hand, and policy iteration with exact linear solves on
 //! random MDPs.
 
+mod common;
+
+use common::linear_solve;
 use parbayes::env::{Environment, GridWorld, Layout};
 use parbayes::model::{Mdp, Shape, Transition, ValueIteration, evaluate_policy, solve};
 use proptest::prelude::*;
@@ -14,33 +17,6 @@ fn t(next: usize, prob: f64, reward: f64, terminal: bool) -> Transition {
         reward,
         terminal,
     }
-}
-
-/// Solves `a x = b` by Gaussian elimination with partial pivoting.
-fn linear_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
-    let n = b.len();
-    for col in 0..n {
-        let pivot = (col..n)
-            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
-            .unwrap();
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (upper, lower) = a.split_at_mut(col + 1);
-        let pivot_row = &upper[col];
-        for (offset, row) in lower.iter_mut().enumerate() {
-            let f = row[col] / pivot_row[col];
-            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-            b[col + 1 + offset] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let s: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - s) / a[row][row];
-    }
-    x
 }
 
 /// `V^π` exactly: `(I − γ P_π) V = r_π`.

@@ -4,6 +4,9 @@
 //! solve to the exact V*, checked against a linear solve on the file's raw
 //! entries.
 
+mod common;
+
+use common::linear_solve;
 use parbayes::env::{Environment, TabularMdp, Task};
 use parbayes::learner::{Learner, LearnerConfig};
 use parbayes::model::solve;
@@ -44,33 +47,6 @@ fn raw_entries() -> Vec<Vec<Vec<Entry>>> {
                 .collect()
         })
         .collect()
-}
-
-/// Solves `a · x = b` by Gaussian elimination with partial pivoting.
-fn linear_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
-    let n = b.len();
-    for col in 0..n {
-        let pivot = (col..n)
-            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
-            .unwrap();
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (top, rest) = a.split_at_mut(col + 1);
-        let pivot_row = &top[col];
-        for (row, lower) in rest.iter_mut().enumerate() {
-            let f = lower[col] / pivot_row[col];
-            for (x, p) in lower[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-            b[col + 1 + row] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let tail: f64 = (row + 1..n).map(|k| a[row][k] * x[k]).sum();
-        x[row] = (b[row] - tail) / a[row][row];
-    }
-    x
 }
 
 #[test]

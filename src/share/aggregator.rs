@@ -159,7 +159,7 @@ impl Aggregator {
     /// Learner `id` leaves: it is no longer answered and its messages are
     /// refused, but what it shared stays in the global estimate.
     pub fn leave(&mut self, id: u32) -> Result<(), ProtocolError> {
-        self.active_mut(id)?.active = false;
+        active(&mut self.members, id)?.active = false;
         Ok(())
     }
 
@@ -174,13 +174,6 @@ impl Aggregator {
             .iter()
             .filter(|(_, m)| m.active)
             .map(|(id, _)| *id)
-    }
-
-    fn active_mut(&mut self, id: u32) -> Result<&mut Member, ProtocolError> {
-        match self.members.get_mut(&id) {
-            Some(m) if m.active => Ok(m),
-            _ => Err(ProtocolError::NotMember(id)),
-        }
     }
 
     /// `Σᵢ contrib[i]`, without the prior.
@@ -218,10 +211,7 @@ impl Aggregator {
     pub fn receive(&mut self, msg: &ShareMessage) -> Result<(), ProtocolError> {
         let shape = self.shape;
         let learner = msg.learner;
-        let member = match self.members.get_mut(&learner) {
-            Some(m) if m.active => m,
-            _ => return Err(ProtocolError::NotMember(learner)),
-        };
+        let member = active(&mut self.members, learner)?;
         msg.rows
             .check(shape)
             .map_err(|problem| ProtocolError::Malformed { learner, problem })?;
@@ -269,10 +259,7 @@ impl Aggregator {
     /// The rows whose others' counts changed since learner `id` last
     /// heard, or `None` if there are none (nothing is sent then).
     pub fn answer(&mut self, id: u32) -> Result<Option<OthersUpdate>, ProtocolError> {
-        let member = match self.members.get_mut(&id) {
-            Some(m) if m.active => m,
-            _ => return Err(ProtocolError::NotMember(id)),
-        };
+        let member = active(&mut self.members, id)?;
         Ok(answer(
             id,
             member,
@@ -306,10 +293,7 @@ impl Aggregator {
     /// others'. Counted as one message down; the learner has then heard
     /// everything.
     pub fn recovery(&mut self, id: u32) -> Result<Recovery, ProtocolError> {
-        let member = match self.members.get_mut(&id) {
-            Some(m) if m.active => m,
-            _ => return Err(ProtocolError::NotMember(id)),
-        };
+        let member = active(&mut self.members, id)?;
         let outcomes = self.shape.outcomes;
         let mut own = RowBatch::new(outcomes);
         let mut others = RowBatch::new(outcomes);
@@ -335,6 +319,14 @@ impl Aggregator {
         };
         self.traffic.count_recovery(&recovery);
         Ok(recovery)
+    }
+}
+
+/// Member `id`, if it has joined and not left.
+fn active(members: &mut BTreeMap<u32, Member>, id: u32) -> Result<&mut Member, ProtocolError> {
+    match members.get_mut(&id) {
+        Some(m) if m.active => Ok(m),
+        _ => Err(ProtocolError::NotMember(id)),
     }
 }
 

@@ -13,6 +13,12 @@ use crate::policy::{Decision, Planner, Policy, PosteriorRows, Replan, Scratch};
 use crate::rng::{LearnerRng, learner_rng};
 use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule};
 
+/// The smallest prior pseudo-count α₀: below it, sums of pseudo-counts
+/// lose their meaning in floating point.
+pub const MIN_PRIOR: f64 = 1e-6;
+/// The largest prior pseudo-count α₀.
+pub const MAX_PRIOR: f64 = 1e6;
+
 /// How an agent learns, decides and shares; checked once, by
 /// [`AgentConfig::builder`].
 ///
@@ -62,7 +68,8 @@ impl Default for AgentConfig {
 }
 
 impl AgentConfigBuilder {
-    /// The Dirichlet prior pseudo-count α₀ of every outcome (> 0; default 1).
+    /// The Dirichlet prior pseudo-count α₀ of every outcome, in
+    /// `[MIN_PRIOR, MAX_PRIOR]` (default 1).
     pub fn prior(mut self, alpha0: f64) -> Self {
         self.config.prior = alpha0;
         self
@@ -106,8 +113,11 @@ impl AgentConfigBuilder {
         let c = self.config;
         let bad =
             |field: &str, problem: String| Err(Error::invalid("agent config", field, problem));
-        if !(c.prior.is_finite() && c.prior > 0.0) {
-            return bad("prior", format!("{} must be finite and > 0", c.prior));
+        if !(MIN_PRIOR..=MAX_PRIOR).contains(&c.prior) {
+            return bad(
+                "prior",
+                format!("{} is outside [{MIN_PRIOR:e}, {MAX_PRIOR:e}]", c.prior),
+            );
         }
         if !(c.forgetting > 0.0 && c.forgetting <= 1.0) {
             return bad(

@@ -64,6 +64,12 @@ pub enum Error {
         /// The folder.
         path: PathBuf,
     },
+    /// Another run is writing the results folder.
+    #[error("{}: the results folder is in use by another parbayes run; wait for it or choose another folder", path.display())]
+    Locked {
+        /// The folder.
+        path: PathBuf,
+    },
     /// The run was asked to stop; its checkpoints hold where it was.
     #[error("interrupted")]
     Interrupted,
@@ -136,21 +142,59 @@ impl Error {
                 | Error::Read { .. }
                 | Error::Unwritable { .. }
                 | Error::OutputExists { .. }
+                | Error::Locked { .. }
         )
     }
 
-    /// An [`Error::Invalid`] naming the source, the field and the problem.
+    /// An [`Error::Invalid`] naming the source, the field and the problem;
+    /// each is cut to a readable length, since they may echo the input.
     pub fn invalid(
         source_name: impl Into<String>,
         field: impl Into<String>,
         problem: impl Into<String>,
     ) -> Self {
         Error::Invalid {
-            source_name: source_name.into(),
-            field: field.into(),
-            problem: problem.into(),
+            source_name: clip(source_name.into()),
+            field: clip(field.into()),
+            problem: clip(problem.into()),
         }
     }
+}
+
+/// `text`, cut to at most 300 characters with the cut said.
+fn clip(mut text: String) -> String {
+    const MOST: usize = 300;
+    if let Some((cut, _)) = text.char_indices().nth(MOST) {
+        let dropped = text[cut..].chars().count();
+        text.truncate(cut);
+        text.push_str(&format!("… ({dropped} more characters)"));
+    }
+    text
+}
+
+/// Reads the text file `path` of at most `limit` bytes; anything larger (a
+/// device such as `/dev/zero`, a file given by mistake) is refused before it
+/// is read whole. `what` says what the file should be.
+pub(crate) fn read_text(path: &std::path::Path, limit: u64, what: &str) -> Result<String> {
+    use std::io::Read;
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(read_err)?
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(read_err)?;
+    if text.len() as u64 > limit {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "(file)",
+            format!("larger than {} MiB; {what}", limit >> 20),
+        ));
+    }
+    Ok(text)
 }
 
 /// Shorthand for results of this crate.

@@ -33,7 +33,7 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
     let checkpoints = Checkpoints {
         dir: Some(dir.path().to_path_buf()),
         every: Some(every),
-        resume: false,
+        ..Checkpoints::default()
     };
     let stopping = RunOptions {
         continuity: Continuity {
@@ -96,8 +96,8 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
         continuity: Continuity {
             checkpoints: Checkpoints {
                 dir: Some(copy.path().to_path_buf()),
-                every: None,
                 resume: true,
+                ..Checkpoints::default()
             },
             stop: None,
         },
@@ -187,8 +187,7 @@ fn a_shutdown_future_stops_an_async_caller_s_run_which_then_resumes_exactly() {
         continuity: Continuity {
             checkpoints: Checkpoints {
                 dir: Some(dir.path().to_path_buf()),
-                every: None,
-                resume: false,
+                ..Checkpoints::default()
             },
             stop: None,
         },

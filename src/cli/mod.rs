@@ -205,7 +205,10 @@ fn run(
             )
         );
     }
-    let options = interruptible(run_options(common.threads, common.mode)?);
+    let options = run_options(common.threads, common.mode)?;
+    // Refuse what cannot run before the results folder exists.
+    options.check(&scenario)?;
+    let options = interruptible(options);
     let out = common
         .out
         .clone()
@@ -213,9 +216,11 @@ fn run(
     let dir = ResultsDir::create(&out)?;
     Manifest::new(
         &common.scenario,
+        &scenario,
         &overrides,
         common.threads,
         checkpoint_every,
+        common.mode,
     )
     .write(&dir)?;
     let mut bar = Bar::new();
@@ -353,6 +358,7 @@ impl Observe for Bar {
 fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
     let scenario = Scenario::load(&common.scenario, &common.overrides(None))?;
     let options = run_options(common.threads, common.mode)?;
+    options.check(&scenario)?;
     let out = common.out.unwrap_or_else(|| {
         let mut dir = default_results_dir(&scenario);
         let name = dir.file_name().map(|n| {

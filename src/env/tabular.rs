@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::truth::Truth;
 use crate::error::{Error, Result};
-use crate::model::{Mdp, PROBABILITY_TOLERANCE, Shape, Transition, check_distribution};
+use crate::model::{MAX_REWARD, Mdp, PROBABILITY_TOLERANCE, Shape, Transition, check_distribution};
 
 /// A learner plans on a dense model of `states × actions × states` entries;
 /// larger models are refused before anything of that size is allocated.
@@ -47,10 +47,7 @@ struct RawModel {
 impl TabularMdp {
     /// Reads and validates a model file.
     pub fn load(path: &Path, gamma: f64) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::error::read_text(path, 256 << 20, "a model file is JSON text")?;
         Self::parse(&text, &path.display().to_string(), gamma)
     }
 
@@ -242,8 +239,10 @@ fn row(
                 "{at}, entry {k}: probability {prob} is outside [0, 1]"
             ));
         }
-        if !reward.is_finite() {
-            return Err(format!("{at}, entry {k}: reward {reward} is not finite"));
+        if !(-MAX_REWARD..=MAX_REWARD).contains(&reward) {
+            return Err(format!(
+                "{at}, entry {k}: reward {reward} is outside ±{MAX_REWARD:e}"
+            ));
         }
         let next = next as usize;
         let same =

@@ -6,6 +6,7 @@ use statrs::function::gamma::ln_gamma;
 use super::tabular::MAX_PLANNING_ENTRIES;
 use super::truth::Truth;
 use crate::error::{Error, Result};
+use crate::model::MAX_REWARD;
 use crate::model::{Mdp, Shape, Transition};
 
 /// Bounds that keep the exact model's computation to about a second.
@@ -322,13 +323,8 @@ pub fn load_levels(path: &std::path::Path) -> Result<Vec<LoadLevel>> {
         response_ms: f64,
     }
     let source = path.display().to_string();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Read {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => Error::invalid(&source, "(file)", format!("{other:?}")),
-    })?;
+    let text = crate::error::read_text(path, 256 << 20, "a response-time file is CSV text")?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
     let mut levels: Vec<LoadLevel> = Vec::new();
     for (i, row) in reader.deserialize::<Row>().enumerate() {
         let line = i + 2;
@@ -453,9 +449,19 @@ fn check(p: &VmParams) -> Result<()> {
         }
     }
     for (field, x) in [("vm_cost", p.vm_cost), ("sla_penalty", p.sla_penalty)] {
-        if !(x.is_finite() && x >= 0.0) {
-            return bad(field, format!("{x} must be finite and ≥ 0"));
+        if !(x.is_finite() && (0.0..=MAX_REWARD).contains(&x)) {
+            return bad(field, format!("{x} must be in [0, {MAX_REWARD:e}]"));
         }
+    }
+    // Checked after max_vms, so the product is meaningful.
+    let worst = p.vm_cost * p.max_vms as f64 + p.sla_penalty;
+    if worst > MAX_REWARD {
+        return bad(
+            "vm_cost",
+            format!(
+                "vm_cost × max_vms + sla_penalty = {worst:e}; a period may cost at most {MAX_REWARD:e}"
+            ),
+        );
     }
     let width = p.max_ms / p.bins as f64;
     let k = p.sla_ms / width;

@@ -10,7 +10,7 @@ mod structure;
 pub use evidence::Evidence;
 pub use mdp::{Mdp, PROBABILITY_TOLERANCE, Transition, check_distribution};
 pub use plan::{Convergence, MAX_SWEEPS, Solution, ValueIteration, evaluate_policy, solve};
-pub use structure::{Known, MAX_STRUCTURE_ENTRIES, Structure};
+pub use structure::{Known, MAX_REWARD, MAX_STRUCTURE_ENTRIES, Structure};
 
 /// The sizes of a task: `rows = states × actions`, each over `outcomes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -3,6 +3,10 @@ use std::sync::Arc;
 use super::{Mdp, Shape};
 use crate::error::{Error, Result};
 
+/// The largest reward magnitude a task may have: values up to
+/// `MAX_REWARD / (1 − γ)` stay far from overflow.
+pub const MAX_REWARD: f64 = 1e12;
+
 /// A learner's structure is stored densely, one entry per outcome of every
 /// row; larger ones are refused before anything of that size is allocated.
 pub const MAX_STRUCTURE_ENTRIES: u64 = 4_000_000;
@@ -142,10 +146,12 @@ impl Structure {
         let start = start.unwrap_or_else(|| vec![1.0 / states as f64; states]);
         let frame = Mdp::dense(shape, start, |s, a, o| {
             let k = known(s, a, o);
-            if problem.is_none() && (k.next >= states || !k.reward.is_finite()) {
+            if problem.is_none()
+                && (k.next >= states || !(-MAX_REWARD..=MAX_REWARD).contains(&k.reward))
+            {
                 problem = Some(format!(
                     "state {s}, action {a}, outcome {o}: {k:?}; next must be below {states} \
-                     and the reward finite"
+                     and the reward within ±{MAX_REWARD:e}"
                 ));
             }
             (k.next, k.reward, k.terminal)

@@ -11,7 +11,7 @@ use crate::scenario::{Overrides, Scenario};
 use crate::share::ShareRule;
 use crate::sweep::{Sweep, run_sweep};
 
-use super::{ResultsDir, Summary, write_curves_svg, write_pareto_svg};
+use super::{FolderLock, ResultsDir, Summary, write_curves_svg, write_pareto_svg};
 
 /// The name of the manifest a resumable run writes into its folder.
 pub const MANIFEST: &str = "run.json";
@@ -49,6 +49,7 @@ pub fn run_in_folder<T: Task>(
     resume: bool,
     observer: &mut dyn Observe,
 ) -> Result<Summary> {
+    options.check(scenario)?;
     tokio_runtime(options)?.block_on(run_in_folder_async(
         scenario,
         options,
@@ -74,6 +75,7 @@ pub async fn run_in_folder_async<T: Task, O: Observe + ?Sized>(
             dir: Some(dir.path().join("checkpoints")),
             every: checkpoint_every,
             resume,
+            run: fingerprint(scenario),
         };
     } else if checkpoint_every.is_some() || resume {
         return Err(Error::invalid(
@@ -170,16 +172,22 @@ pub struct Manifest {
     pub checkpoint_every: Option<u64>,
     /// `--fault-kill`.
     pub fault_kill: Option<f64>,
+    /// How it ran: only lockstep runs have checkpoints to resume from.
+    pub mode: Mode,
+    /// The run's [`fingerprint`]: a resume must load the same run.
+    pub fingerprint: String,
 }
 
 impl Manifest {
-    /// The manifest of a run of the scenario at `scenario` (a file, or a
-    /// shipped name) with these overrides.
+    /// The manifest of `loaded`, a run of the scenario at `scenario` (a
+    /// file, or a shipped name) with these overrides, in `mode`.
     pub fn new(
         scenario: &Path,
+        loaded: &Scenario,
         overrides: &Overrides,
         threads: Option<usize>,
         checkpoint_every: Option<u64>,
+        mode: Mode,
     ) -> Self {
         Self {
             // A file by its absolute path; a shipped scenario by its name.
@@ -197,6 +205,8 @@ impl Manifest {
             threads,
             checkpoint_every,
             fault_kill: overrides.fault_kill,
+            mode,
+            fingerprint: fingerprint(loaded),
         }
     }
 
@@ -259,13 +269,55 @@ impl Manifest {
 /// Continues the interrupted run in the results folder `dir` from its
 /// manifest and checkpoints, in lockstep with `options`' threads; returns
 /// the scenario and the summary of the whole run.
+///
+/// It continues exactly the run that was started, or changes nothing: the
+/// folder is locked first; the scenario, loaded again, must have the
+/// manifest's fingerprint (an edited scenario, model file or manifest is
+/// refused); a finished run or an async one is refused; every checkpoint
+/// must belong to the run; only then is `trials.csv` started over.
 pub fn resume(
     dir: &Path,
     options: &RunOptions,
     observer: &mut dyn Observe,
 ) -> Result<(Scenario, Summary)> {
+    let lock = FolderLock::acquire(dir)?;
     let manifest = Manifest::read(dir)?;
-    let scenario = manifest.scenario(&dir.join(MANIFEST).display().to_string())?;
+    let source = dir.join(MANIFEST).display().to_string();
+    let refuse = |field: &str, problem: String| Err(Error::invalid(&source, field, problem));
+    if manifest.mode != Mode::Lockstep {
+        return refuse(
+            "mode",
+            "an async run keeps no checkpoints, so it cannot be resumed; start it again".into(),
+        );
+    }
+    let scenario = manifest.scenario(&source)?;
+    if fingerprint(&scenario) != manifest.fingerprint {
+        return refuse(
+            "fingerprint",
+            format!(
+                "{} or the settings in {MANIFEST} changed since the run started; resume \
+                 continues only the run that was started, so start a new run instead",
+                manifest.scenario.display()
+            ),
+        );
+    }
+    if dir.join("summary.json").exists() {
+        return refuse(
+            "(run)",
+            "the run has finished (summary.json is written); there is nothing to resume".into(),
+        );
+    }
+    let checkpoints = Checkpoints {
+        dir: Some(dir.join("checkpoints")),
+        every: manifest.checkpoint_every,
+        resume: true,
+        run: manifest.fingerprint.clone(),
+    };
+    for &agents in &scenario.run.agents {
+        for rep in 0..scenario.run.reps {
+            checkpoints.read(agents, rep)?;
+        }
+    }
     let mut options = RunOptions {
         mode: Mode::Lockstep,
         ..options.clone()
@@ -273,7 +325,7 @@ pub fn resume(
     if let Some(t) = manifest.threads {
         options.threads = t;
     }
-    let results = ResultsDir::reopen(dir)?;
+    let results = ResultsDir::reopen_locked(dir, lock)?;
     let summary = run_in_folder(
         &scenario,
         &options,
@@ -283,6 +335,29 @@ pub fn resume(
         observer,
     )?;
     Ok((scenario, summary))
+}
+
+/// What identifies a run: a SHA-256 of everything in the scenario that
+/// shapes its results (the task with every probability, the learners, the
+/// sharing, the run's layout and metrics), but not where it was read from.
+/// A resumed run must have the fingerprint of the run that was started.
+pub fn fingerprint<T: Task>(scenario: &Scenario<T>) -> String {
+    use sha2::{Digest, Sha256};
+    // Debug prints every f64 so that it reads back exactly.
+    let text = format!(
+        "{:?}",
+        (
+            &scenario.name,
+            &scenario.learner,
+            scenario.broadcast_every,
+            &scenario.run,
+            &scenario.metrics,
+        )
+    );
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A runtime as [`run_scenario`](crate::run_scenario) builds one.

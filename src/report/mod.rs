@@ -11,7 +11,7 @@ mod table;
 
 pub use folder::{MANIFEST, Manifest, resume, run_in_folder, run_in_folder_async, sweep_in_folder};
 pub use plot::write_curves_svg;
-pub use results_dir::ResultsDir;
+pub use results_dir::{FolderLock, ResultsDir};
 pub use summary::{Baselines, Final, LaiRobbins, ResultRow, Summary, TimingRow};
 pub use sweep::{sweep_table, write_pareto_svg};
 pub use table::summary_table;

@@ -49,6 +49,23 @@ pub struct Checkpoints {
     pub every: Option<u64>,
     /// Continue from the snapshots in `dir`.
     pub resume: bool,
+    /// What run the checkpoints belong to (see
+    /// [`fingerprint`](crate::report::fingerprint)): written into each, and a
+    /// checkpoint of another run is refused when read.
+    pub run: String,
+}
+
+/// A checkpoint file: the run it belongs to, then the snapshot.
+#[derive(Serialize)]
+struct Stamped<'a> {
+    run: &'a str,
+    snapshot: &'a ExperimentSnapshot,
+}
+
+#[derive(Deserialize)]
+struct StampedOwned {
+    run: String,
+    snapshot: ExperimentSnapshot,
 }
 
 impl Checkpoints {
@@ -66,7 +83,18 @@ impl Checkpoints {
         let write = || -> std::io::Result<()> {
             fs::create_dir_all(dir)?;
             let mut out = BufWriter::new(File::create(&tmp)?);
-            rmp_serde::encode::write_named(&mut out, snapshot).map_err(std::io::Error::other)?;
+            let stamped = Stamped {
+                run: &self.run,
+                snapshot,
+            };
+            rmp_serde::encode::write_named(&mut out, &stamped).map_err(|e| match e {
+                // A full disk is an I/O error, not an encoding one.
+                rmp_serde::encode::Error::InvalidValueWrite(
+                    rmp::encode::ValueWriteError::InvalidMarkerWrite(io)
+                    | rmp::encode::ValueWriteError::InvalidDataWrite(io),
+                ) => io,
+                other => std::io::Error::other(other),
+            })?;
             let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             fs::rename(&tmp, &target)?;
@@ -89,12 +117,33 @@ impl Checkpoints {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(Error::Read { path, source }),
         };
-        rmp_serde::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::invalid(
-                path.display().to_string(),
-                "(checkpoint)",
-                format!("{e}; the checkpoint is damaged or from another version"),
-            )
-        })
+        let bad =
+            |problem: String| Error::invalid(path.display().to_string(), "(checkpoint)", problem);
+        let stamped: StampedOwned = rmp_serde::from_slice(&bytes).map_err(|e| {
+            bad(format!(
+                "{e}; the checkpoint is damaged or from another version"
+            ))
+        })?;
+        let s = stamped.snapshot;
+        if stamped.run != self.run {
+            return Err(bad(
+                "belongs to another run (the scenario or its settings differ); resume continues \
+                 only the run that was started"
+                    .into(),
+            ));
+        }
+        let learners = if s.finished { 0 } else { agents as usize };
+        if (s.agents, s.rep, s.learners.len()) != (agents, rep, learners)
+            || s.finished == s.aggregator.is_some()
+        {
+            return Err(bad(format!(
+                "holds {} learners of experiment (agents {}, rep {}), not experiment (agents \
+                 {agents}, rep {rep}); the checkpoint is damaged",
+                s.learners.len(),
+                s.agents,
+                s.rep
+            )));
+        }
+        Ok(Some(s))
     }
 }

@@ -62,7 +62,28 @@ impl Default for RunOptions {
     }
 }
 
+/// The most tokio worker threads a run may ask for.
+pub const MAX_THREADS: usize = 256;
+
 impl RunOptions {
+    /// Checks that these options can run `scenario`, before anything is
+    /// built or written: a sane thread count, a mode that supports the
+    /// scenario (the async mode neither injects faults nor forgets), and a
+    /// run whose learners fit in the machine's memory.
+    pub fn check<T: Task>(&self, scenario: &Scenario<T>) -> Result<()> {
+        if !(1..=MAX_THREADS).contains(&self.threads) {
+            return Err(Error::invalid(
+                "run options",
+                "threads",
+                format!("{}; use 1 to {MAX_THREADS}", self.threads),
+            ));
+        }
+        if self.mode == Mode::Async {
+            super::free::check_async(scenario)?;
+        }
+        check_memory(scenario, self.threads)
+    }
+
     fn cohorts_for(&self, agents: u32) -> usize {
         let wanted = if self.cohorts == 0 {
             4 * self.threads.max(1)
@@ -134,6 +155,7 @@ pub fn run_scenario<T: Task>(
     options: &RunOptions,
     observer: &mut dyn Observe,
 ) -> Result<RunOutcome> {
+    options.check(scenario)?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.threads.max(1))
         .enable_all()
@@ -183,6 +205,60 @@ pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
     }
 }
 
+/// An upper bound on the bytes one learner of `structure` holds, with every
+/// row touched: four evidence stores on its side and one at the
+/// aggregator, and a planning model if it plans.
+pub fn learner_bytes(structure: &crate::model::Structure) -> u64 {
+    let shape = structure.shape();
+    let (rows, outcomes) = (shape.rows() as u64, shape.outcomes as u64);
+    let evidence = rows * (8 + 8 * outcomes);
+    let planner = if structure.gamma() > 0.0 {
+        rows * (8 * outcomes + 24)
+    } else {
+        0
+    };
+    5 * evidence + 40 * rows + planner + 2048
+}
+
+/// Refuses a run whose learners, at `threads` experiments at once, would
+/// need more memory than the machine has.
+fn check_memory<T: Task>(scenario: &Scenario<T>, threads: usize) -> Result<()> {
+    let Some(total) = machine_memory() else {
+        return Ok(());
+    };
+    let mut agents = scenario.run.agents.clone();
+    agents.sort_unstable_by(|a, b| b.cmp(a));
+    // Repetitions of the largest agent counts may run side by side.
+    let at_once: u64 = agents
+        .iter()
+        .flat_map(|&a| std::iter::repeat_n(u64::from(a), scenario.run.reps as usize))
+        .take(threads)
+        .sum();
+    let need = at_once.saturating_mul(learner_bytes(scenario.learner.structure()));
+    if need > total {
+        let gb = |b: u64| b as f64 / 1e9;
+        return Err(Error::invalid(
+            &scenario.source,
+            "run.agents",
+            format!(
+                "{at_once} learners at once need up to {:.1} GB; this machine has {:.1} GB; use \
+                 fewer agents or fewer threads",
+                gb(need),
+                gb(total)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The machine's memory in bytes, where the system says (Linux).
+fn machine_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Runs the experiments, up to `options.threads` at once, and hands their
 /// records to `observer` in (agents, repetition) order, as they would arrive
 /// one experiment after another.
@@ -191,6 +267,7 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
     options: &RunOptions,
     observer: &mut O,
 ) -> Result<RunOutcome> {
+    options.check(scenario)?;
     let scenario = Arc::new(scenario.clone());
     let experiments: Vec<(u32, u32)> = scenario
         .run

@@ -154,22 +154,6 @@ pub async fn run_free<T: Task>(
     let started = Instant::now();
     let config = &scenario.learner;
     let plan = &scenario.run;
-    if plan.fault_kill > 0.0 {
-        return Err(Error::invalid(
-            &scenario.source,
-            "run.fault_kill",
-            "fault injection needs the lockstep mode, which rebuilds a crashed learner \
-             between trials; use --mode lockstep",
-        ));
-    }
-    if config.agent().forgetting() < 1.0 {
-        return Err(Error::invalid(
-            &scenario.source,
-            "learner.forgetting",
-            "the async mode cannot forget yet: free-running learners decay at different \
-             times, which the aggregator cannot mirror; use --mode lockstep",
-        ));
-    }
     let n = agents as usize;
     let ranges = cohort_ranges(agents, cohorts);
     let k = ranges.len();
@@ -268,6 +252,27 @@ pub async fn run_free<T: Task>(
         steps: plan.trials * plan.steps_per_trial * u64::from(agents),
     };
     Ok((records, timing))
+}
+
+/// Refuses a scenario the async mode cannot run.
+pub(super) fn check_async<T: Task>(scenario: &Scenario<T>) -> Result<()> {
+    if scenario.run.fault_kill > 0.0 {
+        return Err(Error::invalid(
+            &scenario.source,
+            "run.fault_kill",
+            "fault injection needs the lockstep mode, which rebuilds a crashed learner \
+             between trials; use --mode lockstep",
+        ));
+    }
+    if scenario.learner.agent().forgetting() < 1.0 {
+        return Err(Error::invalid(
+            &scenario.source,
+            "learner.forgetting",
+            "the async mode cannot forget yet: free-running learners decay at different \
+             times, which the aggregator cannot mirror; use --mode lockstep",
+        ));
+    }
+    Ok(())
 }
 
 /// A cohort's free-running loop, until its last trial or until `stop`.

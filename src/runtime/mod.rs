@@ -13,7 +13,7 @@ pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, Sav
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
 pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
 pub use driver::{
-    Continuity, Mode, RunOptions, RunOutcome, RunTiming, run_lockstep, run_scenario,
-    run_scenario_async, run_scenario_until,
+    Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes, run_lockstep,
+    run_scenario, run_scenario_async, run_scenario_until,
 };
 pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};

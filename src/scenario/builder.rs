@@ -1,5 +1,6 @@
 use super::{
-    Check, MAX_REPS, MetricsPlan, RawMetrics, RunPlan, Scenario, check_agents, metrics_plan,
+    Check, MAX_REPS, MetricsPlan, RawMetrics, RunPlan, Scenario, check_agents, check_name,
+    metrics_plan,
 };
 use crate::agent::AgentConfig;
 use crate::env::Task;
@@ -141,16 +142,7 @@ impl<T: Task> ScenarioBuilder<T> {
     pub fn build(self) -> Result<Scenario<T>> {
         let source = format!("scenario `{}`", self.name);
         let c = Check { source: &source };
-        if self.name.trim().is_empty()
-            || self.name.contains(['/', '\\'])
-            || self.name.starts_with('.')
-        {
-            return Err(c.err(
-                "name",
-                "must be non-empty, hold no path separator and not start with `.`: it names the \
-                 results folder",
-            ));
-        }
+        check_name(&c, &self.name)?;
         let trials = c.positive_int("run.trials", self.trials, 1_000_000_000)?;
         let steps_per_trial =
             c.positive_int("run.steps_per_trial", self.steps_per_trial, 1_000_000_000)?;

@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::agent::AgentConfig;
+use crate::agent::{AgentConfig, MAX_PRIOR, MIN_PRIOR};
 use crate::env::Task;
 use crate::env::{
     BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, ResponseModel,
     TabularMdp, VmAllocation, VmParams, load_levels,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, read_text};
 use crate::learner::LearnerConfig;
 use crate::model::Structure;
 use crate::policy::{POLICY_FORMS, Policy, Replan};
@@ -248,7 +248,25 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "vm-allocation",
         include_str!("../../scenarios/vm-allocation.toml"),
     ),
+    ("riverswim", include_str!("../../scenarios/riverswim.toml")),
 ];
+
+/// The model files the shipped scenarios name, by the path they name them by.
+const SHIPPED_MODELS: &[(&str, &str)] = &[(
+    "models/riverswim.json",
+    include_str!("../../scenarios/models/riverswim.json"),
+)];
+
+/// The text of the model file `model` that the shipped scenario `source`
+/// names, if `source` is one.
+fn shipped_model(source: &str, model: &Path) -> Option<&'static str> {
+    shipped(Path::new(source))?;
+    let model = model.to_str()?;
+    SHIPPED_MODELS
+        .iter()
+        .find(|(n, _)| *n == model)
+        .map(|(_, t)| *t)
+}
 
 impl<T: Task> Scenario<T> {
     /// Total steps of one learner.
@@ -258,20 +276,34 @@ impl<T: Task> Scenario<T> {
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file. A bare name of a shipped scenario
-    /// (e.g. `bandit-news`) that is not a file on disk loads the shipped copy.
+    /// Reads and validates a scenario file. The bare name of a shipped
+    /// scenario (e.g. `bandit-news`) loads the shipped copy, whatever files
+    /// the current directory holds; write `./bandit-news` for a file of that
+    /// name.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => match shipped(path) {
-                Some(t) => t.to_string(),
-                None => {
-                    return Err(Error::Read {
-                        path: path.to_path_buf(),
-                        source: e,
-                    });
-                }
-            },
+        let text = match shipped(path) {
+            Some(t) => t.to_string(),
+            None => {
+                read_text(path, 16 << 20, "a scenario is a TOML file").map_err(|e| match e {
+                    Error::Read { path, source }
+                        if !path.exists() && path.components().count() == 1 =>
+                    {
+                        Error::invalid(
+                            path.display().to_string(),
+                            "(file)",
+                            format!(
+                                "{source}; not a file, nor a shipped scenario: {}",
+                                SHIPPED
+                                    .iter()
+                                    .map(|(n, _)| *n)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    }
+                    other => other,
+                })?
+            }
         };
         let stem = path
             .file_stem()
@@ -392,10 +424,10 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
     let env = task(raw.task, &c, steps_per_trial, trials)?;
 
     let prior = c.finite("learner.prior", raw.learner.prior.unwrap_or(1.0))?;
-    if prior <= 0.0 {
+    if !(MIN_PRIOR..=MAX_PRIOR).contains(&prior) {
         return Err(c.err(
             "learner.prior",
-            format!("{prior} must be > 0 (1 is the uniform prior)"),
+            format!("{prior} is outside [{MIN_PRIOR:e}, {MAX_PRIOR:e}] (1 is the uniform prior)"),
         ));
     }
     let forgetting = c.finite("learner.forgetting", raw.learner.forgetting.unwrap_or(1.0))?;
@@ -498,10 +530,10 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         })?;
 
     let name = match raw.name {
-        Some(n) if n.trim().is_empty() => {
-            return Err(c.err("name", "empty; give the scenario a name"));
+        Some(n) => {
+            check_name(&c, &n)?;
+            n
         }
-        Some(n) => n,
         None => default_name.to_string(),
     };
     Ok(Scenario {
@@ -781,7 +813,11 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
                     "missing; the path of a JSON model file, relative to the scenario",
                 )
             })?;
-            TabularMdp::load(&beside(c.source, &model), gamma)
+            let loaded = match shipped_model(c.source, &model) {
+                Some(text) => TabularMdp::parse(text, &model.display().to_string(), gamma),
+                None => TabularMdp::load(&beside(c.source, &model), gamma),
+            };
+            loaded
                 .map(Environment::Tabular)
                 .map_err(|e| unreadable(c, "task.model", e))
         }
@@ -889,9 +925,38 @@ fn bandit(t: RawTask, c: &Check, steps: u64) -> Result<BernoulliBandit> {
     })
 }
 
+/// A scenario's name names its results folder: a plain file name.
+fn check_name(c: &Check, name: &str) -> Result<()> {
+    const MOST: usize = 100;
+    let problem = if name.trim().is_empty() {
+        "empty; give the scenario a name"
+    } else if name.chars().count() > MOST {
+        "longer than 100 characters"
+    } else if name.contains(['/', '\\'])
+        || name.starts_with('.')
+        || name.chars().any(char::is_control)
+    {
+        "holds a path separator, a control character or a leading `.`; it names the results \
+         folder, so use letters, digits, `-` and `_`"
+    } else {
+        return Ok(());
+    };
+    Err(c.err("name", problem))
+}
+
 fn check_agents(c: &Check, field: &str, agents: Vec<u32>) -> Result<Vec<u32>> {
     if agents.is_empty() {
         return Err(c.err(field, "empty; give at least one agent count, e.g. [1, 10]"));
+    }
+    if let Some(a) = agents
+        .iter()
+        .enumerate()
+        .find_map(|(i, a)| agents[..i].contains(a).then_some(a))
+    {
+        return Err(c.err(
+            field,
+            format!("{a} agents is listed twice; each agent count runs once (use reps for more)"),
+        ));
     }
     if let Some(a) = agents.iter().find(|a| !(1..=MAX_AGENTS).contains(*a)) {
         return Err(c.err(

@@ -23,6 +23,16 @@ fn main() -> ExitCode {
             // The run has said where its checkpoint is and how to resume.
             ExitCode::from(130)
         }
+        // The reader of stdout went away (`parbayes scenarios | head`):
+        // nothing is wrong, and nobody is left to tell.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             // Bad input exits 2, like a clap usage error; anything else 1.

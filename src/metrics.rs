@@ -76,11 +76,12 @@ pub struct TrialRecord {
     pub reward_per_step: f64,
     /// Mean reward per step since the previous record.
     pub window_reward_per_step: f64,
-    /// Mean cumulative pseudo-regret per learner (bandits; 0 otherwise).
-    pub regret_per_agent: f64,
-    /// Fraction of steps, since the start, that took an optimal action
-    /// (bandits; 0 otherwise).
-    pub optimal_action_rate: f64,
+    /// Mean cumulative pseudo-regret per learner; tasks that know their
+    /// expected rewards (bandits), empty otherwise.
+    pub regret_per_agent: Option<f64>,
+    /// Fraction of steps, since the start, that took an optimal action;
+    /// likewise.
+    pub optimal_action_rate: Option<f64>,
     /// Mean over learners of `V*(s₀) − V^π(s₀)`, π greedy on each one's
     /// mean model; MDP tasks, every `eval_every` trials, else empty.
     pub policy_loss: Option<f64>,
@@ -116,16 +117,19 @@ pub struct RecordKey {
     pub policy: String,
     /// The repetition.
     pub rep: u32,
+    /// Whether regret is measured.
+    pub regret: bool,
 }
 
 impl RecordKey {
     /// The key of repetition `rep` with `agents` learners configured so.
-    pub fn new(agents: u32, config: &crate::agent::AgentConfig, rep: u32) -> Self {
+    pub fn new<T: Task>(agents: u32, config: &crate::learner::LearnerConfig<T>, rep: u32) -> Self {
         Self {
             agents,
-            share: config.share().to_string(),
-            policy: config.policy().to_string(),
+            share: config.agent().share().to_string(),
+            policy: config.agent().policy().to_string(),
             rep,
+            regret: measures_regret(config.task()),
         }
     }
 }
@@ -167,8 +171,8 @@ impl TrialRecord {
             global_model_kl,
             reward_per_step: per_step(reward, steps),
             window_reward_per_step: per_step(reward - window.reward, steps - window.steps),
-            regret_per_agent: regret / n,
-            optimal_action_rate: per_step(optimal as f64, steps),
+            regret_per_agent: key.regret.then_some(regret / n),
+            optimal_action_rate: key.regret.then(|| per_step(optimal as f64, steps)),
             policy_loss,
             messages_up: traffic.messages_up,
             messages_down: traffic.messages_down,

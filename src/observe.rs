@@ -27,7 +27,7 @@ pub struct RunStart {
 /// impl Observe for Last {
 ///     fn on_record(&mut self, r: &TrialRecord) -> parbayes::Result<()> {
 ///         self.records += 1;
-///         self.regret = r.regret_per_agent;
+///         self.regret = r.regret_per_agent.unwrap_or(f64::NAN);
 ///         Ok(())
 ///     }
 ///     fn on_finish(&mut self) -> parbayes::Result<()> {

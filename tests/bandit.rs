@@ -58,7 +58,7 @@ fn final_regrets(records: &[TrialRecord], agents: u32) -> Vec<f64> {
     records
         .iter()
         .filter(|r| r.agents == agents && r.trial == last)
-        .map(|r| r.regret_per_agent)
+        .map(|r| r.regret_per_agent.unwrap())
         .collect()
 }
 
@@ -193,7 +193,7 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
         .map(|l| l.metrics(false).model_kl.unwrap())
         .sum::<f64>()
         / 4.0;
-    assert_eq!(last.regret_per_agent, regret);
+    assert_eq!(last.regret_per_agent, Some(regret));
     assert_eq!(last.model_kl, Some(model_kl));
     assert_eq!(last.messages_up, agg.traffic().messages_up);
     assert_eq!(last.bytes_down, agg.traffic().bytes_down);

@@ -390,6 +390,17 @@ fn an_unwritable_results_folder_exits_2_before_running() {
 
 #[test]
 fn ctrl_c_writes_a_checkpoint_exits_130_and_resume_finishes_the_same_run() {
+    interrupt_and_resume("-INT");
+}
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_loses_nothing() {
+    interrupt_and_resume("-TERM");
+}
+
+/// Sends `signal` to a run under way, then resumes it and compares the
+/// result with a run never stopped.
+fn interrupt_and_resume(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let args = [
         "run",
@@ -423,7 +434,7 @@ fn ctrl_c_writes_a_checkpoint_exits_130_and_resume_finishes_the_same_run() {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-INT", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success()

@@ -92,7 +92,7 @@ fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared(
         .map(|l| l.stats().regret)
         .sum::<f64>()
         / n as f64;
-    assert_eq!(last.regret_per_agent, regret);
+    assert_eq!(last.regret_per_agent, Some(regret));
     assert_eq!(last.messages_down, agg.traffic().messages_down);
     assert_eq!(last.bytes_down, agg.traffic().bytes_down);
 }
@@ -102,7 +102,7 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
     let regret = |p: f64| {
         let s = news(p);
         let out = run_scenario(&s, &RunOptions::default(), &mut ()).unwrap();
-        out.records.last().unwrap().regret_per_agent
+        out.records.last().unwrap().regret_per_agent.unwrap()
     };
     let (none, some) = (regret(0.0), regret(0.1));
     let mut never = news(0.0);
@@ -115,7 +115,8 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
         .records
         .last()
         .unwrap()
-        .regret_per_agent;
+        .regret_per_agent
+        .unwrap();
     // Learners that lose their unshared pulls now and then still beat
     // learners that never share.
     assert!(

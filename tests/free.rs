@@ -53,7 +53,10 @@ fn async_learns_like_lockstep_within_noise() {
     // 40 learners × 6 repetitions: mean regret per agent after 2000 pulls.
     let scenario = news(40, ShareRule::Kl(0.0001), 6);
     let mean_se = |records: &[TrialRecord]| {
-        let xs: Vec<f64> = finals(records).iter().map(|r| r.regret_per_agent).collect();
+        let xs: Vec<f64> = finals(records)
+            .iter()
+            .map(|r| r.regret_per_agent.unwrap())
+            .collect();
         let m = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
         (m, (var / xs.len() as f64).sqrt())

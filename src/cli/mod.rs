@@ -52,6 +52,9 @@ enum Command {
     Resume {
         /// The results folder of the interrupted run.
         dir: PathBuf,
+        /// What to print on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Validate scenario files without running them.
     #[command(after_help = "Example:\n  parbayes check scenarios/*.toml")]
@@ -160,26 +163,29 @@ pub fn execute(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Sweep(args) => sweep(args),
-        Command::Resume { dir } => resume(&dir),
+        Command::Resume { dir, format } => resume(&dir, format),
         Command::Check { scenarios } => {
+            let mut stdout = std::io::stdout().lock();
             for path in scenarios {
                 let s = Scenario::load(&path, &Overrides::default())?;
-                println!(
+                writeln!(
+                    stdout,
                     "{}: ok ({}, {} agent counts, {} trials × {} reps)",
                     path.display(),
                     s.name,
                     s.run.agents.len(),
                     s.run.trials,
                     s.run.reps
-                );
+                )?;
             }
             Ok(())
         }
         Command::Solve(args) => solve::solve(args),
         Command::Scenarios => {
+            let mut stdout = std::io::stdout().lock();
             for (name, text) in SHIPPED {
                 let s = Scenario::parse(text, name, name, &Overrides::default())?;
-                println!("{name:<20} {}", s.description);
+                writeln!(stdout, "{name:<20} {}", s.description)?;
             }
             Ok(())
         }
@@ -230,12 +236,12 @@ fn run(
 }
 
 /// Continues the run in `path` from its checkpoints.
-fn resume(path: &std::path::Path) -> Result<()> {
+fn resume(path: &std::path::Path, format: Format) -> Result<()> {
     let options = interruptible(run_options(None, Mode::Lockstep)?);
     let mut bar = Bar::new();
     let summary = parbayes::report::resume(path, &options, &mut bar).map(|(_, s)| s);
     bar.0.finish_and_clear();
-    show(summary, path, Mode::Lockstep, Format::Table)
+    show(summary, path, Mode::Lockstep, format)
 }
 
 /// `options` with a stop flag that the first Ctrl-C raises: the run then
@@ -243,7 +249,7 @@ fn resume(path: &std::path::Path) -> Result<()> {
 fn interruptible(mut options: RunOptions) -> RunOptions {
     let stop = Arc::new(AtomicBool::new(false));
     options.continuity.stop = Some(stop.clone());
-    stop_on_ctrl_c(stop);
+    stop_on_signal(stop);
     options
 }
 
@@ -283,8 +289,10 @@ fn show(
     Ok(())
 }
 
-/// Raises `stop` on the first Ctrl-C.
-fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
+/// Raises `stop` on the first Ctrl-C or SIGTERM, so the run ends its trial
+/// and keeps its work; a second signal exits at once (130), with every
+/// record already written and the last checkpoint intact.
+fn stop_on_signal(stop: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -292,10 +300,44 @@ fn stop_on_ctrl_c(stop: Arc<AtomicBool>) {
         else {
             return;
         };
-        if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
-            stop.store(true, Ordering::SeqCst);
-        }
+        runtime.block_on(async {
+            let mut signals = Signals::new();
+            if signals.next().await {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!("stopping at the end of the trial; interrupt again to quit at once");
+            }
+            if signals.next().await {
+                std::process::exit(130);
+            }
+        });
     });
+}
+
+/// Ctrl-C, and SIGTERM where there is one.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Waits for the next signal; false if none can come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(term) = &mut self.term {
+            return tokio::select! {
+                c = tokio::signal::ctrl_c() => c.is_ok(),
+                t = term.recv() => t.is_some(),
+            };
+        }
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 fn run_options(threads: Option<usize>, mode: Mode) -> Result<RunOptions> {

@@ -54,11 +54,21 @@ pub(crate) fn solve(args: SolveArgs) -> Result<()> {
 fn table(env: &Environment, s: &Solution) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "V*(start) = {:.9}  (γ = {})", s.v_start, s.gamma);
-    let _ = writeln!(
-        out,
-        "value iteration: {} sweeps, last residual {:.1e}",
-        s.iterations, s.residual
-    );
+    if s.gamma == 0.0 {
+        // One sweep is exact: V*(s) is the best expected immediate reward.
+        let _ = writeln!(
+            out,
+            "exact: with γ = 0, V* is the best expected reward of each state"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "value iteration: {} sweep{}, last residual {:.1e}",
+            s.iterations,
+            if s.iterations == 1 { "" } else { "s" },
+            s.residual
+        );
+    }
     match env {
         Environment::GridWorld(g) => {
             let n = g.layout().size;

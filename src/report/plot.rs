@@ -161,7 +161,7 @@ fn mean_curves(records: &[TrialRecord], mdp: bool) -> Vec<Curve> {
         let left = if mdp {
             r.policy_loss
         } else {
-            Some(r.regret_per_agent)
+            r.regret_per_agent
         };
         if let Some(x) = left {
             e.left += x;

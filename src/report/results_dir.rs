@@ -59,22 +59,22 @@ impl ResultsDir {
             path: path.to_path_buf(),
             source,
         };
-        if path.exists() {
-            let mut entries = fs::read_dir(path).map_err(write_err)?;
-            if entries.next().is_some() {
-                return Err(Error::OutputExists {
-                    path: path.to_path_buf(),
-                });
-            }
+        // Anything but a lock file (which may belong to a run under way).
+        let holds_files = || -> Result<bool> {
+            Ok(fs::read_dir(path)
+                .map_err(write_err)?
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name() != ".lock"))
+        };
+        if path.exists() && holds_files()? {
+            return Err(Error::OutputExists {
+                path: path.to_path_buf(),
+            });
         }
         fs::create_dir_all(path).map_err(write_err)?;
         let lock = FolderLock::acquire(path)?;
         // Another writer may have filled it between the look and the lock.
-        let others = fs::read_dir(path)
-            .map_err(write_err)?
-            .filter_map(|e| e.ok())
-            .any(|e| e.file_name() != ".lock");
-        if others {
+        if holds_files()? {
             return Err(Error::OutputExists {
                 path: path.to_path_buf(),
             });

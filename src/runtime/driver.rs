@@ -146,7 +146,7 @@ pub struct Continuity {
 /// assert_eq!((last.agents, last.trial), (4, 200));
 /// // Four learners that share beat one alone.
 /// let regret = |n| outcome.records.iter().filter(|r| r.agents == n && r.trial == 200)
-///     .map(|r| r.regret_per_agent).sum::<f64>();
+///     .filter_map(|r| r.regret_per_agent).sum::<f64>();
 /// assert!(regret(4) < regret(1));
 /// # Ok::<(), parbayes::Error>(())
 /// ```
@@ -630,7 +630,7 @@ impl<T: Task> Lockstep<T> {
         Self {
             agents,
             rep,
-            key: RecordKey::new(agents, config.agent(), rep),
+            key: RecordKey::new(agents, config, rep),
             truth: config.task().clone(),
             schedule: Schedule::new(
                 scenario.broadcast_every,

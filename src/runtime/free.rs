@@ -183,7 +183,7 @@ pub async fn run_free<T: Task>(
     }
     drop(progress_tx);
 
-    let key = RecordKey::new(agents, config.agent(), rep);
+    let key = RecordKey::new(agents, config, rep);
     let mut truth = config.task().clone();
     let mut window = Window::default();
     let mut records = Vec::new();

@@ -66,10 +66,13 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
         })
     });
     assert!(part_way, "{saved:?}");
-    // A copy of the checkpoints as the stop left them.
+    // A copy of the checkpoints and their records as the stop left them.
     let copy = tempfile::tempdir().unwrap();
     for name in &saved {
-        std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
+        let records = name.replace(".msgpack", ".records");
+        for file in [name, &records] {
+            std::fs::copy(dir.path().join(file), copy.path().join(file)).unwrap();
+        }
     }
 
     let resuming = RunOptions {
@@ -229,4 +232,71 @@ fn a_shutdown_future_stops_an_async_caller_s_run_which_then_resumes_exactly() {
         .unwrap()
         .records;
     assert_eq!(whole, resumed);
+}
+
+#[test]
+fn a_checkpoint_does_not_grow_with_the_records_and_a_cut_append_is_dropped() {
+    let text = r#"
+        [task]
+        kind = "bandit"
+        arms = [0.1, 0.3, 0.5]
+        [run]
+        agents = [2]
+        trials = 4000
+        [metrics]
+        record_every = 1
+    "#;
+    let scenario = Scenario::parse(text, "many.toml", "many", &Overrides::default()).unwrap();
+    let whole = run_scenario(&scenario, &RunOptions::default(), &mut ())
+        .unwrap()
+        .records;
+    let dir = tempfile::tempdir().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let checkpoints = Checkpoints {
+        dir: Some(dir.path().to_path_buf()),
+        every: Some(500),
+        ..Checkpoints::default()
+    };
+    let options = RunOptions {
+        continuity: Continuity {
+            checkpoints: checkpoints.clone(),
+            stop: Some(flag.clone()),
+        },
+        ..RunOptions::default()
+    };
+    let mut stop = StopAt { at: 3000, flag };
+    assert!(matches!(
+        run_scenario(&scenario, &options, &mut stop),
+        Err(Error::Interrupted)
+    ));
+    // Three thousand records sit in the records file, not in the checkpoint,
+    // which holds two learners of three arms and the aggregator.
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().len();
+    assert!(size("agents-2-rep-0.records") > 3000 * 100);
+    assert!(
+        size("agents-2-rep-0.msgpack") < 20_000,
+        "{}",
+        size("agents-2-rep-0.msgpack")
+    );
+    // An append cut short by a crash is dropped on resume.
+    let mut records = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("agents-2-rep-0.records"))
+        .unwrap();
+    std::io::Write::write_all(&mut records, b"\x85half a record").unwrap();
+    let resuming = RunOptions {
+        continuity: Continuity {
+            checkpoints: Checkpoints {
+                resume: true,
+                ..checkpoints
+            },
+            stop: None,
+        },
+        ..RunOptions::default()
+    };
+    let resumed = run_scenario(&scenario, &resuming, &mut ()).unwrap().records;
+    assert_eq!(whole, resumed);
+    // The finished experiment's records file holds exactly its records.
+    let replayed = run_scenario(&scenario, &resuming, &mut ()).unwrap().records;
+    assert_eq!(whole, replayed);
 }

@@ -1,9 +1,9 @@
 //! Checkpoints of lockstep experiments: everything needed to continue one
 //! exactly, written atomically (temporary file, fsync, rename), one file per
-//! (agent count, repetition).
+//! (agent count, repetition), beside an append-only file of its records.
 
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{BufWriter, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -32,8 +32,14 @@ pub struct ExperimentSnapshot {
     pub schedule: Schedule,
     /// Where the reward window began.
     pub window: Window,
-    /// Every record so far.
+    /// Every record so far. Kept in a records file of its own, appended at
+    /// each checkpoint, so a checkpoint's cost does not grow with the run.
+    #[serde(skip)]
     pub records: Vec<TrialRecord>,
+    /// How many records the records file holds for this checkpoint ...
+    pub records_count: u64,
+    /// ... in its first this many bytes (more are an append cut short).
+    pub records_bytes: u64,
     /// Whether every trial has run.
     pub finished: bool,
     /// Wall-clock seconds spent so far.
@@ -55,6 +61,17 @@ pub struct Checkpoints {
     pub run: String,
 }
 
+/// A full disk is an I/O error, not an encoding one.
+fn io_error(e: rmp_serde::encode::Error) -> std::io::Error {
+    match e {
+        rmp_serde::encode::Error::InvalidValueWrite(
+            rmp::encode::ValueWriteError::InvalidMarkerWrite(io)
+            | rmp::encode::ValueWriteError::InvalidDataWrite(io),
+        ) => io,
+        other => std::io::Error::other(other),
+    }
+}
+
 /// A checkpoint file: the run it belongs to, then the snapshot.
 #[derive(Serialize)]
 struct Stamped<'a> {
@@ -73,6 +90,81 @@ impl Checkpoints {
         dir.join(format!("agents-{agents}-rep-{rep}.msgpack"))
     }
 
+    fn records_file(dir: &Path, agents: u32, rep: u32) -> PathBuf {
+        dir.join(format!("agents-{agents}-rep-{rep}.records"))
+    }
+
+    /// Appends `records` to the experiment's records file, whose first
+    /// `on_disk.1` bytes hold the `on_disk.0` records written so far
+    /// (anything after them is the remains of an append cut short, and is
+    /// dropped); returns the new count and length. Does nothing without a
+    /// directory.
+    pub fn append_records(
+        &self,
+        agents: u32,
+        rep: u32,
+        on_disk: (u64, u64),
+        records: &[TrialRecord],
+    ) -> Result<(u64, u64)> {
+        let Some(dir) = &self.dir else {
+            return Ok(on_disk);
+        };
+        let path = Self::records_file(dir, agents, rep);
+        let append = || -> std::io::Result<u64> {
+            fs::create_dir_all(dir)?;
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            file.set_len(on_disk.1)?;
+            let mut out = BufWriter::new(file);
+            out.seek(SeekFrom::End(0))?;
+            for record in records {
+                rmp_serde::encode::write_named(&mut out, record).map_err(io_error)?;
+            }
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(file.metadata()?.len())
+        };
+        let bytes = append().map_err(|source| Error::Write { path, source })?;
+        Ok((on_disk.0 + records.len() as u64, bytes))
+    }
+
+    /// The first `count` records of the experiment's records file, from its
+    /// first `bytes` bytes.
+    fn read_records(
+        &self,
+        dir: &Path,
+        agents: u32,
+        rep: u32,
+        count: u64,
+        bytes: u64,
+    ) -> Result<Vec<TrialRecord>> {
+        let path = Self::records_file(dir, agents, rep);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && count == 0 => Vec::new(),
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        let damaged = |problem: String| {
+            Error::invalid(
+                path.display().to_string(),
+                "(records)",
+                format!("{problem}; the checkpoint's records are damaged"),
+            )
+        };
+        let held = data
+            .get(..bytes as usize)
+            .ok_or_else(|| damaged(format!("{} bytes, not {bytes}", data.len())))?;
+        let mut reader = held;
+        let mut records = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            records.push(rmp_serde::from_read(&mut reader).map_err(|e| damaged(e.to_string()))?);
+        }
+        Ok(records)
+    }
+
     /// Writes `snapshot` atomically; does nothing without a directory.
     pub fn write(&self, snapshot: &ExperimentSnapshot) -> Result<()> {
         let Some(dir) = &self.dir else {
@@ -87,14 +179,7 @@ impl Checkpoints {
                 run: &self.run,
                 snapshot,
             };
-            rmp_serde::encode::write_named(&mut out, &stamped).map_err(|e| match e {
-                // A full disk is an I/O error, not an encoding one.
-                rmp_serde::encode::Error::InvalidValueWrite(
-                    rmp::encode::ValueWriteError::InvalidMarkerWrite(io)
-                    | rmp::encode::ValueWriteError::InvalidDataWrite(io),
-                ) => io,
-                other => std::io::Error::other(other),
-            })?;
+            rmp_serde::encode::write_named(&mut out, &stamped).map_err(io_error)?;
             let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             fs::rename(&tmp, &target)?;
@@ -124,7 +209,7 @@ impl Checkpoints {
                 "{e}; the checkpoint is damaged or from another version"
             ))
         })?;
-        let s = stamped.snapshot;
+        let mut s = stamped.snapshot;
         if stamped.run != self.run {
             return Err(bad(
                 "belongs to another run (the scenario or its settings differ); resume continues \
@@ -144,6 +229,7 @@ impl Checkpoints {
                 s.rep
             )));
         }
+        s.records = self.read_records(dir, agents, rep, s.records_count, s.records_bytes)?;
         Ok(Some(s))
     }
 }

@@ -500,7 +500,10 @@ pub async fn run_lockstep<T: Task>(
             .is_some_and(|e| trial.is_multiple_of(e));
         if trial < plan.trials && (stop || due) && continuity.checkpoints.dir.is_some() {
             let seconds = state.seconds_before + started.elapsed().as_secs_f64();
-            result = match state.snapshot(&actors, seconds).await {
+            result = match state
+                .snapshot(&actors, &continuity.checkpoints, seconds)
+                .await
+            {
                 Ok(s) => continuity.checkpoints.write(&s),
                 Err(e) => Err(e),
             };
@@ -517,7 +520,8 @@ pub async fn run_lockstep<T: Task>(
 
     let seconds = state.seconds_before + started.elapsed().as_secs_f64();
     // A finished experiment keeps only its records, so a resumed run skips it.
-    continuity.checkpoints.write(&state.finished(seconds))?;
+    let finished = state.finished(&continuity.checkpoints, seconds)?;
+    continuity.checkpoints.write(&finished)?;
     let timing = RunTiming {
         agents,
         rep,
@@ -622,6 +626,8 @@ struct Lockstep<T: Task> {
     /// Trials completed.
     trial: u64,
     seconds_before: f64,
+    /// Records in the checkpoint's records file, and its length in bytes.
+    on_disk: (u64, u64),
 }
 
 impl<T: Task> Lockstep<T> {
@@ -644,6 +650,7 @@ impl<T: Task> Lockstep<T> {
             stats: vec![LearnerStats::default(); agents as usize],
             trial: 0,
             seconds_before: 0.0,
+            on_disk: (0, 0),
         }
     }
 
@@ -680,6 +687,7 @@ impl<T: Task> Lockstep<T> {
         let mut state = Self::new(scenario, agents, rep, ranges);
         state.trial = s.trial;
         state.seconds_before = s.seconds;
+        state.on_disk = (s.records_count, s.records_bytes);
         state.schedule = s.schedule;
         state.window = s.window;
         for update in s.pending {
@@ -829,8 +837,14 @@ impl<T: Task> Lockstep<T> {
         Ok(recoveries)
     }
 
-    /// Everything needed to continue after the current trial.
-    async fn snapshot(&self, actors: &Actors<T>, seconds: f64) -> Result<ExperimentSnapshot> {
+    /// Everything needed to continue after the current trial; the records
+    /// since the last checkpoint are appended to its records file.
+    async fn snapshot(
+        &mut self,
+        actors: &Actors<T>,
+        checkpoints: &Checkpoints,
+        seconds: f64,
+    ) -> Result<ExperimentSnapshot> {
         let mut learners = Vec::with_capacity(self.agents as usize);
         for actor in &actors.cohorts {
             learners.extend(actor.ask(SaveCohort).await.map_err(cohort_failed)?.0);
@@ -846,13 +860,15 @@ impl<T: Task> Lockstep<T> {
             aggregator: Some(aggregator),
             pending: self.pending.iter().flatten().cloned().collect(),
             finished: false,
-            ..self.finished(seconds)
+            ..self.finished(checkpoints, seconds)?
         })
     }
 
     /// What a finished experiment keeps: its records.
-    fn finished(&self, seconds: f64) -> ExperimentSnapshot {
-        ExperimentSnapshot {
+    fn finished(&mut self, checkpoints: &Checkpoints, seconds: f64) -> Result<ExperimentSnapshot> {
+        let new = &self.records[self.on_disk.0 as usize..];
+        self.on_disk = checkpoints.append_records(self.agents, self.rep, self.on_disk, new)?;
+        Ok(ExperimentSnapshot {
             agents: self.agents,
             rep: self.rep,
             trial: self.trial,
@@ -861,9 +877,11 @@ impl<T: Task> Lockstep<T> {
             pending: Vec::new(),
             schedule: self.schedule,
             window: self.window,
-            records: self.records.clone(),
+            records: Vec::new(),
+            records_count: self.on_disk.0,
+            records_bytes: self.on_disk.1,
             finished: true,
             seconds,
-        }
+        })
     }
 }

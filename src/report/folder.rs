@@ -280,8 +280,9 @@ pub fn resume(
     options: &RunOptions,
     observer: &mut dyn Observe,
 ) -> Result<(Scenario, Summary)> {
-    let lock = FolderLock::acquire(dir)?;
+    // Read first, so a folder that is not ours is named as such.
     let manifest = Manifest::read(dir)?;
+    let lock = FolderLock::acquire(dir)?;
     let source = dir.join(MANIFEST).display().to_string();
     let refuse = |field: &str, problem: String| Err(Error::invalid(&source, field, problem));
     if manifest.mode != Mode::Lockstep {

@@ -1,27 +1,16 @@
 //! Stop and resume: a lockstep run stopped at some trial and resumed from
 //! its checkpoints gives exactly the records of a run never stopped.
 
+mod common;
+
+use common::StopAt;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use parbayes::metrics::TrialRecord;
 use parbayes::runtime::{Checkpoints, Continuity};
 use parbayes::{Error, Observe, Overrides, RunOptions, Scenario, run_scenario};
-
-/// Raises the stop flag once a record at or after `at` is seen.
-struct StopAt {
-    at: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl Observe for StopAt {
-    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
-        if record.trial >= self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
 
 fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
     let whole = run_scenario(scenario, &RunOptions::default(), &mut ())

@@ -1,8 +1,11 @@
 //! The binary as a user meets it: bad input exits 2 with one line naming the
 //! file and field; good input writes a results folder.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::{parbayes, stderr};
+
+use std::process::Command;
 
 const GOOD: &str = r#"
 [task]
@@ -12,18 +15,6 @@ arms = [0.1, 0.5]
 agents = [1, 2]
 trials = 50
 "#;
-
-fn parbayes(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_parbayes"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// (name, file contents, text the error must contain)
 const MALFORMED: &[(&str, &str, &str)] = &[

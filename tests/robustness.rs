@@ -2,28 +2,19 @@
 //! run that was started or changes nothing; one writer per results folder;
 //! what cannot run is refused before anything is written; no input panics.
 
+mod common;
+
+use common::{StopAt, parbayes, stderr};
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use parbayes::metrics::TrialRecord;
 use parbayes::report::{FolderLock, Manifest, ResultsDir, run_in_folder};
 use parbayes::runtime::Mode;
-use parbayes::{Error, Observe, Overrides, RunOptions, Scenario};
-
-fn parbayes(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_parbayes"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use parbayes::{Error, Overrides, RunOptions, Scenario};
 
 /// Exit 2 with one line saying `words`, and no panic.
 fn refused(o: &Output, words: &str) {
@@ -61,21 +52,6 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     }
     files.sort();
     files
-}
-
-/// Raises the stop flag at the first record at or after trial `at`.
-struct StopAt {
-    at: u64,
-    flag: Arc<AtomicBool>,
-}
-
-impl Observe for StopAt {
-    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
-        if record.trial >= self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
 }
 
 /// A finished run of `NEWS` in `dir/out`, and in `dir/cut` one stopped at

@@ -1,4 +1,42 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests; each test crate uses some.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parbayes::Observe;
+use parbayes::metrics::TrialRecord;
+
+/// Runs the `parbayes` binary in `cwd`.
+pub fn parbayes(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_parbayes"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// What a finished command printed on stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Raises the stop flag once a record at or after `at` is seen.
+pub struct StopAt {
+    pub at: u64,
+    pub flag: Arc<AtomicBool>,
+}
+
+impl Observe for StopAt {
+    fn on_record(&mut self, record: &TrialRecord) -> parbayes::Result<()> {
+        if record.trial >= self.at {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting.
 pub fn linear_solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {

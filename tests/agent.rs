@@ -231,3 +231,43 @@ fn agents_that_join_late_or_leave_keep_the_global_estimate_exact() {
     }
     assert_eq!(agg.members().collect::<Vec<_>>(), vec![0, 2, 3]);
 }
+
+#[test]
+fn a_restarted_agent_recovers_what_it_shared_and_goes_on_sharing() {
+    let news = Structure::bandit(3).unwrap();
+    let config = AgentConfig::builder()
+        .share(ShareRule::Always)
+        .build()
+        .unwrap();
+    let mut agg = Aggregator::new(news.shape(), 0);
+    let mut agent = Agent::new(&news, &config, agg.join(), 5).unwrap();
+    let mut other = Agent::new(&news, &config, agg.join(), 6).unwrap();
+    for t in 0..40 {
+        for a in [&mut agent, &mut other] {
+            let arm = a.decide(0).unwrap();
+            a.observe_click(arm, t.is_multiple_of(4)).unwrap();
+            agg.receive(&a.share().unwrap()).unwrap();
+        }
+    }
+    let shared = agent.ledger().own().clone();
+    // The process restarts: a fresh agent under the same id.
+    let mut restarted = Agent::new(&news, &config, agent.id(), 7).unwrap();
+    let record = agg.recovery(agent.id()).unwrap();
+    assert!(matches!(
+        other.recover(&record),
+        Err(Error::Protocol(ProtocolError::Misrouted { .. }))
+    ));
+    restarted.recover(&record).unwrap();
+    assert_eq!(restarted.ledger().own(), &shared);
+    assert_eq!(
+        restarted.ledger().others(),
+        agg.contribution(other.id()).unwrap()
+    );
+    // Its next message is not taken for a stale one.
+    restarted.observe_click(0, true).unwrap();
+    agg.receive(&restarted.share().unwrap()).unwrap();
+    assert_eq!(
+        agg.contribution(agent.id()).unwrap().row(0).unwrap()[1],
+        shared.row(0).map_or(0.0, |c| c[1]) + 1.0
+    );
+}

@@ -190,6 +190,11 @@ impl Structure {
     }
 
     /// What outcome `o` of (`state`, `action`) means.
+    ///
+    /// # Panics
+    ///
+    /// If an index is out of range, like slice indexing; an
+    /// [`Agent`](crate::agent::Agent) checks what an application gives it.
     pub fn known(&self, state: usize, action: usize, o: usize) -> Known {
         let t = self
             .inner
@@ -204,7 +209,8 @@ impl Structure {
         }
     }
 
-    /// The reward of outcome `o` of (`state`, `action`).
+    /// The reward of outcome `o` of (`state`, `action`); panics if an index
+    /// is out of range.
     #[inline]
     pub fn reward(&self, state: usize, action: usize, o: usize) -> f64 {
         self.rewards(self.shape().row(state, action))[o]

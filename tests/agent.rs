@@ -242,7 +242,7 @@ fn a_restarted_agent_recovers_what_it_shared_and_goes_on_sharing() {
     let mut agg = Aggregator::new(news.shape(), 0);
     let mut agent = Agent::new(&news, &config, agg.join(), 5).unwrap();
     let mut other = Agent::new(&news, &config, agg.join(), 6).unwrap();
-    for t in 0..40 {
+    for t in 0u32..40 {
         for a in [&mut agent, &mut other] {
             let arm = a.decide(0).unwrap();
             a.observe_click(arm, t.is_multiple_of(4)).unwrap();

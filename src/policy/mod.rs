@@ -139,9 +139,16 @@ impl Policy {
 fn mean_q<P: PosteriorRows + ?Sized>(d: &Decision, post: &P, scratch: &mut Scratch) {
     let Scratch { alpha, q, .. } = scratch;
     let shape = d.structure.shape();
+    let bernoulli = d.structure.is_bernoulli();
     for (a, qa) in q.iter_mut().enumerate() {
         let row = shape.row(d.state, a);
         post.alpha_into(row, alpha);
+        if let (true, [a0, a1]) = (bernoulli, &alpha[..]) {
+            // Rewards 0 and 1: the mean success probability, exactly what
+            // the weighted sum below gives.
+            *qa = a1 / (a0 + a1);
+            continue;
+        }
         let total: f64 = alpha.iter().sum();
         *qa = alpha
             .iter()

@@ -11,12 +11,19 @@ where
 {
     let Scratch { alpha, theta, q } = scratch;
     let shape = d.structure.shape();
+    // Rewards 0 and 1: Q is the drawn success probability, exactly what
+    // `(1 − p)·0 + p·1` gives.
+    let bernoulli = d.structure.is_bernoulli();
     for (a, qa) in q.iter_mut().enumerate() {
         let row = shape.row(d.state, a);
         post.alpha_into(row, alpha);
         if let [a0, a1] = alpha[..] {
             // Two outcomes: a Beta draw, no buffer to normalise.
             let p1 = BetaPosterior::from_valid(a1, a0).sample(rng);
+            if bernoulli {
+                *qa = p1;
+                continue;
+            }
             theta[0] = 1.0 - p1;
             theta[1] = p1;
         } else {

@@ -52,7 +52,9 @@ pub enum Mode {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
         Self {
             threads,
             cohorts: 0,

@@ -372,6 +372,13 @@ impl Agent {
         }
     }
 
+    /// Sends every row whose counts changed since it was last sent, whatever
+    /// the rule: before an agent leaves, so that nothing it learned is lost.
+    pub fn flush(&mut self) -> Option<ShareMessage> {
+        self.since_check = 0;
+        self.ledger.check(ShareRule::Always)
+    }
+
     /// Takes the aggregator's word on the others' counts. A malformed or
     /// misrouted update is refused and changes nothing; a row older than
     /// the one held (a reordered update) is skipped.

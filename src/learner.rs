@@ -262,6 +262,12 @@ impl<T: Task> Learner<T> {
         self.agent.share()
     }
 
+    /// Sends every row changed since it was last sent (see
+    /// [`Agent::flush`]).
+    pub fn flush(&mut self) -> Option<ShareMessage> {
+        self.agent.flush()
+    }
+
     /// Takes the aggregator's word on the others' counts (from the run's
     /// own aggregator, so not re-checked).
     pub fn apply(&mut self, update: &OthersUpdate) {

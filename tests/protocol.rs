@@ -146,33 +146,35 @@ fn never_leaves_each_learner_with_its_own_evidence() {
 }
 
 #[test]
-fn kl_rule_keeps_global_equal_to_the_sum_of_what_was_last_sent() {
-    lockstep(
-        &config(ShareRule::Kl(0.005), 1.0),
-        5,
-        400,
-        1,
-        |learners, agg| {
-            for row in 0..5 {
+fn row_by_row_rules_keep_global_equal_to_the_sum_of_what_was_last_sent() {
+    for rule in [ShareRule::Kl(0.005), ShareRule::Doubling(1.0)] {
+        sent_sum_invariant(rule);
+    }
+}
+
+/// After every trial under `rule`, the global estimate is the sum of what
+/// each learner last sent, and each learner's picture of it is exact.
+fn sent_sum_invariant(rule: ShareRule) {
+    lockstep(&config(rule, 1.0), 5, 400, 1, |learners, agg| {
+        for row in 0..5 {
+            assert_eq!(
+                counts(agg.global(), row),
+                sum_over(learners, row, Ledger::sent)
+            );
+            // Each learner's picture of the global estimate is exact too:
+            // what it sent plus what it was told of the others.
+            for l in learners {
+                let mut picture = [0.0; 2];
+                l.ledger().global_alpha_into(row, &mut picture);
+                let told = counts(l.ledger().sent(), row);
+                let others = counts(l.ledger().others(), row);
                 assert_eq!(
-                    counts(agg.global(), row),
-                    sum_over(learners, row, Ledger::sent)
+                    picture,
+                    [1.0 + told[0] + others[0], 1.0 + told[1] + others[1]]
                 );
-                // Each learner's picture of the global estimate is exact too:
-                // what it sent plus what it was told of the others.
-                for l in learners {
-                    let mut picture = [0.0; 2];
-                    l.ledger().global_alpha_into(row, &mut picture);
-                    let told = counts(l.ledger().sent(), row);
-                    let others = counts(l.ledger().others(), row);
-                    assert_eq!(
-                        picture,
-                        [1.0 + told[0] + others[0], 1.0 + told[1] + others[1]]
-                    );
-                }
             }
-        },
-    );
+        }
+    });
 }
 
 fn global_of(messages: &[ShareMessage], n: usize) -> Evidence {
@@ -203,7 +205,7 @@ proptest! {
     fn duplicated_and_reordered_messages_leave_the_global_estimate_unchanged(
         order in Just((0..60usize).collect::<Vec<_>>()).prop_shuffle(),
         dups in prop::collection::vec(0usize..60, 0..30),
-        rule in prop_oneof![Just(ShareRule::Always), Just(ShareRule::Kl(0.01)), Just(ShareRule::Periodic(3))],
+        rule in prop_oneof![Just(ShareRule::Always), Just(ShareRule::Kl(0.01)), Just(ShareRule::Periodic(3)), Just(ShareRule::Doubling(1.0))],
     ) {
         let log = lockstep(&config(rule, 1.0), 4, 40, 2, |_, _| {});
         let in_order = global_of(&log, 4);
@@ -215,5 +217,44 @@ proptest! {
             }
         }
         prop_assert_eq!(as_sorted(&global_of(&scrambled, 4)), as_sorted(&in_order));
+    }
+}
+
+#[test]
+fn doubling_holds_back_less_than_it_sent_and_a_flush_gives_the_pooled_sum() {
+    // Doubling holds back less than it has sent of each row; a flush at the
+    // end sends the rest, and the global estimate is then exactly the sum
+    // of every learner's own counts.
+    let config = config(ShareRule::Doubling(1.0), 1.0);
+    let mut learners: Vec<Learner> = (0..4).map(|i| Learner::new(&config, 7, 0, i)).collect();
+    let mut agg = Aggregator::new(config.structure().shape(), 4);
+    let mut rows_sent = 0;
+    let total = |e: &Evidence, row| counts(e, row).iter().sum::<f64>();
+    for _ in 0..3000 {
+        for l in &mut learners {
+            if let Some(m) = l.trial(1) {
+                rows_sent += m.rows.len();
+                agg.receive(&m).unwrap();
+            }
+            // What a learner holds back is bounded by what it has sent.
+            for row in 0..5 {
+                let (own, sent) = (total(l.ledger().own(), row), total(l.ledger().sent(), row));
+                assert!(own - sent < sent.max(1.0), "{own} own, {sent} sent");
+            }
+        }
+        for u in agg.answer_all() {
+            learners[u.learner as usize].apply(&u);
+        }
+    }
+    // O(log T) rows per arm: at most 13 sends of each of 5 arms per learner
+    // in 3000 pulls, where `always` would send 3000 rows.
+    assert!(rows_sent <= 4 * 5 * 13, "{rows_sent} rows sent");
+    for l in &mut learners {
+        if let Some(m) = l.flush() {
+            agg.receive(&m).unwrap();
+        }
+    }
+    for row in 0..5 {
+        assert_eq!(counts(agg.global(), row), brute_force_sum(&learners, row));
     }
 }

@@ -130,7 +130,7 @@ impl Common {
 struct RunArgs {
     #[command(flatten)]
     common: Common,
-    /// Share rule: never, always, periodic:K, kl:θ, kl-posterior:θ.
+    /// Share rule: never, always, periodic:K, doubling:F, kl:θ, kl-posterior:θ.
     #[arg(long)]
     share: Option<ShareRule>,
     /// Also write a checkpoint every K trials (lockstep; Ctrl-C always
@@ -148,7 +148,7 @@ struct SweepArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "never,periodic:10,periodic:100,kl:0.1,kl:0.01,kl:0.001,kl-posterior:1,always"
+        default_value = "never,periodic:10,periodic:100,doubling:1,kl:0.1,kl:0.01,kl:0.001,kl-posterior:1,always"
     )]
     share: Vec<ShareRule>,
 }

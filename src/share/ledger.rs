@@ -148,31 +148,10 @@ impl Ledger {
                     self.send_unsent(&mut batch);
                 }
             }
-            ShareRule::Kl(theta) | ShareRule::KlPosterior(theta) => {
+            ShareRule::Kl(_) | ShareRule::KlPosterior(_) | ShareRule::Doubling(_) => {
                 for k in 0..self.touched.len() {
                     let row = self.touched[k] as usize;
-                    if !self.is_unsent[row] {
-                        continue;
-                    }
-                    fill_alpha(
-                        self.prior,
-                        self.combined.row(row),
-                        None,
-                        &mut self.combined_alpha,
-                    );
-                    fill_alpha(
-                        self.prior,
-                        self.sent.row(row),
-                        self.others.row(row),
-                        &mut self.global_alpha,
-                    );
-                    let kl = match rule {
-                        ShareRule::Kl(_) => {
-                            kl_dirichlet_means(&self.combined_alpha, &self.global_alpha)
-                        }
-                        _ => kl_dirichlet(&self.combined_alpha, &self.global_alpha),
-                    };
-                    if kl > theta {
+                    if self.is_unsent[row] && self.is_due(rule, row) {
                         self.send_row(row, &mut batch);
                     }
                 }
@@ -193,6 +172,41 @@ impl Ledger {
             seq: self.seq,
             rows: batch,
         })
+    }
+
+    /// Whether a row-by-row rule sends `row`, whose own counts changed
+    /// since it was last sent.
+    fn is_due(&mut self, rule: ShareRule, row: usize) -> bool {
+        match rule {
+            ShareRule::Kl(theta) | ShareRule::KlPosterior(theta) => {
+                fill_alpha(
+                    self.prior,
+                    self.combined.row(row),
+                    None,
+                    &mut self.combined_alpha,
+                );
+                fill_alpha(
+                    self.prior,
+                    self.sent.row(row),
+                    self.others.row(row),
+                    &mut self.global_alpha,
+                );
+                let kl = if let ShareRule::Kl(_) = rule {
+                    kl_dirichlet_means(&self.combined_alpha, &self.global_alpha)
+                } else {
+                    kl_dirichlet(&self.combined_alpha, &self.global_alpha)
+                };
+                kl > theta
+            }
+            ShareRule::Doubling(fraction) => {
+                // Unsent observations against those already sent: a schedule
+                // that does not look at what was observed.
+                let total = |e: &Evidence| e.row(row).map_or(0.0, |c| c.iter().sum::<f64>());
+                let sent = total(&self.sent);
+                total(&self.own) - sent >= (fraction * sent).max(1.0)
+            }
+            ShareRule::Always | ShareRule::Periodic(_) | ShareRule::Never => true,
+        }
     }
 
     fn send_unsent(&mut self, batch: &mut RowBatch) {
@@ -310,6 +324,28 @@ mod tests {
         l.observe(0, 0);
         // 3/5 vs 3/4: KL ≈ 0.0527.
         assert!(l.check(ShareRule::Kl(0.1)).is_none());
+    }
+
+    #[test]
+    fn doubling_sends_a_row_at_1_2_4_8_observations() {
+        let mut l = Ledger::new(0, shape(), 1.0);
+        let mut sent_at = Vec::new();
+        for n in 1..=16 {
+            l.observe(2, n % 2);
+            if l.check(ShareRule::Doubling(1.0)).is_some() {
+                sent_at.push(n);
+            }
+        }
+        assert_eq!(sent_at, vec![1, 2, 4, 8, 16]);
+        // Half as much unsent evidence triggers it: 1, 2, 3, 5, 8, 12 …
+        let mut l = Ledger::new(0, shape(), 1.0);
+        let sent: Vec<usize> = (1..=12)
+            .filter(|_| {
+                l.observe(0, 1);
+                l.check(ShareRule::Doubling(0.5)).is_some()
+            })
+            .collect();
+        assert_eq!(sent, vec![1, 2, 3, 5, 8, 12]);
     }
 
     #[test]

@@ -10,6 +10,11 @@ pub enum ShareRule {
     KlPosterior(f64),
     /// Every `k` steps, every row changed since it was last sent.
     Periodic(u64),
+    /// A row is sent once its unsent observations reach `f` times those
+    /// already sent (and at least one): with `f = 1` at 1, 2, 4, 8, …
+    /// observations, so O(log T) messages per row, at moments that do not
+    /// depend on what was observed.
+    Doubling(f64),
     /// Every check, every changed row: the pooled limit.
     Always,
     /// Independent learners.
@@ -24,14 +29,17 @@ impl ShareRule {
                 Err(format!("θ = {t} must be finite and ≥ 0"))
             }
             ShareRule::Periodic(0) => Err("periodic:0; the period must be ≥ 1 step".into()),
+            ShareRule::Doubling(f) if !(f.is_finite() && f > 0.0) => {
+                Err(format!("doubling:{f}; the fraction must be finite and > 0"))
+            }
             _ => Ok(()),
         }
     }
 }
 
 /// The forms a rule string may take, for error messages.
-pub const SHARE_FORMS: &str =
-    "never, always, periodic:K with K ≥ 1 steps, kl:θ or kl-posterior:θ with θ ≥ 0";
+pub const SHARE_FORMS: &str = "never, always, periodic:K with K ≥ 1 steps, kl:θ or kl-posterior:θ \
+     with θ ≥ 0, doubling:F with F > 0";
 
 impl fmt::Display for ShareRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,6 +47,7 @@ impl fmt::Display for ShareRule {
             ShareRule::Kl(t) => write!(f, "kl:{t}"),
             ShareRule::KlPosterior(t) => write!(f, "kl-posterior:{t}"),
             ShareRule::Periodic(k) => write!(f, "periodic:{k}"),
+            ShareRule::Doubling(x) => write!(f, "doubling:{x}"),
             ShareRule::Always => write!(f, "always"),
             ShareRule::Never => write!(f, "never"),
         }
@@ -69,6 +78,12 @@ impl FromStr for ShareRule {
             ("always", None) => Ok(ShareRule::Always),
             ("kl", _) => Ok(ShareRule::Kl(threshold(need("0.01")?)?)),
             ("kl-posterior", _) => Ok(ShareRule::KlPosterior(threshold(need("1")?)?)),
+            ("doubling", _) => {
+                let a = need("1")?;
+                let f: f64 = a.parse().map_err(|_| format!("`{a}` is not a number"))?;
+                let rule = ShareRule::Doubling(f);
+                rule.check().map(|()| rule)
+            }
             ("periodic", _) => {
                 let a = need("100")?;
                 match a.parse::<u64>() {
@@ -93,6 +108,8 @@ mod tests {
             "periodic:100",
             "kl:0.01",
             "kl-posterior:1",
+            "doubling:1",
+            "doubling:0.5",
         ] {
             assert_eq!(s.parse::<ShareRule>().unwrap().to_string(), s);
         }
@@ -104,6 +121,10 @@ mod tests {
             "periodic:1.5",
             "sometimes",
             "never:3",
+            "doubling",
+            "doubling:0",
+            "doubling:-1",
+            "doubling:inf",
         ] {
             assert!(bad.parse::<ShareRule>().is_err(), "{bad}");
         }

@@ -1,7 +1,7 @@
 //! The embedding API's hot path: `decide` then `observe` on a 20-arm
-//! bandit, as an application drives it. Fixed seeds; parameters in the
-//! BenchmarkId. Target: at least 1.5 M decide + observe per second on one
-//! core.
+//! bandit, as an application drives it, and the share check of each rule.
+//! Fixed seeds; parameters in the BenchmarkId. Target: at least 1.5 M
+//! decide + observe per second on one core.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use parbayes::policy::Policy;
@@ -59,5 +59,56 @@ fn decide_observe(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_observe);
+/// An observation and the share check after it, for each rule, on one
+/// agent's own feedback stream (recorded once, so only the checks differ).
+fn share_check(c: &mut Criterion) {
+    let mut group = c.benchmark_group("share_check");
+    const STEPS: u64 = 10_000;
+    group.throughput(Throughput::Elements(STEPS));
+    let structure = Structure::bandit(RATES.len()).expect("20 arms");
+    let rules = [
+        ShareRule::Never,
+        ShareRule::Always,
+        ShareRule::Periodic(100),
+        ShareRule::Doubling(1.0),
+        ShareRule::Kl(0.00001),
+        ShareRule::KlPosterior(0.1),
+    ];
+    for share in rules {
+        let config = AgentConfig::builder()
+            .share(share)
+            .build()
+            .expect("valid settings");
+        // One agent's feedback stream, made once: the bench times the checks.
+        let mut maker = Agent::new(&structure, &config, 0, 42).expect("fits");
+        let mut clicks = Xoshiro256PlusPlus::seed_from_u64(7);
+        let feedback: Vec<(usize, bool)> = (0..STEPS)
+            .map(|_| {
+                let arm = maker.decide(0).expect("state 0");
+                (arm, clicks.random::<f64>() < RATES[arm])
+            })
+            .collect();
+        let id = BenchmarkId::new(
+            "observe_share",
+            format!("arms=20/share={share}/steps={STEPS}/seed=42"),
+        );
+        group.bench_function(id, |b| {
+            b.iter_batched_ref(
+                || Agent::new(&structure, &config, 0, 42).expect("fits"),
+                |agent| {
+                    for &(arm, clicked) in &feedback {
+                        agent.observe_click(arm, clicked).expect("arm exists");
+                        if let Some(m) = agent.share() {
+                            std::hint::black_box(m);
+                        }
+                    }
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_observe, share_check);
 criterion_main!(benches);

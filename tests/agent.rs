@@ -271,3 +271,62 @@ fn a_restarted_agent_recovers_what_it_shared_and_goes_on_sharing() {
         shared.row(0).map_or(0.0, |c| c[1]) + 1.0
     );
 }
+
+#[test]
+fn an_agent_plans_on_a_structure_the_application_describes() {
+    use parbayes::model::Known;
+    use rand::{RngExt, SeedableRng};
+    // State 0 pays 0.1 for waiting; trying to move (action 1) succeeds with
+    // probability 0.8. State 1 pays 1 and keeps you with probability 0.9.
+    // The agent knows what each outcome means, not the probabilities.
+    let structure = Structure::new(2, 2, 2, 0.9, |s, a, o| match (s, a, o) {
+        (0, 0, _) => Known {
+            next: 0,
+            reward: 0.1,
+            terminal: false,
+        },
+        (0, _, o) => Known {
+            next: o,
+            reward: 0.0,
+            terminal: false,
+        },
+        (_, _, 0) => Known {
+            next: 1,
+            reward: 1.0,
+            terminal: false,
+        },
+        _ => Known {
+            next: 0,
+            reward: 0.0,
+            terminal: false,
+        },
+    })
+    .unwrap();
+    let config = AgentConfig::builder()
+        .share(ShareRule::Never)
+        .build()
+        .unwrap();
+    let mut agent = Agent::new(&structure, &config, 0, 3).unwrap();
+    let mut world = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+    let (mut state, mut in_good) = (0, 0);
+    for step in 0..2000 {
+        if step % 20 == 0 {
+            agent.start_episode();
+        }
+        let action = agent.decide(state).unwrap();
+        let outcome = match (state, action) {
+            (0, 0) => 0,
+            (0, _) => usize::from(world.random::<f64>() < 0.8),
+            _ => usize::from(world.random::<f64>() >= 0.9),
+        };
+        agent.observe(state, action, outcome).unwrap();
+        state = structure.known(state, action, outcome).next;
+        if step >= 1800 {
+            in_good += usize::from(state == 1);
+        }
+    }
+    // The optimal policy spends 8/9 of its steps in state 1 (it
+    // falls back a tenth of the time and climbs out with 0.8); waiting
+    // forever would spend none.
+    assert!(in_good > 140, "{in_good} of 200 steps in the paying state");
+}

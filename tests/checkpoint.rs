@@ -5,12 +5,36 @@ mod common;
 
 use common::StopAt;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use parbayes::metrics::TrialRecord;
 use parbayes::runtime::{Checkpoints, Continuity};
 use parbayes::{Error, Observe, Overrides, RunOptions, Scenario, run_scenario};
+
+/// Options that write checkpoints into `dir` every `every` trials (and when
+/// `stop` is raised).
+fn checkpointing(dir: &Path, every: Option<u64>, stop: Option<Arc<AtomicBool>>) -> RunOptions {
+    RunOptions {
+        continuity: Continuity {
+            checkpoints: Checkpoints {
+                dir: Some(dir.to_path_buf()),
+                every,
+                ..Checkpoints::default()
+            },
+            stop,
+        },
+        ..RunOptions::default()
+    }
+}
+
+/// Options that continue from the checkpoints in `dir`.
+fn resuming(dir: &Path) -> RunOptions {
+    let mut options = checkpointing(dir, None, None);
+    options.continuity.checkpoints.resume = true;
+    options
+}
 
 fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
     let whole = run_scenario(scenario, &RunOptions::default(), &mut ())
@@ -19,18 +43,7 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
 
     let dir = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
-    let checkpoints = Checkpoints {
-        dir: Some(dir.path().to_path_buf()),
-        every: Some(every),
-        ..Checkpoints::default()
-    };
-    let stopping = RunOptions {
-        continuity: Continuity {
-            checkpoints: checkpoints.clone(),
-            stop: Some(flag.clone()),
-        },
-        ..RunOptions::default()
-    };
+    let stopping = checkpointing(dir.path(), Some(every), Some(flag.clone()));
     let mut stop = StopAt { at, flag };
     let err = run_scenario(scenario, &stopping, &mut stop).unwrap_err();
     assert!(matches!(err, Error::Interrupted), "{err:?}");
@@ -42,10 +55,7 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
         .collect();
     assert!(!saved.is_empty());
     // At least one experiment was stopped part-way.
-    let reader = Checkpoints {
-        resume: true,
-        ..checkpoints.clone()
-    };
+    let reader = resuming(dir.path()).continuity.checkpoints;
     let part_way = scenario.run.agents.iter().any(|&a| {
         (0..scenario.run.reps).any(|rep| {
             reader
@@ -64,19 +74,12 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
         }
     }
 
-    let resuming = RunOptions {
-        continuity: Continuity {
-            checkpoints: Checkpoints {
-                resume: true,
-                ..checkpoints
-            },
-            stop: None,
-        },
+    let again = RunOptions {
         // Another split of learners into actors: results must not care.
         cohorts: 3,
-        ..RunOptions::default()
+        ..resuming(dir.path())
     };
-    let resumed = run_scenario(scenario, &resuming, &mut ()).unwrap().records;
+    let resumed = run_scenario(scenario, &again, &mut ()).unwrap().records;
     assert_eq!(whole, resumed);
 
     // Proof that the checkpoints were used: under another seed, experiments
@@ -84,17 +87,7 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
     // the others start afresh and differ.
     let mut reseeded = scenario.clone();
     reseeded.run.seed += 1;
-    let from_copy = RunOptions {
-        continuity: Continuity {
-            checkpoints: Checkpoints {
-                dir: Some(copy.path().to_path_buf()),
-                resume: true,
-                ..Checkpoints::default()
-            },
-            stop: None,
-        },
-        ..RunOptions::default()
-    };
+    let from_copy = resuming(copy.path());
     let mixed = run_scenario(&reseeded, &from_copy, &mut ())
         .unwrap()
         .records;
@@ -176,15 +169,8 @@ fn a_shutdown_future_stops_an_async_caller_s_run_which_then_resumes_exactly() {
         .records;
     let dir = tempfile::tempdir().unwrap();
     let options = RunOptions {
-        continuity: Continuity {
-            checkpoints: Checkpoints {
-                dir: Some(dir.path().to_path_buf()),
-                ..Checkpoints::default()
-            },
-            stop: None,
-        },
         threads: 1,
-        ..RunOptions::default()
+        ..checkpointing(dir.path(), None, None)
     };
     // The caller already runs tokio; the run stops when its future says so.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -206,18 +192,9 @@ fn a_shutdown_future_stops_an_async_caller_s_run_which_then_resumes_exactly() {
         },
     ));
     assert!(matches!(stopped, Err(Error::Interrupted)), "{stopped:?}");
-    let resuming = RunOptions {
-        continuity: Continuity {
-            checkpoints: Checkpoints {
-                resume: true,
-                ..options.continuity.checkpoints.clone()
-            },
-            stop: None,
-        },
-        ..RunOptions::default()
-    };
+    let again = resuming(dir.path());
     let resumed = runtime
-        .block_on(parbayes::run_scenario_async(&scenario, &resuming, &mut ()))
+        .block_on(parbayes::run_scenario_async(&scenario, &again, &mut ()))
         .unwrap()
         .records;
     assert_eq!(whole, resumed);
@@ -241,18 +218,7 @@ fn a_checkpoint_does_not_grow_with_the_records_and_a_cut_append_is_dropped() {
         .records;
     let dir = tempfile::tempdir().unwrap();
     let flag = Arc::new(AtomicBool::new(false));
-    let checkpoints = Checkpoints {
-        dir: Some(dir.path().to_path_buf()),
-        every: Some(500),
-        ..Checkpoints::default()
-    };
-    let options = RunOptions {
-        continuity: Continuity {
-            checkpoints: checkpoints.clone(),
-            stop: Some(flag.clone()),
-        },
-        ..RunOptions::default()
-    };
+    let options = checkpointing(dir.path(), Some(500), Some(flag.clone()));
     let mut stop = StopAt { at: 3000, flag };
     assert!(matches!(
         run_scenario(&scenario, &options, &mut stop),
@@ -273,19 +239,10 @@ fn a_checkpoint_does_not_grow_with_the_records_and_a_cut_append_is_dropped() {
         .open(dir.path().join("agents-2-rep-0.records"))
         .unwrap();
     std::io::Write::write_all(&mut records, b"\x85half a record").unwrap();
-    let resuming = RunOptions {
-        continuity: Continuity {
-            checkpoints: Checkpoints {
-                resume: true,
-                ..checkpoints
-            },
-            stop: None,
-        },
-        ..RunOptions::default()
-    };
-    let resumed = run_scenario(&scenario, &resuming, &mut ()).unwrap().records;
+    let again = resuming(dir.path());
+    let resumed = run_scenario(&scenario, &again, &mut ()).unwrap().records;
     assert_eq!(whole, resumed);
     // The finished experiment's records file holds exactly its records.
-    let replayed = run_scenario(&scenario, &resuming, &mut ()).unwrap().records;
+    let replayed = run_scenario(&scenario, &again, &mut ()).unwrap().records;
     assert_eq!(whole, replayed);
 }

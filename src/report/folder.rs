@@ -6,7 +6,7 @@ use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::observe::Observe;
 use crate::policy::Policy;
-use crate::runtime::{Checkpoints, Mode, RunOptions, run_scenario_async};
+use crate::runtime::{Checkpoints, Mode, RunOptions, run_scenario_async, tokio_runtime};
 use crate::scenario::{Overrides, Scenario};
 use crate::share::ShareRule;
 use crate::sweep::{Sweep, run_sweep};
@@ -359,13 +359,4 @@ pub fn fingerprint<T: Task>(scenario: &Scenario<T>) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// A runtime as [`run_scenario`](crate::run_scenario) builds one.
-fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.threads.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))
 }

@@ -158,12 +158,17 @@ pub fn run_scenario<T: Task>(
     observer: &mut dyn Observe,
 ) -> Result<RunOutcome> {
     options.check(scenario)?;
+    tokio_runtime(options)?.block_on(run_scenario_async(scenario, options, observer))
+}
+
+/// A multi-thread runtime with `options.threads` workers, for the entry
+/// points that bring their own.
+pub(crate) fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.threads.max(1))
         .enable_all()
         .build()
-        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))?
-        .block_on(run_scenario_async(scenario, options, observer))
+        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))
 }
 
 /// [`run_scenario`] on the caller's tokio runtime (a multi-thread one, for

@@ -12,6 +12,7 @@ mod free;
 pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, SavedAggregator};
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
 pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
+pub(crate) use driver::tokio_runtime;
 pub use driver::{
     Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes, run_lockstep,
     run_scenario, run_scenario_async, run_scenario_until,

@@ -145,7 +145,7 @@ fn main() -> parbayes::Result<()> {
         .map(Into::into)
         .unwrap_or_else(|| parbayes::scenario::default_results_dir(&scenario));
     let dir = ResultsDir::create(&out)?;
-    let summary = run_in_folder(&scenario, &RunOptions::default(), dir, None, false, &mut ())?;
+    let summary = run_in_folder(&scenario, &RunOptions::default(), dir, None, &mut ())?;
     print!("{}", summary_table(&summary));
     println!("results: {}", out.display());
     Ok(())

@@ -91,15 +91,7 @@ fn read(path: &std::path::Path) -> String {
 fn a_users_task_runs_into_a_results_folder_like_a_shipped_one() {
     let out = tempfile::tempdir().unwrap();
     let dir = ResultsDir::create(&out.path().join("coins")).unwrap();
-    let summary = run_in_folder(
-        &coins(true),
-        &RunOptions::default(),
-        dir,
-        None,
-        false,
-        &mut (),
-    )
-    .unwrap();
+    let summary = run_in_folder(&coins(true), &RunOptions::default(), dir, None, &mut ()).unwrap();
     let folder = out.path().join("coins");
     // 2 agent counts × 3 repetitions × 30 records, and a header.
     assert_eq!(
@@ -130,15 +122,7 @@ fn a_users_task_runs_into_a_results_folder_like_a_shipped_one() {
 fn metrics_a_task_cannot_know_are_left_empty_not_zero() {
     let out = tempfile::tempdir().unwrap();
     let dir = ResultsDir::create(&out.path().join("blind")).unwrap();
-    run_in_folder(
-        &coins(false),
-        &RunOptions::default(),
-        dir,
-        None,
-        false,
-        &mut (),
-    )
-    .unwrap();
+    run_in_folder(&coins(false), &RunOptions::default(), dir, None, &mut ()).unwrap();
     let csv = read(&out.path().join("blind").join("trials.csv"));
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
     let model_kl = header.iter().position(|h| *h == "model_kl").unwrap();

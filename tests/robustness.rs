@@ -82,7 +82,7 @@ fn interrupted(dir: &Path) {
     };
     options.continuity.stop = Some(flag.clone());
     let mut stop = StopAt { at: 200, flag };
-    let stopped = run_in_folder(&scenario, &options, results, Some(100), false, &mut stop);
+    let stopped = run_in_folder(&scenario, &options, results, Some(100), &mut stop);
     assert!(matches!(stopped, Err(Error::Interrupted)), "{stopped:?}");
     assert!(dir.join("cut").join("checkpoints").is_dir());
 }

@@ -230,7 +230,7 @@ fn run(
     )
     .write(&dir)?;
     let mut bar = Bar::new();
-    let summary = run_in_folder(&scenario, &options, dir, checkpoint_every, false, &mut bar);
+    let summary = run_in_folder(&scenario, &options, dir, checkpoint_every, &mut bar);
     bar.0.finish_and_clear();
     show(summary, &out, options.mode, common.format)
 }

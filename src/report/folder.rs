@@ -20,8 +20,8 @@ pub const MANIFEST: &str = "run.json";
 /// `trials.csv` as it goes, then `summary.json` and `curves.svg`. In
 /// lockstep it keeps checkpoints in `dir/checkpoints` (every
 /// `checkpoint_every` trials, and whenever `options.continuity.stop` is
-/// raised), continues from them if `resume`, and removes them once the run
-/// has finished. `observer` watches the run too.
+/// raised), and removes them once the run has finished; [`resume`]
+/// continues from them. `observer` watches the run too.
 ///
 /// A stopped run returns [`Error::Interrupted`]; its folder holds every
 /// record written so far and the checkpoints to continue from.
@@ -34,7 +34,7 @@ pub const MANIFEST: &str = "run.json";
 /// let scenario = Scenario::load("bandit-news".as_ref(), &overrides)?;
 /// let out = tempfile::tempdir().unwrap();
 /// let dir = ResultsDir::create(&out.path().join("news"))?;
-/// let summary = run_in_folder(&scenario, &RunOptions::default(), dir, None, false, &mut ())?;
+/// let summary = run_in_folder(&scenario, &RunOptions::default(), dir, None, &mut ())?;
 /// assert_eq!(summary.results[0].agents, 2);
 /// for file in ["trials.csv", "summary.json", "curves.svg"] {
 ///     assert!(out.path().join("news").join(file).is_file());
@@ -46,64 +46,96 @@ pub fn run_in_folder<T: Task>(
     options: &RunOptions,
     dir: ResultsDir,
     checkpoint_every: Option<u64>,
-    resume: bool,
     observer: &mut dyn Observe,
 ) -> Result<Summary> {
-    options.check(scenario)?;
-    tokio_runtime(options)?.block_on(run_in_folder_async(
-        scenario,
-        options,
-        dir,
+    let folder = Folder {
         checkpoint_every,
-        resume,
-        observer,
-    ))
+        resume: false,
+    };
+    folder.run_blocking(scenario, options, dir, observer)
 }
 
 /// [`run_in_folder`] on the caller's tokio runtime.
 pub async fn run_in_folder_async<T: Task, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
-    mut dir: ResultsDir,
+    dir: ResultsDir,
     checkpoint_every: Option<u64>,
-    resume: bool,
     observer: &mut O,
 ) -> Result<Summary> {
-    let mut options = options.clone();
-    if options.mode == Mode::Lockstep {
-        options.continuity.checkpoints = Checkpoints {
-            dir: Some(dir.path().join("checkpoints")),
-            every: checkpoint_every,
-            resume,
-            run: fingerprint(scenario),
-        };
-    } else if checkpoint_every.is_some() || resume {
-        return Err(Error::invalid(
-            "run options",
-            "checkpoints",
-            "the async mode has no checkpoints; use the lockstep mode",
-        ));
-    }
-    let outcome = {
-        let mut both = (&mut dir, observer);
-        run_scenario_async(scenario, &options, &mut both).await?
+    let folder = Folder {
+        checkpoint_every,
+        resume: false,
     };
-    let summary = Summary::new(scenario, &outcome);
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Write {
-        path: dir.path().join("summary.json"),
-        source: std::io::Error::other(e),
-    })?;
-    dir.write_file("summary.json", json.as_bytes())?;
-    let title = format!(
-        "{}: {} sharing, {}",
-        scenario.name,
-        scenario.learner.agent().share(),
-        scenario.learner.agent().policy()
-    );
-    write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
-    // Finished: trials.csv and summary.json hold everything the checkpoints did.
-    let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
-    Ok(summary)
+    folder.run(scenario, options, dir, observer).await
+}
+
+/// How a run uses its folder's checkpoints.
+struct Folder {
+    checkpoint_every: Option<u64>,
+    /// Continue from the checkpoints already there.
+    resume: bool,
+}
+
+impl Folder {
+    fn run_blocking<T: Task>(
+        &self,
+        scenario: &Scenario<T>,
+        options: &RunOptions,
+        dir: ResultsDir,
+        observer: &mut dyn Observe,
+    ) -> Result<Summary> {
+        options.check(scenario)?;
+        tokio_runtime(options)?.block_on(self.run(scenario, options, dir, observer))
+    }
+
+    async fn run<T: Task, O: Observe + ?Sized>(
+        &self,
+        scenario: &Scenario<T>,
+        options: &RunOptions,
+        mut dir: ResultsDir,
+        observer: &mut O,
+    ) -> Result<Summary> {
+        let Folder {
+            checkpoint_every,
+            resume,
+        } = *self;
+        let mut options = options.clone();
+        if options.mode == Mode::Lockstep {
+            options.continuity.checkpoints = Checkpoints {
+                dir: Some(dir.path().join("checkpoints")),
+                every: checkpoint_every,
+                resume,
+                run: fingerprint(scenario),
+            };
+        } else if checkpoint_every.is_some() || resume {
+            return Err(Error::invalid(
+                "run options",
+                "checkpoints",
+                "the async mode has no checkpoints; use the lockstep mode",
+            ));
+        }
+        let outcome = {
+            let mut both = (&mut dir, observer);
+            run_scenario_async(scenario, &options, &mut both).await?
+        };
+        let summary = Summary::new(scenario, &outcome);
+        let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Write {
+            path: dir.path().join("summary.json"),
+            source: std::io::Error::other(e),
+        })?;
+        dir.write_file("summary.json", json.as_bytes())?;
+        let title = format!(
+            "{}: {} sharing, {}",
+            scenario.name,
+            scenario.learner.agent().share(),
+            scenario.learner.agent().policy()
+        );
+        write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
+        // Finished: trials.csv and summary.json hold everything the checkpoints did.
+        let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
+        Ok(summary)
+    }
 }
 
 /// Runs `scenario` once per share rule into the results folder `dir`:
@@ -327,14 +359,11 @@ pub fn resume(
         options.threads = t;
     }
     let results = ResultsDir::reopen_locked(dir, lock)?;
-    let summary = run_in_folder(
-        &scenario,
-        &options,
-        results,
-        manifest.checkpoint_every,
-        true,
-        observer,
-    )?;
+    let folder = Folder {
+        checkpoint_every: manifest.checkpoint_every,
+        resume: true,
+    };
+    let summary = folder.run_blocking(&scenario, &options, results, observer)?;
     Ok((scenario, summary))
 }
 

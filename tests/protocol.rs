@@ -36,7 +36,8 @@ fn lockstep(
     mut check: impl FnMut(&[Learner], &Aggregator),
 ) -> Vec<ShareMessage> {
     let mut learners: Vec<Learner> = (0..n).map(|i| Learner::new(config, 7, 0, i)).collect();
-    let mut agg = Aggregator::new(config.structure().shape(), n as usize);
+    let mut agg = Aggregator::new(config.structure().shape(), n as usize)
+        .with_downlink(config.agent().share().downlink());
     let mut log = Vec::new();
     let mut schedule = Schedule::new(steps, steps, config.agent().forgetting());
     for _ in 0..trials {
@@ -175,6 +176,41 @@ fn sent_sum_invariant(rule: ShareRule) {
             }
         }
     });
+}
+
+#[test]
+fn the_doubling_downlink_keeps_each_learner_within_half_of_the_others_evidence() {
+    let (mut answers, mut rows_down) = (0, 0);
+    let log = lockstep(
+        &config(ShareRule::Doubling(1.0), 1.0),
+        8,
+        2000,
+        1,
+        |learners, agg| {
+            for l in learners {
+                let contrib = agg.contribution(l.id()).unwrap();
+                for row in 0..5 {
+                    let g = counts(agg.global(), row);
+                    let mine = counts(contrib, row);
+                    let truth = [g[0] - mine[0], g[1] - mine[1]];
+                    let told = counts(l.ledger().others(), row);
+                    // Never more than there is, never less than half of it.
+                    assert!(told[0] <= truth[0] && told[1] <= truth[1]);
+                    let (t, k) = (truth[0] + truth[1], told[0] + told[1]);
+                    assert!(t - k < k.max(1.0), "told {k} of {t}");
+                }
+            }
+            answers += 1;
+            rows_down = agg.traffic().rows_down;
+        },
+    );
+    assert_eq!(answers, 2000);
+    // Each of 8 learners is told each of 5 arms O(log n) times (n ≤ 14,000
+    // others' pulls: at most 15 times), where an ungated downlink sends a
+    // row whenever another learner sent it.
+    assert!(rows_down <= 8 * 5 * 15, "{rows_down} rows down");
+    let up: usize = log.iter().map(|m| m.rows.len()).sum();
+    assert!(up <= 8 * 5 * 12, "{up} rows up");
 }
 
 fn global_of(messages: &[ShareMessage], n: usize) -> Evidence {

@@ -673,7 +673,8 @@ impl<T: Task> Lockstep<T> {
             .iter()
             .map(|r| Cohort::new(config, scenario.run.seed, rep, r.clone()))
             .collect();
-        let aggregator = Aggregator::new(config.structure().shape(), agents as usize);
+        let aggregator = Aggregator::new(config.structure().shape(), agents as usize)
+            .with_downlink(config.agent().share().downlink());
         (
             Self::new(scenario, agents, rep, ranges),
             cohorts,

@@ -160,7 +160,8 @@ pub async fn run_free<T: Task>(
     let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..k).map(|_| unbounded_channel()).unzip();
     let publisher = Publisher::spawn_with_mailbox(
         PublisherArgs {
-            aggregator: Aggregator::new(config.structure().shape(), n),
+            aggregator: Aggregator::new(config.structure().shape(), n)
+                .with_downlink(config.agent().share().downlink()),
             routes: ranges.iter().cloned().zip(inboxes).collect(),
             every_batches: k,
             every: Duration::from_millis(1),

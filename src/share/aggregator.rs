@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::message::{OthersUpdate, Recovery, RowBatch, ShareMessage};
+use super::rule::Downlink;
 use super::traffic::Traffic;
 use crate::error::ProtocolError;
 use crate::model::{Evidence, Shape};
@@ -45,6 +46,8 @@ pub struct Aggregator {
     changes: Vec<RowChange>,
     /// Advances once per message that changed the global estimate.
     clock: u64,
+    #[serde(default)]
+    downlink: Downlink,
     traffic: Traffic,
     scratch: Vec<f64>,
 }
@@ -60,6 +63,10 @@ struct Member {
     heard: u64,
     /// False once it has left.
     active: bool,
+    /// Under a gated downlink: the others' total count of each row when it
+    /// was last sent to the learner, by slot of the global estimate.
+    #[serde(default)]
+    told: Vec<f64>,
 }
 
 impl Member {
@@ -69,6 +76,25 @@ impl Member {
             seq: Vec::new(),
             heard: 0,
             active: true,
+            told: Vec::new(),
+        }
+    }
+
+    /// Whether the others' counts of a row, now `others` in total, are worth
+    /// sending under `downlink`; if so, notes them as told.
+    fn is_news(&mut self, downlink: Downlink, slot: usize, others: f64) -> bool {
+        let Downlink::Doubling(fraction) = downlink else {
+            return true;
+        };
+        if slot >= self.told.len() {
+            self.told.resize(slot + 1, 0.0);
+        }
+        let told = &mut self.told[slot];
+        if others - *told >= (fraction * *told).max(1.0) {
+            *told = others;
+            true
+        } else {
+            false
         }
     }
 }
@@ -119,9 +145,22 @@ impl Aggregator {
             global: Evidence::new(shape.rows(), shape.outcomes),
             changes: vec![RowChange::NEVER; shape.rows()],
             clock: 0,
+            downlink: Downlink::Every,
             traffic: Traffic::default(),
             scratch: vec![0.0; shape.outcomes],
         }
+    }
+
+    /// The same aggregator answering by `downlink` (by default every changed
+    /// row, [`Downlink::Every`]).
+    pub fn with_downlink(mut self, downlink: Downlink) -> Self {
+        self.downlink = downlink;
+        self
+    }
+
+    /// How it answers.
+    pub fn downlink(&self) -> Downlink {
+        self.downlink
     }
 
     /// The shape of the task it aggregates.
@@ -199,6 +238,7 @@ impl Aggregator {
         if factor != 1.0 {
             for m in self.members.values_mut() {
                 m.contrib.scale(factor);
+                m.told.iter_mut().for_each(|t| *t *= factor);
             }
             self.global.scale(factor);
         }
@@ -266,6 +306,7 @@ impl Aggregator {
             &self.global,
             &self.changes,
             self.clock,
+            self.downlink,
             &mut self.scratch,
             &mut self.traffic,
         ))
@@ -281,6 +322,7 @@ impl Aggregator {
                 &self.global,
                 &self.changes,
                 self.clock,
+                self.downlink,
                 &mut self.scratch,
                 &mut self.traffic,
             ));
@@ -307,6 +349,11 @@ impl Aggregator {
                     *o = (*o - c).max(0.0);
                 }
             }
+            if self.downlink != Downlink::Every {
+                let slot = self.global.existing_slot(row).expect("a stored row");
+                member.told.resize(member.told.len().max(slot + 1), 0.0);
+                member.told[slot] = self.scratch.iter().sum();
+            }
             others.push(row, &self.scratch);
         }
         member.heard = self.clock;
@@ -331,13 +378,16 @@ fn active(members: &mut BTreeMap<u32, Member>, id: u32) -> Result<&mut Member, P
 }
 
 /// Member `id`'s answer: the others' counts of the rows some other learner
-/// changed since it last heard.
+/// changed since it last heard, as far as `downlink` finds them news. A row
+/// held back is looked at again when someone changes it next.
+#[allow(clippy::too_many_arguments)]
 fn answer(
     id: u32,
     member: &mut Member,
     global: &Evidence,
     changes: &[RowChange],
     clock: u64,
+    downlink: Downlink,
     scratch: &mut [f64],
     traffic: &mut Traffic,
 ) -> Option<OthersUpdate> {
@@ -356,6 +406,12 @@ fn answer(
             for (o, c) in scratch.iter_mut().zip(own) {
                 // Exact for whole counts; clamp rounding of discounted ones.
                 *o = (*o - c).max(0.0);
+            }
+        }
+        if downlink != Downlink::Every {
+            let slot = global.existing_slot(row).expect("a stored row");
+            if !member.is_news(downlink, slot, scratch.iter().sum()) {
+                continue;
             }
         }
         batch.push(row, scratch);
@@ -411,6 +467,33 @@ mod tests {
         assert_eq!(agg.traffic().messages_up, 3);
         assert_eq!(agg.traffic().messages_down, 2);
         assert_eq!(agg.traffic().rows_down, 3);
+    }
+
+    #[test]
+    fn the_doubling_downlink_answers_a_row_at_1_2_4_8_others_observations() {
+        let mut agg = Aggregator::new(shape(), 2).with_downlink(Downlink::Doubling(1.0));
+        let mut told_at = Vec::new();
+        for n in 1..=16u64 {
+            agg.receive(&msg(0, n, &[(1, [n as f64, 0.0])])).unwrap();
+            if let Some(u) = agg.answer(1).unwrap() {
+                assert_eq!(u.rows.counts, vec![n as f64, 0.0]);
+                told_at.push(n);
+            }
+        }
+        assert_eq!(told_at, vec![1, 2, 4, 8, 16]);
+        // A recovery tells everything, and the doubling goes on from there.
+        agg.receive(&msg(0, 17, &[(1, [20.0, 0.0])])).unwrap();
+        assert_eq!(agg.recovery(1).unwrap().others.counts, vec![20.0, 0.0]);
+        agg.receive(&msg(0, 18, &[(1, [39.0, 0.0])])).unwrap();
+        assert!(agg.answer(1).unwrap().is_none());
+        agg.receive(&msg(0, 19, &[(1, [40.0, 0.0])])).unwrap();
+        assert!(agg.answer(1).unwrap().is_some());
+        // Forgetting shrinks what it was told along with the counts.
+        agg.decay(0.5);
+        agg.receive(&msg(0, 20, &[(1, [39.0, 0.0])])).unwrap();
+        assert!(agg.answer(1).unwrap().is_none(), "39 < 2 × 20");
+        agg.receive(&msg(0, 21, &[(1, [40.0, 0.0])])).unwrap();
+        assert!(agg.answer(1).unwrap().is_some());
     }
 
     #[test]

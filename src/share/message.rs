@@ -5,6 +5,10 @@ use crate::model::Shape;
 /// Full counts of some rows, flat: row `rows[k]` has counts
 /// `counts[k·outcomes .. (k+1)·outcomes]`. Two allocations per message, not
 /// one per row.
+///
+/// On the wire a whole count is a MessagePack integer (1 byte below 128, 3
+/// below 65 536) instead of a 9-byte float; see [`compact_counts`]. Decoding
+/// gives back the same `f64`s bit for bit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RowBatch {
     /// Outcomes per row.
@@ -12,6 +16,7 @@ pub struct RowBatch {
     /// The rows, in the order their counts follow.
     pub rows: Vec<u32>,
     /// `outcomes` counts per row, row after row.
+    #[serde(with = "compact_counts")]
     pub counts: Vec<f64>,
 }
 
@@ -130,6 +135,84 @@ pub struct OthersUpdate {
     pub rows: RowBatch,
 }
 
+/// Counts in their shortest lossless form: a whole, non-negative count below
+/// 2⁵³ as an unsigned integer, any other value as an `f32` when that is exact
+/// (halves, quarters, …; binary formats only), else as an `f64`. Counts are whole unless learners
+/// forget, and most are small, so a GridWorld row of 25 outcomes shrinks from
+/// 225 bytes to about 30.
+pub mod compact_counts {
+    use serde::de::{SeqAccess, Visitor};
+    use serde::ser::SerializeSeq;
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    /// Below this every whole `f64` is exact as an integer.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+
+    /// Writes `counts` as a sequence of integers and floats.
+    pub fn serialize<S: Serializer>(counts: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        // Text formats print an f32 in its own shortest form, which reads
+        // back as a different f64: they get the f64.
+        let binary = !s.is_human_readable();
+        let mut seq = s.serialize_seq(Some(counts.len()))?;
+        for &c in counts {
+            if c.fract() == 0.0 && c.is_sign_positive() && c < EXACT {
+                seq.serialize_element(&(c as u64))?;
+            } else if binary && f64::from(c as f32) == c {
+                seq.serialize_element(&(c as f32))?;
+            } else {
+                seq.serialize_element(&c)?;
+            }
+        }
+        seq.end()
+    }
+
+    /// Reads a sequence of numbers of any MessagePack (or JSON) kind.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        d.deserialize_seq(Counts)
+    }
+
+    struct Counts;
+    struct Count(f64);
+
+    impl<'de> Visitor<'de> for Counts {
+        type Value = Vec<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a sequence of counts")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
+            // The length comes from the peer: cap what it can make us reserve.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(Count(c)) = seq.next_element()? {
+                out.push(c);
+            }
+            Ok(out)
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Count {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Number;
+            impl Visitor<'_> for Number {
+                type Value = f64;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a number")
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<f64, E> {
+                    Ok(v as f64)
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<f64, E> {
+                    Ok(v as f64)
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<f64, E> {
+                    Ok(v)
+                }
+            }
+            d.deserialize_any(Number).map(Count)
+        }
+    }
+}
+
 /// The size of `msg` in MessagePack (rmp-serde, the encoding kameo's remote
 /// messages use), counted without building the buffer.
 pub fn encoded_len<T: Serialize>(msg: &T) -> u64 {
@@ -167,5 +250,39 @@ mod tests {
         assert_eq!(encoded_len(&msg), bytes.len() as u64);
         let back: ShareMessage = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn counts_travel_in_their_shortest_lossless_form() {
+        let counts = [
+            0.0,
+            1.0,
+            127.0,
+            128.0,
+            70_000.0,
+            0.5,
+            0.1,
+            1e300,
+            2f64.powi(53),
+            -0.0,
+            -3.0,
+            f64::MIN_POSITIVE,
+        ];
+        let mut rows = RowBatch::new(counts.len());
+        rows.push(0, &counts);
+        let bytes = rmp_serde::to_vec(&rows).unwrap();
+        let back: RowBatch = rmp_serde::from_slice(&bytes).unwrap();
+        for (a, b) in back.counts.iter().zip(&counts) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{b} came back as {a}");
+        }
+        let json: RowBatch = serde_json::from_str(&serde_json::to_string(&rows).unwrap()).unwrap();
+        assert_eq!(json, rows);
+        // 25 small whole counts: one byte each, where an f64 takes nine.
+        let mut grid = RowBatch::new(25);
+        grid.push(99, &[3.0; 25]);
+        let len = encoded_len(&grid);
+        assert!(len < 25 + 8, "{len} bytes");
+        let expected: Vec<u8> = [&[0x93, 25, 0x91, 99, 0xdc, 0, 25][..], &[3u8; 25][..]].concat();
+        assert_eq!(rmp_serde::to_vec(&grid).unwrap(), expected);
     }
 }

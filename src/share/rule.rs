@@ -13,7 +13,8 @@ pub enum ShareRule {
     /// A row is sent once its unsent observations reach `f` times those
     /// already sent (and at least one): with `f = 1` at 1, 2, 4, 8, …
     /// observations, so O(log T) messages per row, at moments that do not
-    /// depend on what was observed.
+    /// depend on what was observed. The aggregator answers the same way
+    /// ([`Downlink::Doubling`]).
     Doubling(f64),
     /// Every check, every changed row: the pooled limit.
     Always,
@@ -21,7 +22,40 @@ pub enum ShareRule {
     Never,
 }
 
+/// How the aggregator answers a learner: which rows that others changed it
+/// sends down.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Downlink {
+    /// Every row some other learner changed since the learner last heard.
+    #[default]
+    Every,
+    /// A row once the others' counts of it have grown by `f` times what the
+    /// learner was last told of them (and by at least one observation):
+    /// O(log n) answers per row and learner, whatever the number of learners,
+    /// and the learner always holds at least `1 / (1 + f)` of the others'
+    /// evidence.
+    Doubling(f64),
+}
+
+impl fmt::Display for Downlink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Downlink::Every => write!(f, "every"),
+            Downlink::Doubling(x) => write!(f, "doubling:{x}"),
+        }
+    }
+}
+
 impl ShareRule {
+    /// The downlink that goes with the rule: `doubling:F` both ways, every
+    /// changed row for the others (as the paper does for `kl:θ`).
+    pub fn downlink(&self) -> Downlink {
+        match *self {
+            ShareRule::Doubling(f) => Downlink::Doubling(f),
+            _ => Downlink::Every,
+        }
+    }
+
     /// Checks the rule's parameter: θ finite and ≥ 0, k ≥ 1.
     pub fn check(&self) -> Result<(), String> {
         match *self {

@@ -56,7 +56,7 @@ fn lockstep_run(c: &mut Criterion) {
                 agents: Some(vec![agents]),
                 reps: Some(1),
                 trials: Some(trials),
-                share: Some(share),
+                share: Some(share.into()),
                 ..Default::default()
             });
             let options = RunOptions::default();

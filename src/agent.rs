@@ -11,7 +11,7 @@ use crate::error::{Error, ProtocolError, Result};
 use crate::model::{Shape, Structure};
 use crate::policy::{Decision, Planner, Policy, PosteriorRows, Replan, Scratch};
 use crate::rng::{LearnerRng, learner_rng};
-use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule};
+use crate::share::{Downlink, Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing};
 
 /// The smallest prior pseudo-count α₀: below it, sums of pseudo-counts
 /// lose their meaning in floating point.
@@ -41,6 +41,7 @@ pub struct AgentConfig {
     forgetting: f64,
     policy: Policy,
     share: ShareRule,
+    downlink: Downlink,
     check_every: u64,
     replan: Replan,
 }
@@ -61,6 +62,7 @@ impl Default for AgentConfig {
             forgetting: 1.0,
             policy: Policy::PosteriorSampling,
             share: ShareRule::Kl(0.01),
+            downlink: Downlink::Every,
             check_every: 1,
             replan: Replan::EveryTrial,
         }
@@ -88,9 +90,16 @@ impl AgentConfigBuilder {
         self
     }
 
-    /// When to send rows to the aggregator (default `kl:0.01`).
-    pub fn share(mut self, rule: ShareRule) -> Self {
-        self.config.share = rule;
+    /// When to send rows to the aggregator (default `kl:0.01`), with the
+    /// downlink that goes with it ([`ShareRule::downlink`]).
+    pub fn share(self, rule: ShareRule) -> Self {
+        self.sharing(rule.into())
+    }
+
+    /// When to send rows, and how the aggregator should answer.
+    pub fn sharing(mut self, sharing: Sharing) -> Self {
+        self.config.share = sharing.rule;
+        self.config.downlink = sharing.downlink;
         self
     }
 
@@ -130,6 +139,9 @@ impl AgentConfigBuilder {
         }
         if let Err(p) = c.share.check() {
             return bad("share", p);
+        }
+        if let Err(p) = c.downlink.check() {
+            return bad("downlink", p);
         }
         if c.check_every == 0 {
             return bad("check_every", "0; check at least every observation".into());
@@ -174,6 +186,20 @@ impl AgentConfig {
     /// The share rule.
     pub fn share(&self) -> ShareRule {
         self.share
+    }
+
+    /// How the aggregator should answer: a run builds its
+    /// [`Aggregator`](crate::share::Aggregator) with it.
+    pub fn downlink(&self) -> Downlink {
+        self.downlink
+    }
+
+    /// The share rule and the downlink.
+    pub fn sharing(&self) -> Sharing {
+        Sharing {
+            rule: self.share,
+            downlink: self.downlink,
+        }
     }
 
     /// Observations between share checks.

@@ -10,7 +10,7 @@ use crate::metrics::model_error;
 use crate::model::Structure;
 use crate::policy::{PlanState, Planner, Policy, policy_loss};
 use crate::rng::{LearnerRng, learner_rng, recovered_rng};
-use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule};
+use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing};
 
 /// What every learner of a run shares: the task, and how its agent learns,
 /// decides and shares. Built once, checked once.
@@ -55,7 +55,12 @@ impl<T: Task> LearnerConfig<T> {
 
     /// The same learners sharing by `rule`.
     pub fn with_share(&self, rule: ShareRule) -> Result<Self> {
-        self.with_agent(self.agent.to_builder().share(rule).build()?)
+        self.with_sharing(rule.into())
+    }
+
+    /// The same learners with another share rule and downlink.
+    pub fn with_sharing(&self, sharing: Sharing) -> Result<Self> {
+        self.with_agent(self.agent.to_builder().sharing(sharing).build()?)
     }
 
     /// The same learners choosing actions by `policy`.

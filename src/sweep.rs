@@ -10,7 +10,7 @@ use crate::observe::Observe;
 use crate::report::Summary;
 use crate::runtime::{RunOptions, RunOutcome, run_scenario};
 use crate::scenario::Scenario;
-use crate::share::ShareRule;
+use crate::share::{ShareRule, Sharing};
 
 /// One (agent count, share rule) pair: final means over repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,7 +77,7 @@ pub struct Sweep {
 /// unchanged), so every rule meets the same learners' random streams.
 pub fn run_sweep<T: Task>(
     scenario: &Scenario<T>,
-    rules: &[ShareRule],
+    rules: &[Sharing],
     options: &RunOptions,
     observer: &mut dyn Observe,
 ) -> Result<(Sweep, Vec<RunOutcome>)> {
@@ -93,7 +93,7 @@ pub fn run_sweep<T: Task>(
     let mut outcomes = Vec::with_capacity(rules.len());
     for &rule in rules {
         let mut s = scenario.clone();
-        s.learner = s.learner.with_share(rule)?;
+        s.learner = s.learner.with_sharing(rule)?;
         let outcome = run_scenario(&s, options, observer)?;
         let summary = Summary::new(&s, &outcome);
         for r in &summary.results {
@@ -119,6 +119,7 @@ pub fn run_sweep<T: Task>(
         outcomes.push(outcome);
     }
     let find = |rows: &[SweepRow], agents: u32, rule: ShareRule| {
+        let rule = Sharing::from(rule);
         rows.iter()
             .find(|r| r.agents == agents && r.share == rule.to_string())
             .map(SweepRow::error)

@@ -98,7 +98,7 @@ fn ten_learners_sharing_always_have_well_under_half_the_regret() {
     let scenario = news(Overrides {
         agents: Some(vec![1, 10]),
         reps: Some(20),
-        share: Some(ShareRule::Always),
+        share: Some(ShareRule::Always.into()),
         ..Default::default()
     });
     let out = run_scenario(&scenario, &RunOptions::default(), &mut ()).unwrap();
@@ -113,7 +113,7 @@ fn same_seed_same_records_on_one_or_two_threads_and_any_cohort_split() {
         agents: Some(vec![7]),
         reps: Some(2),
         trials: Some(600),
-        share: Some(ShareRule::Kl(0.005)),
+        share: Some(ShareRule::Kl(0.005).into()),
         ..Default::default()
     });
     let run = |threads, cohorts| {
@@ -154,7 +154,7 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
         agents: Some(vec![4]),
         reps: Some(1),
         trials: Some(300),
-        share: Some(ShareRule::Kl(0.01)),
+        share: Some(ShareRule::Kl(0.01).into()),
         ..Default::default()
     });
     let out = run_scenario(

@@ -5,7 +5,7 @@
 use parbayes::env::{Step, Task};
 use parbayes::model::{Known, Shape};
 use parbayes::report::{ResultsDir, run_in_folder, sweep_in_folder};
-use parbayes::share::ShareRule;
+use parbayes::share::{ShareRule, Sharing};
 use parbayes::{AgentConfig, Error, RunOptions, Scenario};
 use rand::{Rng, RngExt};
 
@@ -108,7 +108,7 @@ fn a_users_task_runs_into_a_results_folder_like_a_shipped_one() {
     assert!(summary.results[0].final_.model_kl > 0.0);
 
     let dir = ResultsDir::create(&out.path().join("sweep")).unwrap();
-    let rules = [ShareRule::Never, ShareRule::Periodic(10), ShareRule::Always];
+    let rules = [ShareRule::Never, ShareRule::Periodic(10), ShareRule::Always].map(Sharing::from);
     let sweep =
         sweep_in_folder(&coins(true), &rules, &RunOptions::default(), dir, &mut ()).unwrap();
     assert_eq!(sweep.rows.len(), 6);

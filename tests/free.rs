@@ -13,7 +13,7 @@ fn news(agents: u32, share: ShareRule, reps: u32) -> Scenario {
             agents: Some(vec![agents]),
             reps: Some(reps),
             trials: Some(2000),
-            share: Some(share),
+            share: Some(share.into()),
             ..Default::default()
         },
     )

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parbayes::runtime::Mode;
 use parbayes::scenario::{SHIPPED, default_results_dir};
-use parbayes::share::ShareRule;
+use parbayes::share::Sharing;
 use parbayes::{Observe, Overrides, RunOptions, Scenario};
 
 /// Parallel Bayesian reinforcement learning by actor message passing.
@@ -113,7 +113,7 @@ struct Common {
 }
 
 impl Common {
-    fn overrides(&self, share: Option<ShareRule>) -> Overrides {
+    fn overrides(&self, share: Option<Sharing>) -> Overrides {
         Overrides {
             agents: self.agents.clone(),
             reps: self.reps,
@@ -130,9 +130,10 @@ impl Common {
 struct RunArgs {
     #[command(flatten)]
     common: Common,
-    /// Share rule: never, always, periodic:K, doubling:F, kl:θ, kl-posterior:θ.
+    /// Share rule: never, always, periodic:K, doubling:F, kl:θ, kl-posterior:θ;
+    /// `RULE/every` or `RULE/doubling:F` also sets the downlink.
     #[arg(long)]
-    share: Option<ShareRule>,
+    share: Option<Sharing>,
     /// Also write a checkpoint every K trials (lockstep; Ctrl-C always
     /// writes one), so `parbayes resume` can continue after a crash.
     #[arg(long, value_name = "K")]
@@ -150,7 +151,7 @@ struct SweepArgs {
         value_delimiter = ',',
         default_value = "never,periodic:10,periodic:100,doubling:1,kl:0.1,kl:0.01,kl:0.001,kl-posterior:1,always"
     )]
-    share: Vec<ShareRule>,
+    share: Vec<Sharing>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -8,7 +8,7 @@ use crate::observe::Observe;
 use crate::policy::Policy;
 use crate::runtime::{Checkpoints, Mode, RunOptions, run_scenario_async, tokio_runtime};
 use crate::scenario::{Overrides, Scenario};
-use crate::share::ShareRule;
+use crate::share::Sharing;
 use crate::sweep::{Sweep, run_sweep};
 
 use super::{FolderLock, ResultsDir, Summary, write_curves_svg, write_pareto_svg};
@@ -143,7 +143,7 @@ impl Folder {
 /// `pareto.svg`.
 pub fn sweep_in_folder<T: Task>(
     scenario: &Scenario<T>,
-    rules: &[ShareRule],
+    rules: &[Sharing],
     options: &RunOptions,
     mut dir: ResultsDir,
     observer: &mut dyn Observe,
@@ -272,7 +272,7 @@ impl Manifest {
         let share = self
             .share
             .as_deref()
-            .map(str::parse::<ShareRule>)
+            .map(str::parse::<Sharing>)
             .transpose()
             .map_err(|e| Error::invalid(source, "share", e))?;
         let policy = self

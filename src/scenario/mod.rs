@@ -22,7 +22,7 @@ use crate::error::{Error, Result, read_text};
 use crate::learner::LearnerConfig;
 use crate::model::Structure;
 use crate::policy::{POLICY_FORMS, Policy, Replan};
-use crate::share::ShareRule;
+use crate::share::{ShareRule, Sharing};
 
 /// The most agents an experiment may have: upper bounds like this keep a
 /// typo from allocating the machine away.
@@ -108,7 +108,7 @@ pub struct Overrides {
     /// `--trials`.
     pub trials: Option<u64>,
     /// `--share`.
-    pub share: Option<ShareRule>,
+    pub share: Option<Sharing>,
     /// `--policy`.
     pub policy: Option<Policy>,
     /// `--fault-kill`.
@@ -471,7 +471,7 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         Some(s) => s,
         None => match &raw.share.rule {
             Some(s) => s.parse().map_err(|e: String| c.err("share.rule", e))?,
-            None => ShareRule::Kl(0.01),
+            None => ShareRule::Kl(0.01).into(),
         },
     };
     let check_every = c.positive_int(
@@ -520,7 +520,7 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         .prior(prior)
         .forgetting(forgetting)
         .policy(policy)
-        .share(share)
+        .sharing(share)
         .check_every(check_every)
         .replan(replan)
         .build()

@@ -135,27 +135,47 @@ pub struct OthersUpdate {
     pub rows: RowBatch,
 }
 
-/// Counts in their shortest lossless form: a whole, non-negative count below
-/// 2⁵³ as an unsigned integer, any other value as an `f32` when that is exact
-/// (halves, quarters, …; binary formats only), else as an `f64`. Counts are whole unless learners
-/// forget, and most are small, so a GridWorld row of 25 outcomes shrinks from
-/// 225 bytes to about 30.
+/// Counts in their shortest lossless form. A run of k zero counts is the
+/// integer −k (one byte up to 32 zeros); a whole, positive count below 2⁵³
+/// is an unsigned integer (one byte below 128, three below 65 536); any
+/// other value is an `f32` when that is exact (binary formats only), else an
+/// `f64`. Counts are whole unless learners forget, small, and mostly zero in
+/// a row of many outcomes, so a GridWorld row of 25 outcomes (four of them
+/// reachable) travels in about 8 bytes instead of 225.
 pub mod compact_counts {
-    use serde::de::{SeqAccess, Visitor};
+    use serde::de::{Error, SeqAccess, Visitor};
     use serde::ser::SerializeSeq;
     use serde::{Deserializer, Serializer};
     use std::fmt;
 
+    use crate::model::MAX_STRUCTURE_ENTRIES;
+
     /// Below this every whole `f64` is exact as an integer.
     const EXACT: f64 = 9_007_199_254_740_992.0;
 
-    /// Writes `counts` as a sequence of integers and floats.
+    /// Writes `counts` as a sequence of zero runs, integers and floats.
     pub fn serialize<S: Serializer>(counts: &[f64], s: S) -> Result<S::Ok, S::Error> {
         // Text formats print an f32 in its own shortest form, which reads
         // back as a different f64: they get the f64.
         let binary = !s.is_human_readable();
-        let mut seq = s.serialize_seq(Some(counts.len()))?;
+        // The length goes first; MessagePack would buffer the whole
+        // sequence to learn it.
+        let starts_run =
+            |k: usize| counts[k].to_bits() == 0 && (k == 0 || counts[k - 1].to_bits() != 0);
+        let tokens = (0..counts.len())
+            .filter(|&k| counts[k].to_bits() != 0 || starts_run(k))
+            .count();
+        let mut seq = s.serialize_seq(Some(tokens))?;
+        let mut zeros = 0i64;
         for &c in counts {
+            if c.to_bits() == 0 {
+                zeros += 1;
+                continue;
+            }
+            if zeros > 0 {
+                seq.serialize_element(&-zeros)?;
+                zeros = 0;
+            }
             if c.fract() == 0.0 && c.is_sign_positive() && c < EXACT {
                 seq.serialize_element(&(c as u64))?;
             } else if binary && f64::from(c as f32) == c {
@@ -164,16 +184,24 @@ pub mod compact_counts {
                 seq.serialize_element(&c)?;
             }
         }
+        if zeros > 0 {
+            seq.serialize_element(&-zeros)?;
+        }
         seq.end()
     }
 
-    /// Reads a sequence of numbers of any MessagePack (or JSON) kind.
+    /// Reads a sequence written by [`serialize`], in MessagePack or JSON.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         d.deserialize_seq(Counts)
     }
 
     struct Counts;
-    struct Count(f64);
+
+    /// One element: a count, or a run of zeros.
+    enum Token {
+        Count(f64),
+        Zeros(u64),
+    }
 
     impl<'de> Visitor<'de> for Counts {
         type Value = Vec<f64>;
@@ -181,34 +209,52 @@ pub mod compact_counts {
             f.write_str("a sequence of counts")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<f64>, A::Error> {
-            // The length comes from the peer: cap what it can make us reserve.
+            // Lengths come from the peer: bound what they can make us hold.
+            let cap = MAX_STRUCTURE_ENTRIES as usize;
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-            while let Some(Count(c)) = seq.next_element()? {
-                out.push(c);
+            while let Some(token) = seq.next_element()? {
+                let room = cap - out.len();
+                match token {
+                    Token::Count(_) | Token::Zeros(_) if room == 0 => {}
+                    Token::Count(c) => {
+                        out.push(c);
+                        continue;
+                    }
+                    Token::Zeros(k) if k <= room as u64 => {
+                        out.resize(out.len() + k as usize, 0.0);
+                        continue;
+                    }
+                    Token::Zeros(_) => {}
+                }
+                return Err(A::Error::custom(format!("more than {cap} counts")));
             }
             Ok(out)
         }
     }
 
-    impl<'de> serde::Deserialize<'de> for Count {
+    impl<'de> serde::Deserialize<'de> for Token {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct Number;
             impl Visitor<'_> for Number {
-                type Value = f64;
+                type Value = Token;
                 fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                    f.write_str("a number")
+                    f.write_str("a count or a negative run of zeros")
                 }
-                fn visit_u64<E>(self, v: u64) -> Result<f64, E> {
-                    Ok(v as f64)
+                fn visit_u64<E>(self, v: u64) -> Result<Token, E> {
+                    Ok(Token::Count(v as f64))
                 }
-                fn visit_i64<E>(self, v: i64) -> Result<f64, E> {
-                    Ok(v as f64)
+                fn visit_i64<E>(self, v: i64) -> Result<Token, E> {
+                    Ok(if v < 0 {
+                        Token::Zeros(v.unsigned_abs())
+                    } else {
+                        Token::Count(v as f64)
+                    })
                 }
-                fn visit_f64<E>(self, v: f64) -> Result<f64, E> {
-                    Ok(v)
+                fn visit_f64<E>(self, v: f64) -> Result<Token, E> {
+                    Ok(Token::Count(v))
                 }
             }
-            d.deserialize_any(Number).map(Count)
+            d.deserialize_any(Number)
         }
     }
 }
@@ -277,12 +323,19 @@ mod tests {
         }
         let json: RowBatch = serde_json::from_str(&serde_json::to_string(&rows).unwrap()).unwrap();
         assert_eq!(json, rows);
-        // 25 small whole counts: one byte each, where an f64 takes nine.
+        // A GridWorld row: 25 outcomes, 4 reachable. Zero runs are one
+        // byte each (−6 is 0xfa), small counts one byte.
+        let mut row = [0.0; 25];
+        (row[6], row[11], row[12], row[13]) = (3.0, 1.0, 14.0, 2.0);
         let mut grid = RowBatch::new(25);
-        grid.push(99, &[3.0; 25]);
-        let len = encoded_len(&grid);
-        assert!(len < 25 + 8, "{len} bytes");
-        let expected: Vec<u8> = [&[0x93, 25, 0x91, 99, 0xdc, 0, 25][..], &[3u8; 25][..]].concat();
+        grid.push(99, &row);
+        let expected = [0x93, 25, 0x91, 99, 0x97, 0xfa, 3, 0xfc, 1, 14, 2, 0xf5];
         assert_eq!(rmp_serde::to_vec(&grid).unwrap(), expected);
+        let back: RowBatch = rmp_serde::from_slice(&expected).unwrap();
+        assert_eq!(back, grid);
+        // A peer cannot make us allocate without bound.
+        let huge = [0x93, 1, 0x90, 0x91, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        let e = rmp_serde::from_slice::<RowBatch>(&huge).unwrap_err();
+        assert!(e.to_string().contains("counts"), "{e}");
     }
 }

@@ -16,6 +16,6 @@ mod traffic;
 pub use aggregator::Aggregator;
 pub use ledger::Ledger;
 pub use message::{OthersUpdate, Recovery, RowBatch, ShareMessage, encoded_len};
-pub use rule::{Downlink, SHARE_FORMS, ShareRule};
+pub use rule::{Downlink, SHARE_FORMS, ShareRule, Sharing};
 pub use schedule::{Due, Schedule};
 pub use traffic::Traffic;

@@ -46,6 +46,97 @@ impl fmt::Display for Downlink {
     }
 }
 
+impl Downlink {
+    /// Checks the parameter: the fraction finite and > 0.
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            Downlink::Doubling(f) if !(f.is_finite() && f > 0.0) => Err(format!(
+                "downlink doubling:{f}; the fraction must be finite and > 0"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromStr for Downlink {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s == "every" {
+            return Ok(Downlink::Every);
+        }
+        match s.split_once(':') {
+            Some(("doubling", f)) => {
+                let f: f64 = f
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{f}` is not a number"))?;
+                let down = Downlink::Doubling(f);
+                down.check().map(|()| down)
+            }
+            _ => Err(format!(
+                "unknown downlink `{s}`; use every or doubling:F with F > 0"
+            )),
+        }
+    }
+}
+
+/// Both directions of sharing: when a learner sends ([`ShareRule`]) and how
+/// the aggregator answers ([`Downlink`]). Written `RULE` or `RULE/DOWNLINK`,
+/// e.g. `periodic:100/doubling:0.1`; without a downlink, the rule's own
+/// ([`ShareRule::downlink`]).
+///
+/// ```
+/// use parbayes::share::{Downlink, ShareRule, Sharing};
+///
+/// let s: Sharing = "periodic:100/doubling:0.5".parse()?;
+/// assert_eq!((s.rule, s.downlink), (ShareRule::Periodic(100), Downlink::Doubling(0.5)));
+/// assert_eq!("doubling:1".parse::<Sharing>()?.downlink, Downlink::Doubling(1.0));
+/// assert_eq!("kl:0.01".parse::<Sharing>()?.to_string(), "kl:0.01");
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sharing {
+    /// When a learner sends a row.
+    pub rule: ShareRule,
+    /// Which changed rows the aggregator sends back.
+    pub downlink: Downlink,
+}
+
+impl From<ShareRule> for Sharing {
+    fn from(rule: ShareRule) -> Self {
+        Self {
+            rule,
+            downlink: rule.downlink(),
+        }
+    }
+}
+
+impl fmt::Display for Sharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.downlink == self.rule.downlink() {
+            write!(f, "{}", self.rule)
+        } else {
+            write!(f, "{}/{}", self.rule, self.downlink)
+        }
+    }
+}
+
+impl FromStr for Sharing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once('/') {
+            None => s.parse::<ShareRule>().map(Sharing::from),
+            Some((rule, down)) => Ok(Sharing {
+                rule: rule.parse()?,
+                downlink: down.parse()?,
+            }),
+        }
+    }
+}
+
 impl ShareRule {
     /// The downlink that goes with the rule: `doubling:F` both ways, every
     /// changed row for the others (as the paper does for `kl:θ`).
@@ -73,7 +164,8 @@ impl ShareRule {
 
 /// The forms a rule string may take, for error messages.
 pub const SHARE_FORMS: &str = "never, always, periodic:K with K ≥ 1 steps, kl:θ or kl-posterior:θ \
-     with θ ≥ 0, doubling:F with F > 0";
+     with θ ≥ 0, doubling:F with F > 0; optionally followed by /every or /doubling:F for the \
+     downlink";
 
 impl fmt::Display for ShareRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -161,6 +253,32 @@ mod tests {
             "doubling:inf",
         ] {
             assert!(bad.parse::<ShareRule>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sharing_parses_and_prints_both_directions() {
+        for s in [
+            "kl:0.01",
+            "doubling:1",
+            "doubling:1/every",
+            "periodic:100/doubling:0.1",
+            "always/doubling:2",
+        ] {
+            assert_eq!(s.parse::<Sharing>().unwrap().to_string(), s);
+        }
+        assert_eq!(
+            "always/every".parse::<Sharing>().unwrap().to_string(),
+            "always"
+        );
+        for bad in [
+            "kl:0.01/",
+            "kl:0.01/sometimes",
+            "kl:0.01/doubling:0",
+            "kl:0.01/doubling:x",
+            "nope/every",
+        ] {
+            assert!(bad.parse::<Sharing>().is_err(), "{bad}");
         }
     }
 }

@@ -12,6 +12,42 @@ use crate::runtime::{RunOptions, RunOutcome, run_scenario};
 use crate::scenario::Scenario;
 use crate::share::{ShareRule, Sharing};
 
+/// The rules `parbayes sweep` compares when given none: the two limits,
+/// the paper's `kl:θ` over five decades (a threshold suits one task's scale
+/// only), its closed-form variant, and the outcome-blind rules at several
+/// settings, gated downlinks included.
+pub const STANDARD_RULES: &[&str] = &[
+    "never",
+    "kl:0.1",
+    "kl:0.01",
+    "kl:0.001",
+    "kl:0.0001",
+    "kl:0.00001",
+    "kl-posterior:1",
+    "periodic:10",
+    "periodic:100",
+    "periodic:50/doubling:0.1",
+    "periodic:200/doubling:0.25",
+    "doubling:1",
+    "doubling:0.5",
+    "doubling:0.25",
+    "always",
+];
+
+/// [`STANDARD_RULES`], plus the scenario's own rule where it is not one of
+/// them (before `always`).
+pub fn standard_rules<T: Task>(scenario: &Scenario<T>) -> Vec<Sharing> {
+    let mut rules: Vec<Sharing> = STANDARD_RULES
+        .iter()
+        .map(|r| r.parse().expect("the standard rules parse"))
+        .collect();
+    let own = scenario.learner.agent().sharing();
+    if !rules.contains(&own) {
+        rules.insert(rules.len() - 1, own);
+    }
+    rules
+}
+
 /// One (agent count, share rule) pair: final means over repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRow {
@@ -149,4 +185,33 @@ pub fn run_sweep<T: Task>(
         },
         outcomes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_set_has_both_limits_and_the_scenarios_own_rule() {
+        let news = Scenario::load(
+            "scenarios/bandit-news.toml".as_ref(),
+            &crate::Overrides {
+                share: Some("kl:0.003".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let rules: Vec<String> = standard_rules(&news)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(rules.first().map(String::as_str), Some("never"));
+        assert_eq!(rules.last().map(String::as_str), Some("always"));
+        assert_eq!(rules[rules.len() - 2], "kl:0.003");
+        assert_eq!(rules.len(), STANDARD_RULES.len() + 1);
+        // A rule already in the set is not repeated.
+        let shipped =
+            Scenario::load("scenarios/bandit-news.toml".as_ref(), &Default::default()).unwrap();
+        assert_eq!(standard_rules(&shipped).len(), STANDARD_RULES.len());
+    }
 }

@@ -42,7 +42,7 @@ enum Command {
     Run(RunArgs),
     /// Run a scenario under several share rules: communication against accuracy.
     #[command(
-        after_help = "Examples:\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.001,kl:0.00001,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
+        after_help = "Examples:\n  parbayes sweep bandit-news --agents 10\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.00001,periodic:50/doubling:0.1,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
     )]
     Sweep(SweepArgs),
     /// Continue an interrupted run from its checkpoints.
@@ -145,12 +145,11 @@ struct SweepArgs {
     #[command(flatten)]
     common: Common,
     /// Share rules to compare, comma-separated; include `never` and `always`
-    /// for the accuracy gain.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "never,periodic:10,periodic:100,doubling:1,kl:0.1,kl:0.01,kl:0.001,kl-posterior:1,always"
-    )]
+    /// for the accuracy gain. Without it, a standard set: never, always,
+    /// kl:θ for θ = 0.1 … 0.00001, kl-posterior:1, periodic:10, periodic:100,
+    /// periodic:50/doubling:0.1, periodic:200/doubling:0.25, doubling:1,
+    /// doubling:0.5, doubling:0.25, and the scenario's own rule.
+    #[arg(long, value_delimiter = ',')]
     share: Vec<Sharing>,
 }
 
@@ -415,6 +414,11 @@ fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
     });
     let dir = ResultsDir::create(&out)?;
     let mut bar = Bar::new();
+    let share = if share.is_empty() {
+        parbayes::sweep::standard_rules(&scenario)
+    } else {
+        share
+    };
     let sweep = sweep_in_folder(&scenario, &share, &options, dir, &mut bar);
     bar.0.finish_and_clear();
     let sweep = sweep?;

@@ -126,7 +126,7 @@ impl RecordKey {
     pub fn new<T: Task>(agents: u32, config: &crate::learner::LearnerConfig<T>, rep: u32) -> Self {
         Self {
             agents,
-            share: config.agent().share().to_string(),
+            share: config.agent().sharing().to_string(),
             policy: config.agent().policy().to_string(),
             rep,
             regret: measures_regret(config.task()),

@@ -128,7 +128,7 @@ impl Folder {
         let title = format!(
             "{}: {} sharing, {}",
             scenario.name,
-            scenario.learner.agent().share(),
+            scenario.learner.agent().sharing(),
             scenario.learner.agent().policy()
         );
         write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;

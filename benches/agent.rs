@@ -1,11 +1,12 @@
 //! The embedding API's hot path: `decide` then `observe` on a 20-arm
-//! bandit, as an application drives it, and the share check of each rule.
+//! bandit, as an application drives it, the share check of each rule, and
+//! the aggregator's fold-and-answer under each downlink.
 //! Fixed seeds; parameters in the BenchmarkId. Target: at least 1.5 M
 //! decide + observe per second on one core.
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use parbayes::policy::Policy;
-use parbayes::share::ShareRule;
+use parbayes::share::{Aggregator, Downlink, RowBatch, ShareMessage, ShareRule};
 use parbayes::{Agent, AgentConfig, Structure};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -70,7 +71,9 @@ fn share_check(c: &mut Criterion) {
         ShareRule::Never,
         ShareRule::Always,
         ShareRule::Periodic(100),
+        ShareRule::Ramp(100),
         ShareRule::Doubling(1.0),
+        ShareRule::Doubling(0.1),
         ShareRule::Kl(0.00001),
         ShareRule::KlPosterior(0.1),
     ];
@@ -110,5 +113,59 @@ fn share_check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_observe, share_check);
+/// The aggregator's side per round: fold one message from each of 100
+/// learners, then answer them all, with every changed row going down or only
+/// the rows the doubling downlink finds news.
+fn downlink(c: &mut Criterion) {
+    let mut group = c.benchmark_group("downlink");
+    const LEARNERS: u32 = 100;
+    const ROUNDS: u64 = 200;
+    group.throughput(Throughput::Elements(ROUNDS * u64::from(LEARNERS)));
+    let structure = Structure::bandit(RATES.len()).expect("20 arms");
+    // Learner i pulls arm (i + round) mod 20 and sends its full counts.
+    let messages: Vec<Vec<ShareMessage>> = (0..ROUNDS)
+        .map(|round| {
+            (0..LEARNERS)
+                .map(|i| {
+                    let arm = (i as usize + round as usize) % RATES.len();
+                    let mut rows = RowBatch::new(2);
+                    let pulls = (round / RATES.len() as u64 + 1) as f64;
+                    rows.push(arm, &[pulls, 0.0]);
+                    ShareMessage {
+                        learner: i,
+                        seq: round + 1,
+                        rows,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    for down in [
+        Downlink::Every,
+        Downlink::Doubling(0.1),
+        Downlink::Doubling(1.0),
+    ] {
+        let id = BenchmarkId::new(
+            "receive_answer_all",
+            format!("arms=20/learners={LEARNERS}/rounds={ROUNDS}/downlink={down}"),
+        );
+        group.bench_function(id, |b| {
+            b.iter_batched_ref(
+                || Aggregator::new(structure.shape(), LEARNERS as usize).with_downlink(down),
+                |agg| {
+                    for round in &messages {
+                        for m in round {
+                            agg.receive(m).expect("a fresh message");
+                        }
+                        std::hint::black_box(agg.answer_all());
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_observe, share_check, downlink);
 criterion_main!(benches);

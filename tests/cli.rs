@@ -740,6 +740,6 @@ fn fewer_trials_than_the_files_record_interval_still_records_the_last_trial() {
         csv.lines()
             .nth(1)
             .unwrap()
-            .starts_with("2,periodic:50/doubling:0.1,posterior-sampling,0,20,20,")
+            .starts_with("2,ramp:100/doubling:0.03,posterior-sampling,0,20,20,")
     );
 }

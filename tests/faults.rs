@@ -109,7 +109,7 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
         s.run.reps = 4;
         s
     };
-    // A crash every 100 pulls on average, against a send every 50.
+    // A crash every 100 pulls on average, against a send every 100 at most.
     let (none, some) = (
         regret(&with_reps(news(0.0))),
         regret(&with_reps(news(0.01))),

@@ -42,7 +42,7 @@ enum Command {
     Run(RunArgs),
     /// Run a scenario under several share rules: communication against accuracy.
     #[command(
-        after_help = "Examples:\n  parbayes sweep bandit-news --agents 10\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.00001,periodic:50/doubling:0.1,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
+        after_help = "Examples:\n  parbayes sweep bandit-news --agents 10\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.00001,ramp:100/doubling:0.03,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
     )]
     Sweep(SweepArgs),
     /// Continue an interrupted run from its checkpoints.
@@ -130,8 +130,8 @@ impl Common {
 struct RunArgs {
     #[command(flatten)]
     common: Common,
-    /// Share rule: never, always, periodic:K, doubling:F, kl:θ, kl-posterior:θ;
-    /// `RULE/every` or `RULE/doubling:F` also sets the downlink.
+    /// Share rule: never, always, periodic:K, ramp:K, doubling:F, kl:θ,
+    /// kl-posterior:θ; `RULE/every` or `RULE/doubling:F` also sets the downlink.
     #[arg(long)]
     share: Option<Sharing>,
     /// Also write a checkpoint every K trials (lockstep; Ctrl-C always
@@ -147,7 +147,7 @@ struct SweepArgs {
     /// Share rules to compare, comma-separated; include `never` and `always`
     /// for the accuracy gain. Without it, a standard set: never, always,
     /// kl:θ for θ = 0.1 … 0.00001, kl-posterior:1, periodic:10, periodic:100,
-    /// periodic:50/doubling:0.1, periodic:200/doubling:0.25, doubling:1,
+    /// ramp:100, ramp:100/doubling:0.1, ramp:100/doubling:0.03, doubling:1,
     /// doubling:0.5, doubling:0.25, and the scenario's own rule.
     #[arg(long, value_delimiter = ',')]
     share: Vec<Sharing>,

@@ -28,6 +28,9 @@ pub struct Ledger {
     unsent: Vec<u32>,
     is_unsent: Vec<bool>,
     steps_since_periodic: u64,
+    /// Observations in all, for `ramp:K`.
+    #[serde(default)]
+    steps: u64,
     seq: u64,
     combined_alpha: Vec<f64>,
     global_alpha: Vec<f64>,
@@ -51,6 +54,7 @@ impl Ledger {
             unsent: Vec::new(),
             is_unsent: vec![false; rows],
             steps_since_periodic: 0,
+            steps: 0,
             seq: 0,
             combined_alpha: vec![0.0; outcomes],
             global_alpha: vec![0.0; outcomes],
@@ -110,6 +114,7 @@ impl Ledger {
             self.unsent.push(row as u32);
         }
         self.steps_since_periodic += 1;
+        self.steps += 1;
     }
 
     /// Forgets: evidence decays by `factor` wherever it is held, so own,
@@ -144,6 +149,15 @@ impl Ledger {
             ShareRule::Always => self.send_unsent(&mut batch),
             ShareRule::Periodic(k) => {
                 if self.steps_since_periodic >= k {
+                    self.steps_since_periodic = 0;
+                    self.send_unsent(&mut batch);
+                }
+            }
+            ShareRule::Ramp(k) => {
+                // The period is the number of steps taken before the last
+                // send, capped at k: sends after 1, 2, 4, 8, … steps.
+                let before = self.steps - self.steps_since_periodic;
+                if self.steps_since_periodic >= before.clamp(1, k) {
                     self.steps_since_periodic = 0;
                     self.send_unsent(&mut batch);
                 }
@@ -205,7 +219,9 @@ impl Ledger {
                 let sent = total(&self.sent);
                 total(&self.own) - sent >= (fraction * sent).max(1.0)
             }
-            ShareRule::Always | ShareRule::Periodic(_) | ShareRule::Never => true,
+            ShareRule::Always | ShareRule::Periodic(_) | ShareRule::Ramp(_) | ShareRule::Never => {
+                true
+            }
         }
     }
 
@@ -310,6 +326,18 @@ mod tests {
             l.check(ShareRule::Periodic(3)).unwrap().rows.rows,
             vec![0, 2]
         );
+    }
+
+    #[test]
+    fn ramp_sends_after_1_2_4_8_steps_then_every_k() {
+        let mut l = Ledger::new(0, shape(), 1.0);
+        let sent_at: Vec<u64> = (1..=100)
+            .filter(|n| {
+                l.observe(0, (n % 2) as usize);
+                l.check(ShareRule::Ramp(20)).is_some()
+            })
+            .collect();
+        assert_eq!(sent_at, vec![1, 2, 4, 8, 16, 32, 52, 72, 92]);
     }
 
     #[test]

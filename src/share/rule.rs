@@ -10,6 +10,11 @@ pub enum ShareRule {
     KlPosterior(f64),
     /// Every `k` steps, every row changed since it was last sent.
     Periodic(u64),
+    /// Like `periodic:k`, but the period starts at one step and doubles up
+    /// to `k`: sends after 1, 2, 4, 8, … steps, then every `k`. Learners
+    /// share their first, most useful observations at once, and then no
+    /// more often than `periodic:k`.
+    Ramp(u64),
     /// A row is sent once its unsent observations reach `f` times those
     /// already sent (and at least one): with `f = 1` at 1, 2, 4, 8, …
     /// observations, so O(log T) messages per row, at moments that do not
@@ -154,6 +159,7 @@ impl ShareRule {
                 Err(format!("θ = {t} must be finite and ≥ 0"))
             }
             ShareRule::Periodic(0) => Err("periodic:0; the period must be ≥ 1 step".into()),
+            ShareRule::Ramp(0) => Err("ramp:0; the period must be ≥ 1 step".into()),
             ShareRule::Doubling(f) if !(f.is_finite() && f > 0.0) => {
                 Err(format!("doubling:{f}; the fraction must be finite and > 0"))
             }
@@ -163,7 +169,7 @@ impl ShareRule {
 }
 
 /// The forms a rule string may take, for error messages.
-pub const SHARE_FORMS: &str = "never, always, periodic:K with K ≥ 1 steps, kl:θ or kl-posterior:θ \
+pub const SHARE_FORMS: &str = "never, always, periodic:K or ramp:K with K ≥ 1 steps, kl:θ or kl-posterior:θ \
      with θ ≥ 0, doubling:F with F > 0; optionally followed by /every or /doubling:F for the \
      downlink";
 
@@ -173,6 +179,7 @@ impl fmt::Display for ShareRule {
             ShareRule::Kl(t) => write!(f, "kl:{t}"),
             ShareRule::KlPosterior(t) => write!(f, "kl-posterior:{t}"),
             ShareRule::Periodic(k) => write!(f, "periodic:{k}"),
+            ShareRule::Ramp(k) => write!(f, "ramp:{k}"),
             ShareRule::Doubling(x) => write!(f, "doubling:{x}"),
             ShareRule::Always => write!(f, "always"),
             ShareRule::Never => write!(f, "never"),
@@ -210,10 +217,11 @@ impl FromStr for ShareRule {
                 let rule = ShareRule::Doubling(f);
                 rule.check().map(|()| rule)
             }
-            ("periodic", _) => {
+            ("periodic" | "ramp", _) => {
                 let a = need("100")?;
                 match a.parse::<u64>() {
-                    Ok(k) if k >= 1 => Ok(ShareRule::Periodic(k)),
+                    Ok(k) if k >= 1 && name == "periodic" => Ok(ShareRule::Periodic(k)),
+                    Ok(k) if k >= 1 => Ok(ShareRule::Ramp(k)),
                     _ => Err(format!("`{a}` is not a whole number of steps ≥ 1")),
                 }
             }
@@ -232,6 +240,7 @@ mod tests {
             "never",
             "always",
             "periodic:100",
+            "ramp:50",
             "kl:0.01",
             "kl-posterior:1",
             "doubling:1",
@@ -245,6 +254,8 @@ mod tests {
             "kl:nan",
             "periodic:0",
             "periodic:1.5",
+            "ramp:0",
+            "ramp",
             "sometimes",
             "never:3",
             "doubling",

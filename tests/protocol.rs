@@ -37,7 +37,8 @@ fn lockstep(
 ) -> Vec<ShareMessage> {
     let mut learners: Vec<Learner> = (0..n).map(|i| Learner::new(config, 7, 0, i)).collect();
     let mut agg = Aggregator::new(config.structure().shape(), n as usize)
-        .with_downlink(config.agent().downlink());
+        .with_downlink(config.agent().downlink())
+        .with_prior(config.agent().prior());
     let mut log = Vec::new();
     let mut schedule = Schedule::new(steps, steps, config.agent().forgetting());
     for _ in 0..trials {

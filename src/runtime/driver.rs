@@ -674,7 +674,8 @@ impl<T: Task> Lockstep<T> {
             .map(|r| Cohort::new(config, scenario.run.seed, rep, r.clone()))
             .collect();
         let aggregator = Aggregator::new(config.structure().shape(), agents as usize)
-            .with_downlink(config.agent().downlink());
+            .with_downlink(config.agent().downlink())
+            .with_prior(config.agent().prior());
         (
             Self::new(scenario, agents, rep, ranges),
             cohorts,

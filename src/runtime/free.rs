@@ -161,7 +161,8 @@ pub async fn run_free<T: Task>(
     let publisher = Publisher::spawn_with_mailbox(
         PublisherArgs {
             aggregator: Aggregator::new(config.structure().shape(), n)
-                .with_downlink(config.agent().downlink()),
+                .with_downlink(config.agent().downlink())
+                .with_prior(config.agent().prior()),
             routes: ranges.iter().cloned().zip(inboxes).collect(),
             every_batches: k,
             every: Duration::from_millis(1),

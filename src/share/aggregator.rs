@@ -5,6 +5,7 @@ use super::rule::Downlink;
 use super::traffic::Traffic;
 use crate::error::ProtocolError;
 use crate::model::{Evidence, Shape};
+use crate::posterior::divergence::kl_dirichlet_means;
 
 /// The global side of the protocol: `contrib[i][r]`, the latest counts from
 /// learner `i`, and `global[r] = Σᵢ contrib[i][r]`.
@@ -48,8 +49,18 @@ pub struct Aggregator {
     clock: u64,
     #[serde(default)]
     downlink: Downlink,
+    /// The learners' prior pseudo-count, for a KL-gated downlink.
+    #[serde(default = "one")]
+    prior: f64,
     traffic: Traffic,
     scratch: Vec<f64>,
+    /// Room for two rows of concentrations (sized on first use).
+    #[serde(skip)]
+    alphas: [Vec<f64>; 2],
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// One learner's record.
@@ -63,10 +74,13 @@ struct Member {
     heard: u64,
     /// False once it has left.
     active: bool,
-    /// Under a gated downlink: the others' total count of each row when it
-    /// was last sent to the learner, by slot of the global estimate.
+    /// Under a doubling downlink: the others' total count of each row when
+    /// it was last sent to the learner, by slot of the global estimate.
     #[serde(default)]
     told: Vec<f64>,
+    /// Under a KL-gated downlink: the others' counts last sent, by row.
+    #[serde(default)]
+    told_rows: Option<Evidence>,
 }
 
 impl Member {
@@ -77,26 +91,63 @@ impl Member {
             heard: 0,
             active: true,
             told: Vec::new(),
+            told_rows: None,
         }
     }
 
-    /// Whether the others' counts of a row, now `others` in total, are worth
-    /// sending under `downlink`; if so, notes them as told.
-    fn is_news(&mut self, downlink: Downlink, slot: usize, others: f64) -> bool {
-        let Downlink::Doubling(fraction) = downlink else {
-            return true;
-        };
-        if slot >= self.told.len() {
-            self.told.resize(slot + 1, 0.0);
-        }
-        let told = &mut self.told[slot];
-        if others - *told >= (fraction * *told).max(1.0) {
-            *told = others;
-            true
-        } else {
-            false
+    /// Whether the others' counts of `row` (now `others`) are worth sending
+    /// under `gate`; if so, notes them as told.
+    fn is_news(&mut self, gate: &mut Gate, row: usize, slot: usize, others: &[f64]) -> bool {
+        match gate.downlink {
+            Downlink::Every => true,
+            Downlink::Doubling(fraction) => {
+                if slot >= self.told.len() {
+                    self.told.resize(slot + 1, 0.0);
+                }
+                let told = &mut self.told[slot];
+                let total: f64 = others.iter().sum();
+                if total - *told >= (fraction * *told).max(1.0) {
+                    *told = total;
+                    true
+                } else {
+                    false
+                }
+            }
+            Downlink::Kl(theta) => {
+                let outcomes = others.len();
+                let told_rows = self
+                    .told_rows
+                    .get_or_insert_with(|| Evidence::new(gate.rows, outcomes));
+                let [now, then] = &mut gate.alphas;
+                now.resize(outcomes, 0.0);
+                then.resize(outcomes, 0.0);
+                now.fill(gate.prior);
+                if let Some(mine) = self.contrib.row(row) {
+                    now.iter_mut().zip(mine).for_each(|(a, c)| *a += c);
+                }
+                then.copy_from_slice(now);
+                now.iter_mut().zip(others).for_each(|(a, c)| *a += c);
+                if let Some(told) = told_rows.row(row) {
+                    then.iter_mut().zip(told).for_each(|(a, c)| *a += c);
+                }
+                if kl_dirichlet_means(now, then) > theta {
+                    told_rows.set_row(row, others);
+                    true
+                } else {
+                    false
+                }
+            }
         }
     }
+}
+
+/// What a gated downlink needs besides the member: the rule, the prior,
+/// the number of rows and room for two rows of concentrations.
+struct Gate<'a> {
+    downlink: Downlink,
+    prior: f64,
+    rows: usize,
+    alphas: &'a mut [Vec<f64>; 2],
 }
 /// Who changed a row last and when, plus when anyone *else* last changed it:
 /// enough to tell, in O(1), whether a row's `others` changed for a learner
@@ -146,8 +197,10 @@ impl Aggregator {
             changes: vec![RowChange::NEVER; shape.rows()],
             clock: 0,
             downlink: Downlink::Every,
+            prior: 1.0,
             traffic: Traffic::default(),
             scratch: vec![0.0; shape.outcomes],
+            alphas: Default::default(),
         }
     }
 
@@ -161,6 +214,13 @@ impl Aggregator {
     /// How it answers.
     pub fn downlink(&self) -> Downlink {
         self.downlink
+    }
+
+    /// The learners' prior pseudo-count per outcome (default 1), which a
+    /// KL-gated downlink needs to compute their posterior means.
+    pub fn with_prior(mut self, alpha0: f64) -> Self {
+        self.prior = alpha0;
+        self
     }
 
     /// The shape of the task it aggregates.
@@ -239,6 +299,9 @@ impl Aggregator {
             for m in self.members.values_mut() {
                 m.contrib.scale(factor);
                 m.told.iter_mut().for_each(|t| *t *= factor);
+                if let Some(t) = &mut m.told_rows {
+                    t.scale(factor);
+                }
             }
             self.global.scale(factor);
         }
@@ -300,13 +363,19 @@ impl Aggregator {
     /// heard, or `None` if there are none (nothing is sent then).
     pub fn answer(&mut self, id: u32) -> Result<Option<OthersUpdate>, ProtocolError> {
         let member = active(&mut self.members, id)?;
+        let mut gate = Gate {
+            downlink: self.downlink,
+            prior: self.prior,
+            rows: self.shape.rows(),
+            alphas: &mut self.alphas,
+        };
         Ok(answer(
             id,
             member,
             &self.global,
             &self.changes,
             self.clock,
-            self.downlink,
+            &mut gate,
             &mut self.scratch,
             &mut self.traffic,
         ))
@@ -315,6 +384,12 @@ impl Aggregator {
     /// Answers every member, in id order.
     pub fn answer_all(&mut self) -> Vec<OthersUpdate> {
         let mut out = Vec::new();
+        let mut gate = Gate {
+            downlink: self.downlink,
+            prior: self.prior,
+            rows: self.shape.rows(),
+            alphas: &mut self.alphas,
+        };
         for (&id, member) in self.members.iter_mut().filter(|(_, m)| m.active) {
             out.extend(answer(
                 id,
@@ -322,7 +397,7 @@ impl Aggregator {
                 &self.global,
                 &self.changes,
                 self.clock,
-                self.downlink,
+                &mut gate,
                 &mut self.scratch,
                 &mut self.traffic,
             ));
@@ -349,10 +424,17 @@ impl Aggregator {
                     *o = (*o - c).max(0.0);
                 }
             }
-            if self.downlink != Downlink::Every {
-                let slot = self.global.existing_slot(row).expect("a stored row");
-                member.told.resize(member.told.len().max(slot + 1), 0.0);
-                member.told[slot] = self.scratch.iter().sum();
+            match self.downlink {
+                Downlink::Every => {}
+                Downlink::Doubling(_) => {
+                    let slot = self.global.existing_slot(row).expect("a stored row");
+                    member.told.resize(member.told.len().max(slot + 1), 0.0);
+                    member.told[slot] = self.scratch.iter().sum();
+                }
+                Downlink::Kl(_) => member
+                    .told_rows
+                    .get_or_insert_with(|| Evidence::new(self.shape.rows(), self.shape.outcomes))
+                    .set_row(row, &self.scratch),
             }
             others.push(row, &self.scratch);
         }
@@ -387,7 +469,7 @@ fn answer(
     global: &Evidence,
     changes: &[RowChange],
     clock: u64,
-    downlink: Downlink,
+    gate: &mut Gate,
     scratch: &mut [f64],
     traffic: &mut Traffic,
 ) -> Option<OthersUpdate> {
@@ -408,9 +490,9 @@ fn answer(
                 *o = (*o - c).max(0.0);
             }
         }
-        if downlink != Downlink::Every {
+        if gate.downlink != Downlink::Every {
             let slot = global.existing_slot(row).expect("a stored row");
-            if !member.is_news(downlink, slot, scratch.iter().sum()) {
+            if !member.is_news(gate, row, slot, scratch) {
                 continue;
             }
         }
@@ -494,6 +576,41 @@ mod tests {
         assert!(agg.answer(1).unwrap().is_none(), "39 < 2 × 20");
         agg.receive(&msg(0, 21, &[(1, [40.0, 0.0])])).unwrap();
         assert!(agg.answer(1).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_kl_downlink_tells_a_row_when_it_would_move_the_mean() {
+        let theta = 0.01;
+        let mut agg = Aggregator::new(shape(), 2)
+            .with_downlink(Downlink::Kl(theta))
+            .with_prior(0.5);
+        // Learner 1 holds [3, 1] of row 1 itself; learner 0's counts grow.
+        agg.receive(&msg(1, 1, &[(1, [3.0, 1.0])])).unwrap();
+        let kl = |p: [f64; 2], q: [f64; 2]| {
+            let (sp, sq) = (p[0] + p[1], q[0] + q[1]);
+            (0..2)
+                .map(|k| p[k] / sp * ((p[k] / sp) / (q[k] / sq)).ln())
+                .sum::<f64>()
+        };
+        let mut told = [0.0, 0.0];
+        let (mut expected, mut got) = (Vec::new(), Vec::new());
+        for n in 1..=40u64 {
+            let others = [n as f64, 0.0];
+            agg.receive(&msg(0, n, &[(1, others)])).unwrap();
+            let alpha = |o: [f64; 2]| [0.5 + 3.0 + o[0], 0.5 + 1.0 + o[1]];
+            if kl(alpha(others), alpha(told)) > theta {
+                expected.push(n);
+                told = others;
+            }
+            if let Some(u) = agg.answer(1).unwrap() {
+                assert_eq!(u.rows.counts, others.to_vec());
+                got.push(n);
+            }
+        }
+        assert_eq!(got, expected);
+        // Told often while the row is young, rarely once it is well known:
+        // here at 2, 5, 10 and 20 observations of the others.
+        assert_eq!(got, vec![2, 5, 10, 20]);
     }
 
     #[test]

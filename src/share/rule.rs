@@ -40,6 +40,11 @@ pub enum Downlink {
     /// and the learner always holds at least `1 / (1 + f)` of the others'
     /// evidence.
     Doubling(f64),
+    /// A row once telling it would move the learner's posterior mean by
+    /// more than θ: `KL(mean(prior + sent + others now) ‖ mean(prior + sent
+    /// + others told)) > θ`, with the learner's counts as the aggregator
+    /// holds them. Rows the learner already knows well are told rarely.
+    Kl(f64),
 }
 
 impl fmt::Display for Downlink {
@@ -47,6 +52,7 @@ impl fmt::Display for Downlink {
         match self {
             Downlink::Every => write!(f, "every"),
             Downlink::Doubling(x) => write!(f, "doubling:{x}"),
+            Downlink::Kl(t) => write!(f, "kl:{t}"),
         }
     }
 }
@@ -58,6 +64,9 @@ impl Downlink {
             Downlink::Doubling(f) if !(f.is_finite() && f > 0.0) => Err(format!(
                 "downlink doubling:{f}; the fraction must be finite and > 0"
             )),
+            Downlink::Kl(t) if !(t.is_finite() && t >= 0.0) => {
+                Err(format!("downlink kl:{t}; θ must be finite and ≥ 0"))
+            }
             _ => Ok(()),
         }
     }
@@ -71,19 +80,21 @@ impl FromStr for Downlink {
         if s == "every" {
             return Ok(Downlink::Every);
         }
-        match s.split_once(':') {
-            Some(("doubling", f)) => {
-                let f: f64 = f
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("`{f}` is not a number"))?;
-                let down = Downlink::Doubling(f);
-                down.check().map(|()| down)
+        let number = |a: &str| -> Result<f64, String> {
+            a.trim()
+                .parse()
+                .map_err(|_| format!("`{a}` is not a number"))
+        };
+        let down = match s.split_once(':') {
+            Some(("doubling", f)) => Downlink::Doubling(number(f)?),
+            Some(("kl", t)) => Downlink::Kl(number(t)?),
+            _ => {
+                return Err(format!(
+                    "unknown downlink `{s}`; use every, doubling:F with F > 0 or kl:θ with θ ≥ 0"
+                ));
             }
-            _ => Err(format!(
-                "unknown downlink `{s}`; use every or doubling:F with F > 0"
-            )),
-        }
+        };
+        down.check().map(|()| down)
     }
 }
 
@@ -170,8 +181,8 @@ impl ShareRule {
 
 /// The forms a rule string may take, for error messages.
 pub const SHARE_FORMS: &str = "never, always, periodic:K or ramp:K with K ≥ 1 steps, kl:θ or kl-posterior:θ \
-     with θ ≥ 0, doubling:F with F > 0; optionally followed by /every or /doubling:F for the \
-     downlink";
+     with θ ≥ 0, doubling:F with F > 0; optionally followed by /every, /doubling:F or /kl:θ for \
+     the downlink";
 
 impl fmt::Display for ShareRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -275,6 +286,7 @@ mod tests {
             "doubling:1/every",
             "periodic:100/doubling:0.1",
             "always/doubling:2",
+            "doubling:1/kl:0.001",
         ] {
             assert_eq!(s.parse::<Sharing>().unwrap().to_string(), s);
         }
@@ -287,6 +299,8 @@ mod tests {
             "kl:0.01/sometimes",
             "kl:0.01/doubling:0",
             "kl:0.01/doubling:x",
+            "kl:0.01/kl:-1",
+            "kl:0.01/kl:nan",
             "nope/every",
         ] {
             assert!(bad.parse::<Sharing>().is_err(), "{bad}");

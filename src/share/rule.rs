@@ -41,9 +41,10 @@ pub enum Downlink {
     /// evidence.
     Doubling(f64),
     /// A row once telling it would move the learner's posterior mean by
-    /// more than θ: `KL(mean(prior + sent + others now) ‖ mean(prior + sent
-    /// + others told)) > θ`, with the learner's counts as the aggregator
-    /// holds them. Rows the learner already knows well are told rarely.
+    /// more than θ: `KL(mean(prior + sent + others now) ‖
+    /// mean(prior + sent + others told)) > θ`, with the learner's counts as
+    /// the aggregator holds them. Rows the learner already knows well are
+    /// told rarely.
     Kl(f64),
 }
 

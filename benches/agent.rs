@@ -144,6 +144,7 @@ fn downlink(c: &mut Criterion) {
         Downlink::Every,
         Downlink::Doubling(0.1),
         Downlink::Doubling(1.0),
+        Downlink::Kl(0.001),
     ] {
         let id = BenchmarkId::new(
             "receive_answer_all",

@@ -1,4 +1,4 @@
-//! Model error (DESIGN §5): how far an estimate is from the truth.
+//! Model error: how far an estimate is from the truth.
 
 use crate::env::Task;
 use crate::posterior::divergence::kl_categorical;

@@ -1,4 +1,4 @@
-//! The tabular model every task shares (DESIGN §1): states × actions rows,
+//! The tabular model every task shares: states × actions rows,
 //! each with a categorical distribution over outcomes; the learners' sparse
 //! experience counts; explicit MDPs and planning on them.
 

@@ -1,4 +1,4 @@
-//! How a learner picks an action from its posterior (DESIGN §4).
+//! How a learner picks an action from its posterior.
 //!
 //! With γ = 0 (bandits) an action's value is its expected one-step reward
 //! `Q(s, a) = Σₒ θ(o | s, a) · reward(s, a, o)` under some model — sampled

@@ -213,8 +213,9 @@ pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
 }
 
 /// An upper bound on the bytes one learner of `structure` holds, with every
-/// row touched: four evidence stores on its side and one at the
-/// aggregator, and a planning model if it plans.
+/// row touched: four evidence stores on its side, and at the aggregator its
+/// contribution and what a KL-gated downlink last told it, and a planning
+/// model if it plans.
 pub fn learner_bytes(structure: &crate::model::Structure) -> u64 {
     let shape = structure.shape();
     let (rows, outcomes) = (shape.rows() as u64, shape.outcomes as u64);
@@ -224,7 +225,7 @@ pub fn learner_bytes(structure: &crate::model::Structure) -> u64 {
     } else {
         0
     };
-    5 * evidence + 40 * rows + planner + 2048
+    6 * evidence + 40 * rows + planner + 2048
 }
 
 /// Refuses a run whose learners, at `threads` experiments at once, would

@@ -1,4 +1,4 @@
-//! The async (free-running) mode (DESIGN §6): no barrier. Each cohort of
+//! The async (free-running) mode: no barrier. Each cohort of
 //! learners runs its trials as fast as it can, hands its share messages to
 //! the aggregator with a `tell` into an unbounded mailbox, and picks up
 //! whatever answers have arrived at the start of each trial. The aggregator

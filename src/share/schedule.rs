@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-/// The protocol's clock in lockstep (DESIGN: the schedule is core, drivers
+/// The protocol's clock in lockstep (the schedule is core; drivers
 /// only carry its messages): after each trial, whether the aggregator has
 /// work, how much evidence has decayed since it last folded, and whether it
 /// answers the learners.

@@ -1,6 +1,6 @@
 //! A task of your own, run through the library like a shipped scenario:
 //! the same lockstep runtime, the same metrics, the same results folder
-//! (`trials.csv`, `summary.json`, `curves.svg`).
+//! (`trials.csv`, `summary.json`, `curves.svg`, `curves.png`).
 //!
 //! The task: a shop restocks one product. Stock is 0 to 5 units; each day
 //! it orders 0, 1 or 2 more, then sells to whatever demand comes (0 to 3

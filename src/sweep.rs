@@ -1,5 +1,6 @@
-//! A sweep: one scenario under several share rules, on the same seeds, to
-//! chart communication volume against accuracy.
+//! A sweep: one scenario under several share rules (and policies), on the
+//! same seeds, to chart communication volume against accuracy and to
+//! compare strategies.
 
 use serde::Serialize;
 
@@ -7,6 +8,7 @@ use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::metrics::measures_regret;
 use crate::observe::Observe;
+use crate::policy::Policy;
 use crate::report::Summary;
 use crate::runtime::{RunOptions, RunOutcome, run_scenario};
 use crate::scenario::Scenario;
@@ -49,11 +51,13 @@ pub fn standard_rules<T: Task>(scenario: &Scenario<T>) -> Vec<Sharing> {
     rules
 }
 
-/// One (agent count, share rule) pair: final means over repetitions.
+/// One (policy, share rule, agent count): final means over repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRow {
     /// Learners per experiment.
     pub agents: u32,
+    /// The policy.
+    pub policy: String,
     /// The rule.
     pub share: String,
     /// Repetitions averaged.
@@ -83,7 +87,7 @@ pub struct SweepRow {
     /// Bytes sent down.
     pub bytes_down: f64,
     /// `(error_never − error_rule) / (error_never − error_always)` at the
-    /// same N, where the error is regret for bandits and the learners' model
+    /// same N and policy, where the error is regret for bandits and the learners' model
     /// error otherwise; absent unless `never` and `always` are both swept
     /// and differ.
     pub accuracy_gain: Option<f64>,
@@ -97,7 +101,8 @@ impl SweepRow {
     }
 }
 
-/// Every row of a sweep, by rule in the order given, then by agent count.
+/// Every row of a sweep, by policy and rule in the order given, then by
+/// agent count.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sweep {
     /// The scenario's name.
@@ -110,10 +115,12 @@ pub struct Sweep {
     pub rows: Vec<SweepRow>,
 }
 
-/// Runs `scenario` once per rule (its agent counts, repetitions and seed
-/// unchanged), so every rule meets the same learners' random streams.
+/// Runs `scenario` once per (policy, rule) pair, policies outermost (its
+/// agent counts, repetitions and seed unchanged), so every pair meets the
+/// same learners' random streams. No policies means the scenario's own.
 pub fn run_sweep<T: Task>(
     scenario: &Scenario<T>,
+    policies: &[Policy],
     rules: &[Sharing],
     options: &RunOptions,
     observer: &mut dyn Observe,
@@ -125,47 +132,56 @@ pub fn run_sweep<T: Task>(
             "no rules; give at least one",
         ));
     }
+    let own = [scenario.learner.agent().policy()];
+    let policies = if policies.is_empty() {
+        &own[..]
+    } else {
+        policies
+    };
     let bandit = measures_regret(scenario.learner.task());
     let mut rows = Vec::new();
-    let mut outcomes = Vec::with_capacity(rules.len());
-    for &rule in rules {
-        let mut s = scenario.clone();
-        s.learner = s.learner.with_sharing(rule)?;
-        let outcome = run_scenario(&s, options, observer)?;
-        let summary = Summary::new(&s, &outcome);
-        for r in &summary.results {
-            let f = &r.final_;
-            rows.push(SweepRow {
-                agents: r.agents,
-                share: rule.to_string(),
-                reps: r.reps,
-                model_kl: f.model_kl,
-                global_model_kl: f.global_model_kl,
-                reward_per_step: f.reward_per_step,
-                regret_per_agent: bandit.then_some(f.regret_per_agent),
-                policy_loss: (!bandit).then_some(f.policy_loss),
-                messages_up: f.messages_up,
-                messages_down: f.messages_down,
-                rows_up: f.rows_up,
-                rows_down: f.rows_down,
-                bytes_up: f.bytes_up,
-                bytes_down: f.bytes_down,
-                accuracy_gain: None,
-            });
+    let mut outcomes = Vec::with_capacity(policies.len() * rules.len());
+    for &policy in policies {
+        for &rule in rules {
+            let mut s = scenario.clone();
+            s.learner = s.learner.with_policy(policy)?.with_sharing(rule)?;
+            let outcome = run_scenario(&s, options, observer)?;
+            let summary = Summary::new(&s, &outcome);
+            for r in &summary.results {
+                let f = &r.final_;
+                rows.push(SweepRow {
+                    agents: r.agents,
+                    policy: policy.to_string(),
+                    share: rule.to_string(),
+                    reps: r.reps,
+                    model_kl: f.model_kl,
+                    global_model_kl: f.global_model_kl,
+                    reward_per_step: f.reward_per_step,
+                    regret_per_agent: bandit.then_some(f.regret_per_agent),
+                    policy_loss: (!bandit).then_some(f.policy_loss),
+                    messages_up: f.messages_up,
+                    messages_down: f.messages_down,
+                    rows_up: f.rows_up,
+                    rows_down: f.rows_down,
+                    bytes_up: f.bytes_up,
+                    bytes_down: f.bytes_down,
+                    accuracy_gain: None,
+                });
+            }
+            outcomes.push(outcome);
         }
-        outcomes.push(outcome);
     }
-    let find = |rows: &[SweepRow], agents: u32, rule: ShareRule| {
+    let find = |rows: &[SweepRow], at: &SweepRow, rule: ShareRule| {
         let rule = Sharing::from(rule);
         rows.iter()
-            .find(|r| r.agents == agents && r.share == rule.to_string())
+            .find(|r| r.agents == at.agents && r.policy == at.policy && r.share == rule.to_string())
             .map(SweepRow::error)
     };
     let gains: Vec<Option<f64>> = rows
         .iter()
         .map(|r| {
-            let never = find(&rows, r.agents, ShareRule::Never)?;
-            let always = find(&rows, r.agents, ShareRule::Always)?;
+            let never = find(&rows, r, ShareRule::Never)?;
+            let always = find(&rows, r, ShareRule::Always)?;
             let span = never - always;
             (span != 0.0).then(|| (never - r.error()) / span)
         })

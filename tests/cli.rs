@@ -498,8 +498,82 @@ fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
     for file in ["sweep.csv", "sweep.json", "pareto.svg", "trials.csv"] {
         assert!(dir.path().join("sw").join(file).exists(), "{file}");
     }
+    assert_is_png(&dir.path().join("sw").join("pareto.png"), (900, 580));
+    // One policy: no comparison figure.
+    assert!(!dir.path().join("sw").join("policies.svg").exists());
     let bad = parbayes(&["sweep", "good.toml", "--share", "kl:-1"], dir.path());
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_sweep_over_three_policies_writes_rows_for_each_and_their_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    let policies = ["posterior-sampling", "epsilon-greedy:0.15", "softmax:1"];
+    let out = parbayes(
+        &[
+            "sweep",
+            "good.toml",
+            "--policy",
+            &policies.join(","),
+            "--out",
+            "sw",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    // Without --share, several policies run under the scenario's own rule.
+    assert_eq!(rows.len(), 3 * 2, "3 policies × agents [1, 2]");
+    for p in policies {
+        let mine: Vec<_> = rows.iter().filter(|r| r["policy"] == p).collect();
+        assert_eq!(mine.len(), 2, "{p}");
+        assert!(mine.iter().all(|r| r["share"] == "kl:0.01"));
+    }
+    // Different strategies, different learning.
+    let regret = |p: &str| {
+        rows.iter()
+            .find(|r| r["policy"] == p && r["agents"] == 2)
+            .unwrap()["regret_per_agent"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_ne!(regret(policies[0]), regret(policies[1]));
+    let sw = dir.path().join("sw");
+    let csv = std::fs::read_to_string(sw.join("sweep.csv")).unwrap();
+    assert!(csv.starts_with("agents,policy,share,"));
+    assert_eq!(csv.lines().count(), 1 + 6);
+    assert!(
+        std::fs::read_to_string(sw.join("policies.svg"))
+            .unwrap()
+            .contains("softmax:1")
+    );
+    assert_is_png(&sw.join("policies.png"), (1100, 500));
+
+    let bad = parbayes(
+        &[
+            "sweep",
+            "good.toml",
+            "--policy",
+            "posterior-sampling,greedy",
+        ],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("greedy"), "{}", stderr(&bad));
+}
+
+/// A PNG of the given size, with more than one colour in it.
+fn assert_is_png(path: &std::path::Path, (w, h): (u32, u32)) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
+    // IHDR: width and height, big-endian, after the signature and chunk header.
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!((be(16), be(20)), (w, h), "{}", path.display());
+    assert!(bytes.len() > 10_000, "{} looks blank", path.display());
 }
 
 #[test]
@@ -619,6 +693,7 @@ fn a_run_writes_csv_json_and_svg_and_refuses_to_overwrite() {
             .unwrap()
             .contains("<svg")
     );
+    assert_is_png(&res.join("curves.png"), (1100, 500));
 
     let again = parbayes(&["run", "good.toml", "--out", "res"], dir.path());
     assert_eq!(again.status.code(), Some(2));

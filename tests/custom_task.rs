@@ -109,8 +109,15 @@ fn a_users_task_runs_into_a_results_folder_like_a_shipped_one() {
 
     let dir = ResultsDir::create(&out.path().join("sweep")).unwrap();
     let rules = [ShareRule::Never, ShareRule::Periodic(10), ShareRule::Always].map(Sharing::from);
-    let sweep =
-        sweep_in_folder(&coins(true), &rules, &RunOptions::default(), dir, &mut ()).unwrap();
+    let sweep = sweep_in_folder(
+        &coins(true),
+        &[],
+        &rules,
+        &RunOptions::default(),
+        dir,
+        &mut (),
+    )
+    .unwrap();
     assert_eq!(sweep.rows.len(), 6);
     assert_eq!(sweep.error, "regret_per_agent");
     let folder = out.path().join("sweep");

@@ -48,7 +48,7 @@ fn sweep_counts_equal_the_aggregators_counters_and_gains_are_the_ratio() {
         "periodic:10/doubling:0.5".parse().unwrap(),
         ShareRule::Always.into(),
     ];
-    let (sweep, _) = run_sweep(&scenario, &rules, &RunOptions::default(), &mut ()).unwrap();
+    let (sweep, _) = run_sweep(&scenario, &[], &rules, &RunOptions::default(), &mut ()).unwrap();
     assert_eq!(sweep.rows.len(), 4);
     for (row, rule) in sweep.rows.iter().zip(rules) {
         assert_eq!(row.share, rule.to_string());

@@ -40,9 +40,9 @@ enum Command {
         after_help = "Examples:\n  parbayes run scenarios/bandit-news.toml\n  parbayes run bandit-news --agents 1,2,5,10 --reps 20 --share kl:0.001 --out results/news"
     )]
     Run(RunArgs),
-    /// Run a scenario under several share rules: communication against accuracy.
+    /// Run a scenario under several share rules (and policies): communication against accuracy.
     #[command(
-        after_help = "Examples:\n  parbayes sweep bandit-news --agents 10\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.00001,ramp:100/doubling:0.03,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json"
+        after_help = "Examples:\n  parbayes sweep bandit-news --agents 10\n  parbayes sweep scenarios/bandit-news.toml --agents 10 --share never,kl:0.00001,ramp:100/doubling:0.03,always\n  parbayes sweep gridworld --agents 1,10 --reps 5 --out results/gw-sweep --format json\n  parbayes sweep paper-fig3 --policy posterior-sampling,epsilon-greedy:0.15,softmax:1"
     )]
     Sweep(SweepArgs),
     /// Continue an interrupted run from its checkpoints.
@@ -90,9 +90,6 @@ struct Common {
     /// Trials per repetition.
     #[arg(long)]
     trials: Option<u64>,
-    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
-    #[arg(long)]
-    policy: Option<Policy>,
     /// Results folder [default: results/<scenario>[-sweep]-<UTC time>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -113,14 +110,14 @@ struct Common {
 }
 
 impl Common {
-    fn overrides(&self, share: Option<Sharing>) -> Overrides {
+    fn overrides(&self, share: Option<Sharing>, policy: Option<Policy>) -> Overrides {
         Overrides {
             agents: self.agents.clone(),
             reps: self.reps,
             seed: self.seed,
             trials: self.trials,
             share,
-            policy: self.policy,
+            policy,
             fault_kill: self.fault_kill,
         }
     }
@@ -134,6 +131,9 @@ struct RunArgs {
     /// kl-posterior:θ; `RULE/every` or `RULE/doubling:F` also sets the downlink.
     #[arg(long)]
     share: Option<Sharing>,
+    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
+    #[arg(long)]
+    policy: Option<Policy>,
     /// Also write a checkpoint every K trials (lockstep; Ctrl-C always
     /// writes one), so `parbayes resume` can continue after a crash.
     #[arg(long, value_name = "K")]
@@ -148,9 +148,15 @@ struct SweepArgs {
     /// for the accuracy gain. Without it, a standard set: never, always,
     /// kl:θ for θ = 0.1 … 0.00001, kl-posterior:1, periodic:10, periodic:100,
     /// ramp:100, ramp:100/doubling:0.1, ramp:100/doubling:0.03, doubling:1,
-    /// doubling:0.5, doubling:0.25, and the scenario's own rule.
+    /// doubling:0.5, doubling:0.25, and the scenario's own rule; with
+    /// several policies, only the scenario's own rule.
     #[arg(long, value_delimiter = ',')]
     share: Vec<Sharing>,
+    /// Policies to compare, comma-separated (posterior-sampling,
+    /// epsilon-greedy:E, softmax:T, ucb); each runs under every rule, and
+    /// with several the sweep also draws their curves side by side.
+    #[arg(long, value_delimiter = ',')]
+    policy: Vec<Policy>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -196,10 +202,11 @@ fn run(
     RunArgs {
         common,
         share,
+        policy,
         checkpoint_every,
     }: RunArgs,
 ) -> Result<()> {
-    let overrides = common.overrides(share);
+    let overrides = common.overrides(share, policy);
     let scenario = Scenario::load(&common.scenario, &overrides)?;
     if let Some(k) = checkpoint_every {
         anyhow::ensure!(
@@ -397,8 +404,22 @@ impl Observe for Bar {
     }
 }
 
-fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
-    let scenario = Scenario::load(&common.scenario, &common.overrides(None))?;
+fn sweep(
+    SweepArgs {
+        common,
+        share,
+        policy,
+    }: SweepArgs,
+) -> Result<()> {
+    // The first policy is checked against the task with the scenario; the
+    // rest when their runs are built, before anything runs.
+    let scenario = Scenario::load(
+        &common.scenario,
+        &common.overrides(None, policy.first().copied()),
+    )?;
+    for p in &policy {
+        scenario.learner.with_policy(*p)?;
+    }
     let options = run_options(common.threads, common.mode)?;
     options.check(&scenario)?;
     let out = common.out.unwrap_or_else(|| {
@@ -414,12 +435,12 @@ fn sweep(SweepArgs { common, share }: SweepArgs) -> Result<()> {
     });
     let dir = ResultsDir::create(&out)?;
     let mut bar = Bar::new();
-    let share = if share.is_empty() {
-        parbayes::sweep::standard_rules(&scenario)
-    } else {
-        share
+    let share = match (share.is_empty(), policy.len()) {
+        (false, _) => share,
+        (true, 0 | 1) => parbayes::sweep::standard_rules(&scenario),
+        (true, _) => vec![scenario.learner.agent().sharing()],
     };
-    let sweep = sweep_in_folder(&scenario, &share, &options, dir, &mut bar);
+    let sweep = sweep_in_folder(&scenario, &policy, &share, &options, dir, &mut bar);
     bar.0.finish_and_clear();
     let sweep = sweep?;
     let mut stdout = std::io::stdout().lock();

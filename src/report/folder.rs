@@ -11,13 +11,14 @@ use crate::scenario::{Overrides, Scenario};
 use crate::share::Sharing;
 use crate::sweep::{Sweep, run_sweep};
 
-use super::{FolderLock, ResultsDir, Summary, write_curves_svg, write_pareto_svg};
+use super::{FolderLock, ResultsDir, Summary, write_curves, write_pareto, write_policy_curves};
 
 /// The name of the manifest a resumable run writes into its folder.
 pub const MANIFEST: &str = "run.json";
 
 /// Runs `scenario` into the results folder `dir` (see [`ResultsDir`]):
-/// `trials.csv` as it goes, then `summary.json` and `curves.svg`. In
+/// `trials.csv` as it goes, then `summary.json` and `curves.svg` and
+/// `curves.png`. In
 /// lockstep it keeps checkpoints in `dir/checkpoints` (every
 /// `checkpoint_every` trials, and whenever `options.continuity.stop` is
 /// raised), and removes them once the run has finished; [`resume`]
@@ -36,7 +37,7 @@ pub const MANIFEST: &str = "run.json";
 /// let dir = ResultsDir::create(&out.path().join("news"))?;
 /// let summary = run_in_folder(&scenario, &RunOptions::default(), dir, None, &mut ())?;
 /// assert_eq!(summary.results[0].agents, 2);
-/// for file in ["trials.csv", "summary.json", "curves.svg"] {
+/// for file in ["trials.csv", "summary.json", "curves.svg", "curves.png"] {
 ///     assert!(out.path().join("news").join(file).is_file());
 /// }
 /// # Ok::<(), parbayes::Error>(())
@@ -131,26 +132,29 @@ impl Folder {
             scenario.learner.agent().sharing(),
             scenario.learner.agent().policy()
         );
-        write_curves_svg(&dir.path().join("curves.svg"), &title, &outcome.records)?;
+        write_curves(&dir.path().join("curves"), &title, &outcome.records)?;
         // Finished: trials.csv and summary.json hold everything the checkpoints did.
         let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
         Ok(summary)
     }
 }
 
-/// Runs `scenario` once per share rule into the results folder `dir`:
-/// `trials.csv` of every run, then `sweep.json`, `sweep.csv` and
-/// `pareto.svg`.
+/// Runs `scenario` once per (policy, share rule) into the results folder
+/// `dir` (see [`run_sweep`]): `trials.csv` of every run, then `sweep.json`,
+/// `sweep.csv` and the Pareto plot `pareto.svg` and `.png`; with several
+/// policies also `policies.svg` and `.png`, their curves side by side at
+/// the largest agent count.
 pub fn sweep_in_folder<T: Task>(
     scenario: &Scenario<T>,
+    policies: &[Policy],
     rules: &[Sharing],
     options: &RunOptions,
     mut dir: ResultsDir,
     observer: &mut dyn Observe,
 ) -> Result<Sweep> {
-    let (sweep, _) = {
+    let (sweep, outcomes) = {
         let mut both = (&mut dir, observer);
-        run_sweep(scenario, rules, options, &mut both)?
+        run_sweep(scenario, policies, rules, options, &mut both)?
     };
     let to_io = |name: &str| {
         let path = dir.path().join(name);
@@ -171,12 +175,21 @@ pub fn sweep_in_folder<T: Task>(
         .into_inner()
         .map_err(|e| to_io("sweep.csv")(e.to_string()))?;
     dir.write_file("sweep.csv", &bytes)?;
+    let policy = match policies {
+        [] => scenario.learner.agent().policy().to_string(),
+        [one] => one.to_string(),
+        _ => "each policy".to_string(),
+    };
     let title = format!(
-        "{}: communication against accuracy, {}",
-        scenario.name,
-        scenario.learner.agent().policy()
+        "{}: communication against accuracy, {policy}",
+        scenario.name
     );
-    write_pareto_svg(&dir.path().join("pareto.svg"), &title, &sweep)?;
+    write_pareto(&dir.path().join("pareto"), &title, &sweep)?;
+    if policies.len() > 1 {
+        let records: Vec<_> = outcomes.into_iter().flat_map(|o| o.records).collect();
+        let title = format!("{}: strategies compared", scenario.name);
+        write_policy_curves(&dir.path().join("policies"), &title, &records)?;
+    }
     Ok(sweep)
 }
 

@@ -1,13 +1,18 @@
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::error::{Error, Result};
-use crate::sweep::Sweep;
+use super::figure::{
+    Drawn, Entry, Figure, Mark, color, draw_legend, legend_height, log_ticks, tick, write_figure,
+};
+use crate::error::Result;
+use crate::sweep::{Sweep, SweepRow};
 
-/// The sweep as an aligned text table, one line per (rule, agent count).
+/// The sweep as an aligned text table, one line per (agent count, policy,
+/// rule); the policy column only when several were swept.
 pub fn sweep_table(sweep: &Sweep) -> String {
     let mut out = String::new();
     let error = if sweep.error == "regret_per_agent" {
@@ -15,13 +20,29 @@ pub fn sweep_table(sweep: &Sweep) -> String {
     } else {
         "model KL"
     };
+    let policies = sweep.rows.iter().any(|r| r.policy != sweep.rows[0].policy);
+    let pw = if policies {
+        sweep.rows.iter().map(|r| r.policy.len()).max().unwrap_or(0) + 2
+    } else {
+        0
+    };
+    let sw = sweep
+        .rows
+        .iter()
+        .map(|r| r.share.len())
+        .max()
+        .unwrap_or(0)
+        .max(16)
+        + 1;
     let _ = writeln!(
         out,
-        "{:>6}  {:<16} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "{:>6}  {:<pw$}{:<sw$} {:>12} {:>9} {:>11} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "agents",
+        if policies { "policy" } else { "" },
         "share",
         error,
         "gain",
+        "reward/step",
         "msgs up",
         "msgs down",
         "rows up",
@@ -36,11 +57,13 @@ pub fn sweep_table(sweep: &Sweep) -> String {
             .map_or("-".to_string(), |g| format!("{:.1}%", 100.0 * g));
         let _ = writeln!(
             out,
-            "{:>6}  {:<16} {:>12.5} {:>9} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>12.1}",
+            "{:>6}  {:<pw$}{:<sw$} {:>12.5} {:>9} {:>11.5} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>12.1}",
             r.agents,
+            if policies { r.policy.as_str() } else { "" },
             r.share,
             r.error(),
             gain,
+            r.reward_per_step,
             r.messages_up,
             r.messages_down,
             r.rows_up,
@@ -51,14 +74,34 @@ pub fn sweep_table(sweep: &Sweep) -> String {
     out
 }
 
-/// Communication against accuracy: bytes (up + down, log scale) against the
-/// error the gain compares, a point per rule, a series per agent count.
+/// Writes `<stem>.svg` and `<stem>.png`, communication against accuracy:
+/// bytes (up + down, log scale) against the error the gain compares, a
+/// point per rule and a series per agent count (and policy, where several
+/// were swept), with a line along each series' non-dominated frontier.
 /// Rules that send nothing sit on the left edge.
-pub fn write_pareto_svg(path: &Path, title: &str, sweep: &Sweep) -> Result<()> {
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let kb = |r: &crate::sweep::SweepRow| (r.bytes_up + r.bytes_down) / 1000.0;
+pub fn write_pareto(stem: &Path, title: &str, sweep: &Sweep) -> Result<[PathBuf; 2]> {
+    write_figure(stem, &Pareto { title, sweep })
+}
+
+struct Pareto<'a> {
+    title: &'a str,
+    sweep: &'a Sweep,
+}
+
+fn kb(r: &SweepRow) -> f64 {
+    (r.bytes_up + r.bytes_down) / 1000.0
+}
+
+impl Figure for Pareto<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 580)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let sweep = self.sweep;
         let positive = sweep.rows.iter().map(kb).filter(|x| *x > 0.0);
         let (lo, hi) = positive.fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
         let (lo, hi) = if lo.is_finite() {
@@ -71,33 +114,61 @@ pub fn write_pareto_svg(path: &Path, title: &str, sweep: &Sweep) -> Result<()> {
             (l.min(x), h.max(x))
         });
         let pad = (e_hi - e_lo).abs().max(1e-9) * 0.08;
-        let mut agents: Vec<u32> = sweep.rows.iter().map(|r| r.agents).collect();
-        agents.sort_unstable();
-        agents.dedup();
+        // A series per (policy, agent count), in the sweep's order.
+        let mut series: Vec<(&str, u32)> = Vec::new();
+        for r in &sweep.rows {
+            if !series.contains(&(r.policy.as_str(), r.agents)) {
+                series.push((r.policy.as_str(), r.agents));
+            }
+        }
+        series.sort_by_key(|s| s.1);
+        let policies = series.iter().any(|s| s.0 != series[0].0);
+        let entries: Vec<Entry> = series
+            .iter()
+            .enumerate()
+            .map(|(i, (policy, n))| Entry {
+                label: if policies {
+                    format!("{policy}, N = {n}")
+                } else {
+                    format!("N = {n}")
+                },
+                color: color(i),
+                mark: Mark::Dot,
+            })
+            .collect();
+        let (w, h) = root.dim_in_pixel();
+        let (body, legend) = root.split_vertically(h - legend_height(root, &entries));
+        draw_legend(&legend, &entries)?;
         let error_name = if sweep.error == "regret_per_agent" {
             "regret per agent"
         } else {
-            "model error Σ KL(θ ‖ θ̂), learners' mean"
+            "model error Σ KL(true ‖ estimate), learners' mean"
         };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+        let mut chart = ChartBuilder::on(&body)
+            .caption(self.title, ("sans-serif", 20))
             .margin(16)
+            .margin_right(28)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d((lo..hi).log_scale(), (e_lo - pad)..(e_hi + pad))?;
+            .build_cartesian_2d(
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+                (e_lo - pad)..(e_hi + pad),
+            )?;
         chart
             .configure_mesh()
             .light_line_style(WHITE)
+            .x_label_formatter(&|x| tick(*x))
+            .y_label_formatter(&|y| tick(*y))
             .x_desc("kB sent, up + down (rules that send nothing at the left edge)")
             .y_desc(error_name)
             .draw()?;
         let mut labels = Labels::default();
-        for (i, n) in agents.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+        for (i, (policy, n)) in series.iter().enumerate() {
+            let color = color(i);
             let mut points: Vec<(f64, f64, String)> = sweep
                 .rows
                 .iter()
-                .filter(|r| r.agents == *n)
+                .filter(|r| r.agents == *n && r.policy == *policy)
                 .map(|r| (kb(r).max(lo), r.error(), r.share.clone()))
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
@@ -112,10 +183,7 @@ pub fn write_pareto_svg(path: &Path, title: &str, sweep: &Sweep) -> Result<()> {
                 })
                 .map(|p| (p.0, p.1))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(frontier, color.stroke_width(1)))?
-                .label(format!("N = {n}"))
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+            chart.draw_series(LineSeries::new(frontier, color.stroke_width(1)))?;
             chart.draw_series(
                 points
                     .iter()
@@ -126,7 +194,7 @@ pub fn write_pareto_svg(path: &Path, title: &str, sweep: &Sweep) -> Result<()> {
             }
             for p in &points {
                 let at = chart.backend_coord(&(p.0, p.1));
-                if let Some((x0, y0)) = labels.place(at, &p.2, (900, 560)) {
+                if let Some((x0, y0)) = labels.place(at, &p.2, (w as i32, h as i32)) {
                     // Left of the point, the text ends next to it whatever
                     // its true width.
                     let (anchor, h) = if x0 > at.0 {
@@ -136,7 +204,7 @@ pub fn write_pareto_svg(path: &Path, title: &str, sweep: &Sweep) -> Result<()> {
                     };
                     let style = ("sans-serif", 11)
                         .into_font()
-                        .into_text_style(&root)
+                        .into_text_style(root)
                         .pos(Pos::new(h, VPos::Top));
                     root.draw(&Text::new(p.2.clone(), anchor, style))?;
                     // A label away from its point gets a leader line to it.
@@ -152,18 +220,8 @@ pub fn write_pareto_svg(path: &Path, title: &str, sweep: &Sweep) -> Result<()> {
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
-        root.present()?;
         Ok(())
-    };
-    draw().map_err(|e| Error::Write {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    }
 }
 
 /// Label boxes placed so far, in pixels, so no label covers another or a

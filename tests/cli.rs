@@ -749,20 +749,41 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
         );
     }
     let listed = parbayes(&["scenarios"], &dir);
-    assert!(String::from_utf8_lossy(&listed.stdout).contains("bandit-news-drift"));
-    let check = parbayes(
-        &[
-            "check",
-            "scenarios/bandit-news.toml",
-            "scenarios/bandit-news-drift.toml",
-            "scenarios/gridworld.toml",
-            "scenarios/gridworld-drift.toml",
-            "scenarios/riverswim.toml",
-            "scenarios/vm-allocation.toml",
-        ],
-        &dir,
-    );
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    let shipped = [
+        "bandit-news",
+        "bandit-news-drift",
+        "gridworld",
+        "gridworld-drift",
+        "vm-allocation",
+        "riverswim",
+        "paper-fig2",
+        "paper-fig3",
+        "paper-fig4",
+        "paper-fig6",
+    ];
+    assert_eq!(names, shipped);
+    // Each passes `check` by name and as the file in scenarios/.
+    let files: Vec<String> = shipped
+        .iter()
+        .map(|n| format!("scenarios/{n}.toml"))
+        .collect();
+    let args: Vec<&str> = ["check"]
+        .into_iter()
+        .chain(shipped)
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let check = parbayes(&args, &dir);
     assert!(check.status.success(), "{}", stderr(&check));
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout)
+            .matches(": ok")
+            .count(),
+        2 * shipped.len()
+    );
 }
 
 #[test]

@@ -107,7 +107,9 @@ pub(crate) fn tick(v: f64) -> String {
 }
 
 /// Ticks for a log axis over `[lo, hi]`: powers of ten, or 1-2-5 steps, or
-/// every digit: the coarsest that gives at least 4 labels, at most 10.
+/// every digit: the coarsest that gives at least 4 labels, at most 10. A
+/// range too narrow for that (within a decade or so) gets evenly spaced
+/// round ticks instead.
 pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let steps: [&[f64]; 4] = [
         &[1.0],
@@ -123,18 +125,37 @@ pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
             .filter(|t| (lo..=hi).contains(t))
             .collect()
     };
-    let mut chosen = ticks(steps[0]);
-    for mantissas in &steps[1..] {
-        if chosen.len() >= 4 {
-            break;
+    for mantissas in steps {
+        let chosen = ticks(mantissas);
+        if chosen.len() > 10 {
+            // Many decades: every other power of ten.
+            return chosen.into_iter().step_by(2).collect();
         }
-        chosen = ticks(mantissas);
+        if chosen.len() >= 4 {
+            return chosen;
+        }
     }
-    if chosen.len() > 10 {
-        // Many decades: every other power of ten.
-        chosen = chosen.into_iter().step_by(2).collect();
+    linear_ticks(lo, hi)
+}
+
+/// 4 to 10 evenly spaced ticks in `[lo, hi]` at a round step (1, 2, 2.5 or
+/// 5 times a power of ten).
+pub(crate) fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let span = hi - lo;
+    if !(span > 0.0 && span.is_finite()) {
+        return vec![lo];
     }
-    chosen
+    let decade = 10f64.powf((span / 4.0).log10().floor());
+    let at = |step: f64| -> Vec<f64> {
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        (first..=last).map(|k| k as f64 * step).collect()
+    };
+    [5.0, 2.5, 2.0, 1.0]
+        .iter()
+        .map(|m| at(m * decade))
+        .find(|ticks| ticks.len() >= 4)
+        .unwrap_or_else(|| at(decade / 2.0))
 }
 
 /// How a legend entry is drawn.
@@ -255,6 +276,11 @@ mod tests {
         );
         assert_eq!(log_ticks(3.0, 40.0), vec![3.0, 5.0, 10.0, 20.0, 30.0]);
         assert_eq!(log_ticks(22.0, 60.0), vec![30.0, 40.0, 50.0, 60.0]);
+        assert_eq!(
+            log_ticks(1700.0, 3500.0),
+            vec![2000.0, 2500.0, 3000.0, 3500.0]
+        );
+        assert_eq!(linear_ticks(0.0, 1.0), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
         let wide = log_ticks(1e-6, 1e6);
         assert!((4..=10).contains(&wide.len()), "{wide:?}");
     }

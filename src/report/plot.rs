@@ -300,8 +300,11 @@ impl Figure for Curves {
             .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
                 (lo.min(v), hi.max(v))
             });
+        // Pad by a fraction of the range's own width in log terms, so a
+        // narrow range still fills the panel.
         let (lo, hi) = if lo.is_finite() {
-            (lo * 0.8, hi * 1.25)
+            let pad = (hi / lo).powf(0.06).max(1.01);
+            (lo / pad, hi * pad)
         } else {
             (1e-3, 1.0)
         };

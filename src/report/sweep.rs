@@ -12,7 +12,8 @@ use crate::error::Result;
 use crate::sweep::{Sweep, SweepRow};
 
 /// The sweep as an aligned text table, one line per (agent count, policy,
-/// rule); the policy column only when several were swept.
+/// rule); the policy column only when several were swept, policy loss only
+/// for MDPs.
 pub fn sweep_table(sweep: &Sweep) -> String {
     let mut out = String::new();
     let error = if sweep.error == "regret_per_agent" {
@@ -21,6 +22,7 @@ pub fn sweep_table(sweep: &Sweep) -> String {
         "model KL"
     };
     let policies = sweep.rows.iter().any(|r| r.policy != sweep.rows[0].policy);
+    let mdp = sweep.rows.iter().any(|r| r.policy_loss.is_some());
     let pw = if policies {
         sweep.rows.iter().map(|r| r.policy.len()).max().unwrap_or(0) + 2
     } else {
@@ -36,13 +38,14 @@ pub fn sweep_table(sweep: &Sweep) -> String {
         + 1;
     let _ = writeln!(
         out,
-        "{:>6}  {:<pw$}{:<sw$} {:>12} {:>9} {:>11} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "{:>6}  {:<pw$}{:<sw$} {:>12} {:>9} {:>11}{} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "agents",
         if policies { "policy" } else { "" },
         "share",
         error,
         "gain",
         "reward/step",
+        if mdp { " policy loss" } else { "" },
         "msgs up",
         "msgs down",
         "rows up",
@@ -57,13 +60,15 @@ pub fn sweep_table(sweep: &Sweep) -> String {
             .map_or("-".to_string(), |g| format!("{:.1}%", 100.0 * g));
         let _ = writeln!(
             out,
-            "{:>6}  {:<pw$}{:<sw$} {:>12.5} {:>9} {:>11.5} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>12.1}",
+            "{:>6}  {:<pw$}{:<sw$} {:>12.5} {:>9} {:>11.5}{} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>12.1}",
             r.agents,
             if policies { r.policy.as_str() } else { "" },
             r.share,
             r.error(),
             gain,
             r.reward_per_step,
+            r.policy_loss
+                .map_or(String::new(), |l| format!(" {l:>11.4}")),
             r.messages_up,
             r.messages_down,
             r.rows_up,

@@ -249,6 +249,22 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../scenarios/vm-allocation.toml"),
     ),
     ("riverswim", include_str!("../../scenarios/riverswim.toml")),
+    (
+        "paper-fig2",
+        include_str!("../../scenarios/paper-fig2.toml"),
+    ),
+    (
+        "paper-fig3",
+        include_str!("../../scenarios/paper-fig3.toml"),
+    ),
+    (
+        "paper-fig4",
+        include_str!("../../scenarios/paper-fig4.toml"),
+    ),
+    (
+        "paper-fig6",
+        include_str!("../../scenarios/paper-fig6.toml"),
+    ),
 ];
 
 /// The model files the shipped scenarios name, by the path they name them by.

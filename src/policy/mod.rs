@@ -23,6 +23,7 @@ use std::str::FromStr;
 use rand::{Rng, RngExt};
 
 use crate::model::{Shape, Structure};
+use crate::posterior::GammaCache;
 
 /// Read access to a learner's combined posterior, row by row.
 pub trait PosteriorRows {
@@ -58,6 +59,8 @@ pub enum Policy {
 pub struct Scratch {
     alpha: Vec<f64>,
     theta: Vec<f64>,
+    /// Posterior sampling's gamma samplers, one per (row, outcome).
+    gammas: GammaCache,
     pub(crate) q: Vec<f64>,
 }
 
@@ -67,6 +70,7 @@ impl Scratch {
         Self {
             alpha: vec![0.0; shape.outcomes],
             theta: vec![0.0; shape.outcomes],
+            gammas: GammaCache::default(),
             q: vec![0.0; shape.actions],
         }
     }

@@ -34,11 +34,6 @@ impl<'a> DirichletPosterior<'a> {
         Ok(Self { alpha })
     }
 
-    pub(crate) fn from_valid(alpha: &'a [f64]) -> Self {
-        debug_assert!(alpha.iter().all(|a| *a > 0.0));
-        Self { alpha }
-    }
-
     /// The concentrations.
     pub fn alpha(&self) -> &[f64] {
         self.alpha

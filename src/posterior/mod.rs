@@ -6,6 +6,8 @@
 mod beta;
 mod dirichlet;
 pub mod divergence;
+mod gamma;
 
 pub use beta::BetaPosterior;
 pub use dirichlet::DirichletPosterior;
+pub(crate) use gamma::GammaCache;

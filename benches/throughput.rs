@@ -79,6 +79,31 @@ fn lockstep_run(c: &mut Criterion) {
             });
         }
     }
+    // One learner that shares nothing: the runtime sends a message per
+    // recorded interval instead of per trial, and with one thread the
+    // driver and the learner share it.
+    for threads in [1, RunOptions::default().threads] {
+        let trials = 1_000_000;
+        let scenario = news(Overrides {
+            agents: Some(vec![1]),
+            reps: Some(1),
+            trials: Some(trials),
+            share: Some(ShareRule::Never.into()),
+            ..Default::default()
+        });
+        let options = RunOptions {
+            threads,
+            ..RunOptions::default()
+        };
+        group.throughput(Throughput::Elements(trials));
+        let id = BenchmarkId::new(
+            "bandit-news",
+            format!("agents=1/trials={trials}/share=never/threads={threads}/seed=42"),
+        );
+        group.bench_function(id, |b| {
+            b.iter(|| run_scenario(&scenario, &options, &mut ()).expect("run"))
+        });
+    }
     group.finish();
 }
 

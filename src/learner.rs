@@ -414,6 +414,23 @@ impl<T: Task> Cohort<T> {
         evaluate: bool,
         stats: bool,
     ) -> CohortTrial {
+        self.trials_reporting(updates, 1, steps, measure, evaluate, stats)
+    }
+
+    /// `trials` trials in a row, nothing delivered between them: exactly
+    /// what as many calls of [`Cohort::trial_reporting`] give, the updates
+    /// applied before the first and metrics and totals taken after the
+    /// last, when no learner shares in between (a runtime batches trials
+    /// only then, and the shares of every trial are returned together).
+    pub fn trials_reporting(
+        &mut self,
+        updates: &[OthersUpdate],
+        trials: u64,
+        steps: u64,
+        measure: bool,
+        evaluate: bool,
+        stats: bool,
+    ) -> CohortTrial {
         let first = self.learners.first().map_or(0, Learner::id);
         for u in updates {
             if let Some(l) = u
@@ -425,9 +442,11 @@ impl<T: Task> Cohort<T> {
             }
         }
         let mut out = CohortTrial::default();
-        for l in &mut self.learners {
-            if let Some(m) = l.trial(steps) {
-                out.shares.push(m);
+        for _ in 0..trials {
+            for l in &mut self.learners {
+                if let Some(m) = l.trial(steps) {
+                    out.shares.push(m);
+                }
             }
         }
         if measure {

@@ -147,6 +147,7 @@ fn a_failed_learner_actor_is_restarted_by_its_supervisor() {
             .await;
         let trial = |t| RunTrial {
             trial: t,
+            trials: 1,
             recoveries: Vec::new(),
             stats: false,
             updates: Vec::new(),

@@ -20,10 +20,14 @@ impl<T: Task> Actor for CohortActor<T> {
     }
 }
 
-/// Apply these updates, run one trial, and say what to share.
+/// Apply these updates, run one trial (or several in a row), and say what
+/// to share.
 pub struct RunTrial {
-    /// The trial's number, from 1.
+    /// The (first) trial's number, from 1.
     pub trial: u64,
+    /// Trials to run in a row: more than one only when nothing can pass
+    /// between learners and the driver until the last has ended.
+    pub trials: u64,
     /// Learners that crashed, to rebuild before the trial, with their
     /// running totals as last reported.
     pub recoveries: Vec<(Recovery, LearnerStats)>,
@@ -48,8 +52,9 @@ impl<T: Task> Message<RunTrial> for CohortActor<T> {
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
         self.cohort.recover(msg.trial, &msg.recoveries);
-        TrialDone(self.cohort.trial_reporting(
+        TrialDone(self.cohort.trials_reporting(
             &msg.updates,
+            msg.trials,
             msg.steps,
             msg.measure,
             msg.evaluate,

@@ -46,22 +46,8 @@ pub(crate) fn write_figure(stem: &Path, figure: &impl Figure) -> Result<[PathBuf
         }
     };
     let size = figure.size();
-    (|| -> Drawn {
-        let root = SVGBackend::new(&svg, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        figure.draw(&root)?;
-        root.present()?;
-        Ok(())
-    })()
-    .map_err(failed(&svg))?;
-    (|| -> Drawn {
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        figure.draw(&root)?;
-        root.present()?;
-        Ok(())
-    })()
-    .map_err(failed(&png))?;
+    render(SVGBackend::new(&svg, size).into_drawing_area(), figure).map_err(failed(&svg))?;
+    render(BitMapBackend::new(&png, size).into_drawing_area(), figure).map_err(failed(&png))?;
     Ok([svg, png])
 }
 
@@ -82,6 +68,17 @@ pub(crate) fn color(i: usize) -> RGBAColor {
     ];
     let (r, g, b) = TAB10[i % TAB10.len()];
     RGBColor(r, g, b).to_rgba()
+}
+
+/// Draws `figure` on a white `root` and writes it out.
+fn render<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &impl Figure) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    figure.draw(&root)?;
+    root.present()?;
+    Ok(())
 }
 
 /// A tick label with as many decimals as the value needs: `140`, `12.5`,

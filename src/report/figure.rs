@@ -46,8 +46,23 @@ pub(crate) fn write_figure(stem: &Path, figure: &impl Figure) -> Result<[PathBuf
         }
     };
     let size = figure.size();
-    render(SVGBackend::new(&svg, size).into_drawing_area(), figure).map_err(failed(&svg))?;
-    render(BitMapBackend::new(&png, size).into_drawing_area(), figure).map_err(failed(&png))?;
+    // Drawn beside the target and renamed over it, so an interrupted run
+    // leaves the old figure or the new one, never half of one. The
+    // bitmap backend picks its format from the extension, which stays last.
+    let svg_part = stem.with_extension("part.svg");
+    let png_part = stem.with_extension("part.png");
+    render(SVGBackend::new(&svg_part, size).into_drawing_area(), figure).map_err(failed(&svg))?;
+    render(
+        BitMapBackend::new(&png_part, size).into_drawing_area(),
+        figure,
+    )
+    .map_err(failed(&png))?;
+    for (part, path) in [(&svg_part, &svg), (&png_part, &png)] {
+        std::fs::rename(part, path).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
     Ok([svg, png])
 }
 

@@ -162,10 +162,10 @@ pub fn run_scenario<T: Task>(
 }
 
 /// A runtime with `options.threads` workers, for the entry points that
-/// bring their own. One worker thread means a current-thread runtime: the driver and the
-/// actors then take turns on the caller's thread, and a round of messages
-/// costs no thread wake-up (about 1 µs an ask against 4–7 µs across
-/// threads).
+/// bring their own. One worker means a current-thread runtime: the driver
+/// and the actors then take turns on the caller's thread, and a round of
+/// messages costs no thread wake-up (about 1 µs an ask against 4–7 µs
+/// across threads).
 pub(crate) fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runtime> {
     let mut builder = if options.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -774,9 +774,9 @@ impl<T: Task> Lockstep<T> {
         Ok((state, cohorts, aggregator))
     }
 
-    /// Trial `trial`: faults, every cohort's learners, then the
-    /// aggregator's work and the record, if due.
-    /// Runs trials `first .. first + count` (see [`batch`]).
+    /// Trials `first .. first + count` (one, unless [`batch`] allows more):
+    /// faults, every cohort's learners, then the aggregator's work and the
+    /// record, if due.
     async fn trials(
         &mut self,
         scenario: &Scenario<T>,

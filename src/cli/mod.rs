@@ -96,7 +96,9 @@ struct Common {
     /// What to print on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Tokio worker threads [default: one per core]; results do not depend on it.
+    /// Tokio worker threads [default: one per core]; results do not depend on
+    /// it. With 1 the driver and the learners share one thread, the fastest
+    /// way to run a single learner.
     #[arg(long)]
     threads: Option<usize>,
     /// lockstep: a barrier every trial, reproducible; async: free-running

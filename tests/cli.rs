@@ -459,24 +459,7 @@ fn interrupt_and_resume(signal: &str) {
 
 #[test]
 fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
-    let out = parbayes(
-        &[
-            "sweep",
-            "good.toml",
-            "--share",
-            "never,kl:0.01,always",
-            "--out",
-            "sw",
-            "--format",
-            "json",
-        ],
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v["rows"].as_array().unwrap();
+    let (dir, rows) = sweep_good(&["--share", "never,kl:0.01,always"]);
     assert_eq!(rows.len(), 6); // 3 rules × agents [1, 2]
     for field in [
         "agents",
@@ -507,25 +490,8 @@ fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
 
 #[test]
 fn a_sweep_over_three_policies_writes_rows_for_each_and_their_figure() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
     let policies = ["posterior-sampling", "epsilon-greedy:0.15", "softmax:1"];
-    let out = parbayes(
-        &[
-            "sweep",
-            "good.toml",
-            "--policy",
-            &policies.join(","),
-            "--out",
-            "sw",
-            "--format",
-            "json",
-        ],
-        dir.path(),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v["rows"].as_array().unwrap();
+    let (dir, rows) = sweep_good(&["--policy", &policies.join(",")]);
     // Without --share, several policies run under the scenario's own rule.
     assert_eq!(rows.len(), 3 * 2, "3 policies × agents [1, 2]");
     for p in policies {
@@ -564,6 +530,20 @@ fn a_sweep_over_three_policies_writes_rows_for_each_and_their_figure() {
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("greedy"), "{}", stderr(&bad));
+}
+
+/// `parbayes sweep good.toml ARGS --out sw --format json` in a fresh folder:
+/// the folder and the sweep's rows.
+fn sweep_good(args: &[&str]) -> (tempfile::TempDir, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), GOOD).unwrap();
+    let mut all = vec!["sweep", "good.toml"];
+    all.extend(args);
+    all.extend(["--out", "sw", "--format", "json"]);
+    let out = parbayes(&all, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (dir, v["rows"].as_array().unwrap().clone())
 }
 
 /// A PNG of the given size, with more than one colour in it.

@@ -1,6 +1,7 @@
 use rand::Rng;
 
 use super::{Decision, PosteriorRows, Scratch};
+use crate::posterior::normalised_gammas;
 
 /// Q under one model drawn from the posterior, into `scratch.q`.
 pub(super) fn sampled_q<P, R>(d: &Decision, post: &P, scratch: &mut Scratch, rng: &mut R)
@@ -35,15 +36,7 @@ where
             theta[0] = 1.0 - p1;
             theta[1] = p1;
         } else {
-            // A Dirichlet draw, as `DirichletPosterior::sample_into` makes it.
-            let mut total = 0.0;
-            for (o, (t, a)) in theta.iter_mut().zip(alpha.iter()).enumerate() {
-                *t = gammas.draw(slot + o, *a, rng);
-                total += *t;
-            }
-            for t in theta.iter_mut() {
-                *t /= total;
-            }
+            normalised_gammas(alpha, theta, |o, a| gammas.draw(slot + o, a, rng));
         }
         *qa = theta
             .iter()

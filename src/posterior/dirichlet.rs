@@ -49,14 +49,7 @@ impl<'a> DirichletPosterior<'a> {
 
     /// Writes one draw into `out`, by normalised gammas.
     pub fn sample_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
-        let mut total = 0.0;
-        for (o, a) in out.iter_mut().zip(self.alpha) {
-            *o = gamma_draw(*a, rng);
-            total += *o;
-        }
-        for o in out.iter_mut() {
-            *o /= total;
-        }
+        normalised_gammas(self.alpha, out, |_, a| gamma_draw(a, rng));
     }
 
     /// Overwrites the concentrations `alpha` with one draw from `Dir(alpha)`,
@@ -70,6 +63,25 @@ impl<'a> DirichletPosterior<'a> {
         for a in alpha.iter_mut() {
             *a /= total;
         }
+    }
+}
+
+/// A draw from `Dir(alpha)` into `out`: `gamma(o, α_o)` for every outcome
+/// `o`, in order, normalised. `gamma` is where the draws come from (a fresh
+/// sampler each, or samplers kept between draws).
+#[inline]
+pub(crate) fn normalised_gammas(
+    alpha: &[f64],
+    out: &mut [f64],
+    mut gamma: impl FnMut(usize, f64) -> f64,
+) {
+    let mut total = 0.0;
+    for (o, (x, a)) in out.iter_mut().zip(alpha).enumerate() {
+        *x = gamma(o, *a);
+        total += *x;
+    }
+    for x in out.iter_mut() {
+        *x /= total;
     }
 }
 

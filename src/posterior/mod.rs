@@ -10,4 +10,5 @@ mod gamma;
 
 pub use beta::BetaPosterior;
 pub use dirichlet::DirichletPosterior;
+pub(crate) use dirichlet::normalised_gammas;
 pub(crate) use gamma::GammaCache;

@@ -90,6 +90,9 @@ pub enum Error {
     /// A protocol message was refused; nothing changed.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// A peer in another process could not be reached, or refused us.
+    #[error("remote: {0}")]
+    Remote(String),
 }
 
 /// Why the aggregator or an agent refused a protocol message. A refused

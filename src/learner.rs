@@ -125,7 +125,7 @@ impl LearnerState {
 }
 
 /// A snapshot of one learner for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct LearnerMetrics {
     /// Its running totals.
     pub stats: LearnerStats,

@@ -100,6 +100,8 @@ pub mod model;
 pub mod observe;
 pub mod policy;
 pub mod posterior;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod report;
 pub mod rng;
 pub mod runtime;

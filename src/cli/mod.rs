@@ -1,3 +1,5 @@
+#[cfg(feature = "remote")]
+mod serve;
 mod solve;
 
 use std::io::{IsTerminal, Write};
@@ -71,11 +73,15 @@ enum Command {
         after_help = "Examples:\n  parbayes solve scenarios/gridworld.toml\n  parbayes solve scenarios/models/riverswim.json --gamma 0.95 --format json"
     )]
     Solve(solve::SolveArgs),
+    /// Serve a run across processes and machines: its aggregator, or a block of its learners.
+    #[cfg(feature = "remote")]
+    #[command(subcommand)]
+    Serve(serve::Serve),
 }
 
 /// What `run` and `sweep` share.
 #[derive(Debug, clap::Args)]
-struct Common {
+pub(crate) struct Common {
     /// A scenario file, or the name of a shipped one (see `parbayes scenarios`).
     scenario: PathBuf,
     /// Agent counts to run, comma-separated.
@@ -140,6 +146,11 @@ struct RunArgs {
     /// writes one), so `parbayes resume` can continue after a crash.
     #[arg(long, value_name = "K")]
     checkpoint_every: Option<u64>,
+    /// Run the learners in K child processes on 127.0.0.1, free-running,
+    /// with the aggregator in this one (needs the `remote` feature). A child
+    /// that dies is restarted and rebuilt from the aggregator's record.
+    #[arg(long, value_name = "K")]
+    processes: Option<usize>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -189,6 +200,8 @@ pub fn execute(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Solve(args) => solve::solve(args),
+        #[cfg(feature = "remote")]
+        Command::Serve(command) => serve::serve(command),
         Command::Scenarios => {
             let mut stdout = std::io::stdout().lock();
             for (name, text) in SHIPPED {
@@ -206,8 +219,20 @@ fn run(
         share,
         policy,
         checkpoint_every,
+        processes,
     }: RunArgs,
 ) -> Result<()> {
+    if let Some(k) = processes {
+        anyhow::ensure!(
+            k >= 1 && checkpoint_every.is_none(),
+            parbayes::Error::invalid(
+                "command line",
+                "--processes",
+                "must be ≥ 1, and runs across processes have no checkpoints",
+            )
+        );
+        return run_processes(common, share, policy, k);
+    }
     let overrides = common.overrides(share, policy);
     let scenario = Scenario::load(&common.scenario, &overrides)?;
     if let Some(k) = checkpoint_every {
@@ -242,6 +267,63 @@ fn run(
     let summary = run_in_folder(&scenario, &options, dir, checkpoint_every, &mut bar);
     bar.0.finish_and_clear();
     show(summary, &out, options.mode, common.format)
+}
+
+#[cfg(feature = "remote")]
+fn run_processes(
+    common: Common,
+    share: Option<Sharing>,
+    policy: Option<Policy>,
+    k: usize,
+) -> Result<()> {
+    let hosting = serve::children(k, common.scenario.clone(), &common.overrides(share, policy))?;
+    run_hosted(common, share, policy, hosting)
+}
+
+#[cfg(not(feature = "remote"))]
+fn run_processes(_: Common, _: Option<Sharing>, _: Option<Policy>, _: usize) -> Result<()> {
+    anyhow::bail!(parbayes::Error::invalid(
+        "command line",
+        "--processes",
+        "this parbayes was built without the `remote` feature; \
+         build it with `cargo build --release --features remote`",
+    ))
+}
+
+/// Runs `common`'s scenario free-running with the aggregator here and the
+/// learners where `hosting` says, into a results folder.
+#[cfg(feature = "remote")]
+fn run_hosted(
+    common: Common,
+    share: Option<Sharing>,
+    policy: Option<Policy>,
+    mut hosting: parbayes::remote::Hosting,
+) -> Result<()> {
+    let overrides = common.overrides(share, policy);
+    let scenario = Scenario::load(&common.scenario, &overrides)?;
+    let options = run_options(common.threads, Mode::Async)?;
+    options.check(&scenario)?;
+    let mut options = interruptible(options);
+    hosting.stop = options.continuity.stop.clone();
+    options.hosting = Some(hosting);
+    let out = common
+        .out
+        .clone()
+        .unwrap_or_else(|| default_results_dir(&scenario));
+    let dir = ResultsDir::create(&out)?;
+    Manifest::new(
+        &common.scenario,
+        &scenario,
+        &overrides,
+        common.threads,
+        None,
+        Mode::Async,
+    )
+    .write(&dir)?;
+    let mut bar = Bar::new();
+    let summary = run_in_folder(&scenario, &options, dir, None, &mut bar);
+    bar.0.finish_and_clear();
+    show(summary, &out, Mode::Async, common.format)
 }
 
 /// Continues the run in `path` from its checkpoints.

@@ -11,7 +11,9 @@ mod summary;
 mod sweep;
 mod table;
 
-pub use folder::{MANIFEST, Manifest, resume, run_in_folder, run_in_folder_async, sweep_in_folder};
+pub use folder::{
+    MANIFEST, Manifest, fingerprint, resume, run_in_folder, run_in_folder_async, sweep_in_folder,
+};
 pub use plot::{write_curves, write_policy_curves};
 pub use results_dir::{FolderLock, ResultsDir};
 pub use summary::{Baselines, Final, LaiRobbins, ResultRow, Summary, TimingRow};

@@ -164,6 +164,10 @@ pub struct TimingRow {
     pub seconds: f64,
     /// Steps of all learners per second.
     pub steps_per_second: f64,
+    /// What crossed the wire, summed over its experiments, when the
+    /// learners lived in other processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire: Option<crate::share::WireTraffic>,
 }
 
 impl Summary {
@@ -205,15 +209,18 @@ impl Summary {
                     .and_then(|t| converged_trial(&outcome.records, agents, t)),
                 speedup: None,
             });
-            let (seconds, steps) = outcome
-                .timings
-                .iter()
-                .filter(|t| t.agents == agents)
-                .fold((0.0, 0u64), |(s, n), t| (s + t.seconds, n + t.steps));
+            let mine = || outcome.timings.iter().filter(|t| t.agents == agents);
+            let (seconds, steps) =
+                mine().fold((0.0, 0u64), |(s, n), t| (s + t.seconds, n + t.steps));
+            let wire = mine().filter_map(|t| t.wire).reduce(|mut a, b| {
+                a.add(&b);
+                a
+            });
             timing.push(TimingRow {
                 agents,
                 seconds,
                 steps_per_second: steps as f64 / seconds.max(1e-9),
+                wire,
             });
         }
         let single = results

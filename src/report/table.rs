@@ -60,6 +60,21 @@ pub fn summary_table(summary: &Summary) -> String {
             (f.bytes_up + f.bytes_down) / 1000.0,
         );
     }
+    for t in &summary.timing {
+        if let Some(w) = &t.wire {
+            let _ = writeln!(
+                out,
+                "N = {}: over the wire {} messages in, {:.1} kB in, {:.1} kB out, {} refused; \
+                 {:.0} steps/s",
+                t.agents,
+                w.messages_in,
+                w.bytes_in as f64 / 1000.0,
+                w.bytes_out as f64 / 1000.0,
+                w.refused,
+                t.steps_per_second
+            );
+        }
+    }
     if let Some(b) = &summary.baselines {
         let _ = writeln!(out, "baselines, reward per period on the same demand:");
         let line: Vec<String> = b.0.iter().map(|(n, r)| format!("{n} {r:.3}")).collect();

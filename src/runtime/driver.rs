@@ -36,6 +36,11 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Checkpoints and the stop flag (lockstep only).
     pub continuity: Continuity,
+    /// Learners in other processes: each experiment's aggregator serves
+    /// here, its learners run where this says (free-running), and the
+    /// experiments run one at a time.
+    #[cfg(feature = "remote")]
+    pub hosting: Option<crate::remote::Hosting>,
 }
 
 /// Whether learners wait for each other.
@@ -60,6 +65,8 @@ impl Default for RunOptions {
             cohorts: 0,
             mode: Mode::Lockstep,
             continuity: Continuity::default(),
+            #[cfg(feature = "remote")]
+            hosting: None,
         }
     }
 }
@@ -108,6 +115,9 @@ pub struct RunTiming {
     pub seconds: f64,
     /// Steps taken by all learners together.
     pub steps: u64,
+    /// What crossed the wire, when the learners lived in other processes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire: Option<crate::share::WireTraffic>,
 }
 
 /// Everything a run produced.
@@ -297,7 +307,15 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         trials: experiments.len() as u64 * scenario.run.trials,
     })?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let permits = Arc::new(Semaphore::new(options.threads.max(1)));
+    #[cfg(feature = "remote")]
+    let at_once = if options.hosting.is_some() {
+        1
+    } else {
+        options.threads.max(1)
+    };
+    #[cfg(not(feature = "remote"))]
+    let at_once = options.threads.max(1);
+    let permits = Arc::new(Semaphore::new(at_once));
     // Dropped on an early return, which stops every experiment.
     let mut tasks = JoinSet::new();
     for (index, &(agents, rep)) in experiments.iter().enumerate() {
@@ -311,6 +329,8 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         };
         let mode = options.mode;
         let continuity = options.continuity.clone();
+        #[cfg(feature = "remote")]
+        let hosting = options.hosting.clone();
         tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
@@ -320,6 +340,17 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
                 tx: tx.clone(),
                 trials: 0,
             };
+            #[cfg(feature = "remote")]
+            if let Some(hosting) = hosting {
+                let result =
+                    crate::remote::run_hosted(&scenario, agents, rep, &hosting, &mut forward).await;
+                let _ = tx.send(Event::Done {
+                    index,
+                    trials: forward.trials,
+                    result: result.map(|(_, t)| t),
+                });
+                return;
+            }
             let result = match mode {
                 Mode::Lockstep => match continuity.checkpoints.read(agents, rep) {
                     Ok(Some(s)) if s.finished => replay_finished(s, &mut forward),
@@ -422,6 +453,7 @@ fn replay_finished(
         rep: s.rep,
         seconds: s.seconds,
         steps,
+        wire: None,
     };
     Ok((s.records, timing))
 }
@@ -465,7 +497,7 @@ impl Observe for Forward {
 }
 
 /// `agents` learner ids split into at most `cohorts` contiguous blocks.
-pub(super) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
+pub(crate) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
     let n = agents as usize;
     let k = cohorts.clamp(1, n.max(1));
     (0..k)
@@ -548,6 +580,7 @@ pub async fn run_lockstep<T: Task>(
         rep,
         seconds,
         steps: plan.trials * plan.steps_per_trial * u64::from(agents),
+        wire: None,
     };
     Ok((state.records, timing))
 }

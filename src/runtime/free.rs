@@ -252,6 +252,7 @@ pub async fn run_free<T: Task>(
         rep,
         seconds: started.elapsed().as_secs_f64(),
         steps: plan.trials * plan.steps_per_trial * u64::from(agents),
+        wire: None,
     };
     Ok((records, timing))
 }

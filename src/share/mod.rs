@@ -21,4 +21,4 @@ pub use ledger::Ledger;
 pub use message::{OthersUpdate, Recovery, RowBatch, ShareMessage, compact_counts, encoded_len};
 pub use rule::{Downlink, SHARE_FORMS, ShareRule, Sharing};
 pub use schedule::{Due, Schedule};
-pub use traffic::Traffic;
+pub use traffic::{Traffic, WireTraffic};

@@ -41,3 +41,31 @@ impl Traffic {
         self.bytes_down += encoded_len(msg);
     }
 }
+
+/// Messages and payload bytes through the aggregator's door, as serialized
+/// for the wire (MessagePack, before libp2p's framing and encryption):
+/// what a run whose learners live in other processes sends and receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireTraffic {
+    /// Joins and syncs accepted.
+    pub messages_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Replies sent.
+    pub messages_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Messages refused.
+    pub refused: u64,
+}
+
+impl WireTraffic {
+    /// Both counts summed.
+    pub fn add(&mut self, other: &WireTraffic) {
+        self.messages_in += other.messages_in;
+        self.bytes_in += other.bytes_in;
+        self.messages_out += other.messages_out;
+        self.bytes_out += other.bytes_out;
+        self.refused += other.refused;
+    }
+}

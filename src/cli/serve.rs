@@ -1,0 +1,194 @@
+//! `parbayes serve aggregator|learners`, and the learner processes that
+//! `run --processes K` starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use parbayes::policy::Policy;
+use parbayes::remote::{Hosting, LearnerProcess, serve_learners};
+use parbayes::runtime::Mode;
+use parbayes::share::Sharing;
+use parbayes::{Overrides, RunOptions, Scenario};
+
+/// Learners in separate processes and machines.
+#[derive(Debug, Subcommand)]
+pub enum Serve {
+    /// Serve a run's aggregator; learners join with `serve learners`. Writes
+    /// the results folder once every learner has finished.
+    #[command(
+        after_help = "Example (three terminals, or three machines):\n  parbayes serve aggregator --listen 0.0.0.0:7000 bandit-news --agents 40 --out results/news-remote\n  parbayes serve learners --connect 10.0.0.1:7000 --ids 0..20 bandit-news --agents 40\n  parbayes serve learners --connect 10.0.0.1:7000 --ids 20..40 bandit-news --agents 40"
+    )]
+    Aggregator(AggregatorArgs),
+    /// Run a block of a run's learners against a remote aggregator.
+    #[command(
+        after_help = "Example:\n  parbayes serve learners --connect 127.0.0.1:7000 --ids 0..20 bandit-news --agents 40"
+    )]
+    Learners(LearnersArgs),
+}
+
+/// `serve aggregator`.
+#[derive(Debug, clap::Args)]
+pub struct AggregatorArgs {
+    /// Where to listen: HOST:PORT or a multiaddr.
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    #[command(flatten)]
+    run: super::Common,
+    /// Share rule (see `parbayes run --help`).
+    #[arg(long)]
+    share: Option<Sharing>,
+    /// Policy (see `parbayes run --help`).
+    #[arg(long)]
+    policy: Option<Policy>,
+    /// Seconds a block of learners may go unheard before the run fails.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    patience: u64,
+}
+
+/// `serve learners`.
+#[derive(Debug, clap::Args)]
+pub struct LearnersArgs {
+    /// The aggregator's address: HOST:PORT or a multiaddr.
+    #[arg(long, value_name = "ADDR")]
+    connect: String,
+    /// The block of learner ids this process runs, as A..B (B excluded).
+    #[arg(long, value_name = "A..B", value_parser = parse_ids)]
+    ids: std::ops::Range<u32>,
+    /// A scenario file, or the name of a shipped one; it and the options
+    /// below must match the aggregator's.
+    scenario: PathBuf,
+    /// Learners in the whole run.
+    #[arg(long)]
+    agents: Option<u32>,
+    /// The repetition.
+    #[arg(long, default_value_t = 0)]
+    rep: u32,
+    /// Seed of every learner's random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Trials per repetition.
+    #[arg(long)]
+    trials: Option<u64>,
+    /// Share rule.
+    #[arg(long)]
+    share: Option<Sharing>,
+    /// Policy.
+    #[arg(long)]
+    policy: Option<Policy>,
+    /// Seconds to keep trying to reach the aggregator.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    patience: u64,
+}
+
+fn parse_ids(text: &str) -> std::result::Result<std::ops::Range<u32>, String> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| format!("{text}: expected A..B, e.g. 0..20"))?;
+    let a: u32 = a.parse().map_err(|e| format!("{a}: {e}"))?;
+    let b: u32 = b.parse().map_err(|e| format!("{b}: {e}"))?;
+    if a >= b {
+        return Err(format!("{text}: the block is empty; B must exceed A"));
+    }
+    Ok(a..b)
+}
+
+pub fn serve(command: Serve) -> Result<()> {
+    match command {
+        Serve::Aggregator(args) => aggregator(args),
+        Serve::Learners(args) => learners(args),
+    }
+}
+
+fn aggregator(args: AggregatorArgs) -> Result<()> {
+    let AggregatorArgs {
+        listen,
+        run,
+        share,
+        policy,
+        patience,
+    } = args;
+    let hosting = Hosting {
+        listen,
+        children: None,
+        restarts: 0,
+        patience: Duration::from_secs(patience),
+        stop: None,
+    };
+    super::run_hosted(run, share, policy, hosting)
+}
+
+fn learners(args: LearnersArgs) -> Result<()> {
+    let overrides = Overrides {
+        agents: args.agents.map(|n| vec![n]),
+        seed: args.seed,
+        trials: args.trials,
+        share: args.share,
+        policy: args.policy,
+        ..Overrides::default()
+    };
+    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    let [agents] = scenario.run.agents[..] else {
+        anyhow::bail!(parbayes::Error::invalid(
+            "command line",
+            "--agents",
+            "a learner process belongs to one run: give exactly one agent count",
+        ));
+    };
+    let options = RunOptions {
+        mode: Mode::Async,
+        ..RunOptions::default()
+    };
+    options.check(&scenario)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(serve_learners(
+        &scenario,
+        &args.connect,
+        agents,
+        args.rep,
+        args.ids.clone(),
+        Duration::from_secs(args.patience),
+    ))?;
+    tracing::info!(?served, "learners finished");
+    Ok(())
+}
+
+/// Hosting for `run --processes k`: children of this executable on
+/// 127.0.0.1, each running `serve learners` with the run's own options.
+pub fn children(k: usize, scenario: PathBuf, overrides: &Overrides) -> Result<Hosting> {
+    let exe = std::env::current_exe()?;
+    let overrides = overrides.clone();
+    let command = move |p: &LearnerProcess| {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["serve", "learners", "--connect", &p.connect])
+            .arg(format!("--ids={}..{}", p.ids.start, p.ids.end))
+            .arg(format!("--agents={}", p.agents))
+            .arg(format!("--rep={}", p.rep));
+        if let Some(t) = overrides.trials {
+            cmd.arg(format!("--trials={t}"));
+        }
+        if let Some(s) = overrides.seed {
+            cmd.arg(format!("--seed={s}"));
+        }
+        if let Some(s) = &overrides.share {
+            cmd.arg(format!("--share={s}"));
+        }
+        if let Some(p) = &overrides.policy {
+            cmd.arg(format!("--policy={p}"));
+        }
+        cmd.arg(&scenario);
+        cmd
+    };
+    Ok(Hosting {
+        listen: "127.0.0.1:0".into(),
+        children: Some((k, Arc::new(command))),
+        restarts: 5,
+        patience: Duration::from_secs(60),
+        stop: None,
+    })
+}

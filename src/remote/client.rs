@@ -1,0 +1,177 @@
+//! A learner process's handle on a remote aggregator: join with a block of
+//! learners, then sync, retrying through lost connections.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use kameo::error::RemoteSendError;
+use kameo::prelude::*;
+
+use super::server::{AggregatorServer, DOOR_NAME};
+use super::swarm::{REPLY_TIMEOUT, current, node, parse_addr};
+use super::wire::{Join, Joined, Progress, Refusal, RunId, Sync, Synced};
+use crate::agent::Agent;
+use crate::error::{Error, Result};
+use crate::share::ShareMessage;
+
+/// A connection to the aggregator of one run, for one block of learners.
+///
+/// A sync whose connection fails is retried with backoff (100 ms doubling
+/// to 5 s) for as long as `patience` allows, and the retry asks for every
+/// row, since the lost reply's rows would never come again. Shares are full
+/// counts with sequence numbers, so a sync that did arrive before its reply
+/// was lost changes nothing the second time.
+pub struct AggregatorClient {
+    aggregator: RemoteActorRef<AggregatorServer>,
+    run: RunId,
+    target: libp2p::Multiaddr,
+    patience: Duration,
+    block: Option<(Range<u32>, u64)>,
+    /// The last sync failed: ask for every row.
+    full: bool,
+}
+
+impl AggregatorClient {
+    /// Dials `addr` (`HOST:PORT` or a multiaddr) and finds the aggregator
+    /// serving `run`, waiting up to `patience` for it to come up.
+    pub async fn connect(addr: &str, run: RunId, patience: Duration) -> Result<Self> {
+        let target = parse_addr(addr)?;
+        let listen = parse_addr("127.0.0.1:0")?;
+        let me = node(&listen).await?;
+        let deadline = Instant::now() + patience;
+        let mut next_dial = Instant::now();
+        loop {
+            if Instant::now() >= next_dial {
+                me.dial(target.clone());
+                next_dial = Instant::now() + Duration::from_secs(1);
+            }
+            match RemoteActorRef::<AggregatorServer>::lookup(DOOR_NAME).await {
+                Ok(Some(aggregator)) => {
+                    return Ok(Self {
+                        aggregator,
+                        run,
+                        target,
+                        patience,
+                        block: None,
+                        full: false,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "lookup failed"),
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Remote(format!(
+                    "no parbayes aggregator answered at {addr} within {patience:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The run it belongs to.
+    pub fn run(&self) -> &RunId {
+        &self.run
+    }
+
+    /// Joins with learners `ids` (or rejoins: then the answer holds what to
+    /// rebuild them from).
+    pub async fn join(&mut self, ids: Range<u32>) -> Result<Joined> {
+        let msg = Join {
+            run: self.run.clone(),
+            ids: ids.clone(),
+        };
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        let joined = loop {
+            match self.aggregator.ask(&msg).reply_timeout(REPLY_TIMEOUT).await {
+                Ok(joined) => break joined,
+                Err(RemoteSendError::HandlerError(why)) => return Err(refused(why)),
+                Err(e) if started.elapsed() + wait < self.patience => {
+                    tracing::warn!(error = %e, ?wait, "join failed; retrying");
+                    self.backoff(&mut wait).await;
+                }
+                Err(e) => return Err(Error::Remote(format!("the aggregator failed: {e}"))),
+            }
+        };
+        self.block = Some((ids, joined.session));
+        self.full = false;
+        Ok(joined)
+    }
+
+    /// Hands over `shares` (of learners in the joined block) and `progress`,
+    /// and returns the others' counts that changed for the block.
+    pub async fn sync(
+        &mut self,
+        shares: Vec<ShareMessage>,
+        progress: Option<Progress>,
+    ) -> Result<Synced> {
+        let Some((ids, session)) = self.block.clone() else {
+            return Err(Error::Remote("sync before join".into()));
+        };
+        let mut msg = Sync {
+            session,
+            ids,
+            shares,
+            full: self.full,
+            progress,
+        };
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.aggregator.ask(&msg).reply_timeout(REPLY_TIMEOUT).await {
+                Ok(synced) => {
+                    self.full = false;
+                    return Ok(synced);
+                }
+                Err(RemoteSendError::HandlerError(why)) => return Err(refused(why)),
+                Err(e) if started.elapsed() + wait < self.patience => {
+                    tracing::warn!(error = %e, ?wait, "sync failed; retrying");
+                    self.full = true;
+                    msg.full = true;
+                    self.backoff(&mut wait).await;
+                }
+                Err(e) => {
+                    self.full = true;
+                    return Err(Error::Remote(format!(
+                        "the aggregator did not answer for {:?}: {e}",
+                        self.patience
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Waits `wait`, redials, and doubles `wait` up to 5 s.
+    async fn backoff(&self, wait: &mut Duration) {
+        tokio::time::sleep(*wait).await;
+        if let Some(me) = current() {
+            me.dial(self.target.clone());
+        }
+        *wait = (*wait * 2).min(Duration::from_secs(5));
+    }
+
+    /// Shares what each of `agents` (the joined block, in id order) has
+    /// to share by its rule, and hands each the others' counts that came
+    /// back: one round trip for the whole block.
+    pub async fn sync_agents(&mut self, agents: &mut [Agent]) -> Result<()> {
+        let shares: Vec<ShareMessage> = agents.iter_mut().filter_map(Agent::share).collect();
+        let synced = self.sync(shares, None).await?;
+        for update in &synced.updates {
+            let agent = agents
+                .iter_mut()
+                .find(|a| a.id() == update.learner)
+                .ok_or_else(|| {
+                    Error::Remote(format!(
+                        "an update for learner {}, not among these agents",
+                        update.learner
+                    ))
+                })?;
+            agent.absorb(update)?;
+        }
+        Ok(())
+    }
+}
+
+fn refused(why: Refusal) -> Error {
+    Error::Remote(format!("the aggregator refused: {why}"))
+}

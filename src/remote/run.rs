@@ -1,0 +1,367 @@
+//! One experiment with its aggregator here and its learners in other
+//! processes: started as children on 127.0.0.1 (`run --processes K`), or
+//! joining from anywhere (`serve aggregator`).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use kameo::prelude::*;
+use libp2p::Multiaddr;
+use tokio::sync::{OnceCell, mpsc};
+use tokio::task::JoinSet;
+
+use super::learners::run_id;
+use super::server::{
+    AggregatorServer, Close, DOOR_NAME, Look, Open, Seen, ServerArgs, ServerEvent,
+};
+use super::swarm::node;
+use super::wire::RunId;
+use crate::env::Task;
+use crate::error::{Error, Result};
+use crate::learner::LearnerMetrics;
+use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
+use crate::observe::Observe;
+use crate::runtime::RunTiming;
+use crate::scenario::Scenario;
+use crate::share::Aggregator;
+
+/// One learner process to start: what its command line must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerProcess {
+    /// The aggregator's address, as a multiaddr.
+    pub connect: String,
+    /// The experiment's learner count.
+    pub agents: u32,
+    /// Its repetition.
+    pub rep: u32,
+    /// The block of learners the process runs.
+    pub ids: Range<u32>,
+}
+
+/// Builds the command that starts one learner process.
+pub type LearnerCommand = Arc<dyn Fn(&LearnerProcess) -> std::process::Command + Send + Sync>;
+
+/// Where a remote experiment's learners come from, and how long to wait
+/// for them.
+#[derive(Clone)]
+pub struct Hosting {
+    /// Where the aggregator listens: `127.0.0.1:0` for child processes.
+    pub listen: String,
+    /// Start this many learner processes with `command`, and restart one
+    /// that dies (up to `restarts` times each); `None`: learners join from
+    /// elsewhere.
+    pub children: Option<(usize, LearnerCommand)>,
+    /// Restarts allowed per learner process.
+    pub restarts: u32,
+    /// A block not heard from for this long fails the run, naming it.
+    pub patience: Duration,
+    /// Raised to stop at the end of the current trial.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for Hosting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hosting")
+            .field("listen", &self.listen)
+            .field("children", &self.children.as_ref().map(|(k, _)| *k))
+            .field("restarts", &self.restarts)
+            .field("patience", &self.patience)
+            .finish()
+    }
+}
+
+/// Runs experiment (`agents`, `rep`) of `scenario` with the aggregator in
+/// this process and the learners wherever `hosting` says. Records come in
+/// trial order: trial t is recorded once every block has reported it, with
+/// the global estimate and traffic as of that moment. The timing carries
+/// what crossed the wire.
+pub async fn run_hosted<T: Task>(
+    scenario: &Scenario<T>,
+    agents: u32,
+    rep: u32,
+    hosting: &Hosting,
+    observer: &mut (dyn Observe + Send),
+) -> Result<(Vec<TrialRecord>, RunTiming)> {
+    let started = Instant::now();
+    let config = &scenario.learner;
+    let plan = &scenario.run;
+    let me = node(&super::swarm::parse_addr(&hosting.listen)?).await?;
+    let run = run_id(scenario, agents, rep);
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let server = door().await?;
+    server
+        .ask(Open(ServerArgs {
+            run,
+            aggregator: Aggregator::new(config.structure().shape(), agents as usize)
+                .with_downlink(config.agent().downlink())
+                .with_prior(config.agent().prior()),
+            events: Some(events_tx),
+        }))
+        .await
+        .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+    tracing::info!(address = %me.listening, agents, rep, "aggregator serving");
+
+    let connect = me.listening.to_string();
+    let mut children = Children::default();
+    if let Some((k, command)) = &hosting.children {
+        for ids in crate::runtime::cohort_ranges(agents, *k) {
+            let spec = LearnerProcess {
+                connect: connect.clone(),
+                agents,
+                rep,
+                ids,
+            };
+            children.start(command, spec)?;
+        }
+    }
+
+    let key = RecordKey::new(agents, config, rep);
+    let mut truth = config.task().clone();
+    let mut window = Window::default();
+    let mut records = Vec::new();
+    let mut blocks: BTreeMap<u32, (Range<u32>, u64)> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, BTreeMap<u32, Vec<LearnerMetrics>>> = BTreeMap::new();
+    let mut done_through = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let result: Result<()> = async {
+        loop {
+            if done_through == plan.trials && children.all_finished() {
+                return Ok(());
+            }
+            tokio::select! {
+                Some(event) = events.recv() => match event {
+                    ServerEvent::Joined { ids, .. } => {
+                        blocks.entry(ids.start).or_insert((ids, 0));
+                    }
+                    ServerEvent::Progress { ids, reached, records: metrics } => {
+                        if let Some((_, r)) = blocks.get_mut(&ids.start) {
+                            *r = (*r).max(reached);
+                        }
+                        for (t, m) in metrics {
+                            if t > done_through {
+                                pending.entry(t).or_default().insert(ids.start, m);
+                            }
+                        }
+                        let covered: u32 = blocks.values().map(|(r, _)| r.len() as u32).sum();
+                        if covered < agents {
+                            continue;
+                        }
+                        let slowest = blocks.values().map(|(_, r)| *r).min().unwrap_or(0);
+                        while done_through < slowest.min(plan.trials) {
+                            done_through += 1;
+                            observer.on_trial();
+                            let Some(parts) = pending.remove(&done_through) else {
+                                continue;
+                            };
+                            let metrics: Vec<LearnerMetrics> = parts.into_values().flatten().collect();
+                            let seen = look(server).await?;
+                            truth.advance_to((done_through * plan.steps_per_trial).saturating_sub(1));
+                            let global_kl = evidence_error(&truth, config.agent().prior(), &seen.global);
+                            let record = TrialRecord::measure(
+                                &key, done_through, &metrics, global_kl, seen.traffic, &mut window,
+                            );
+                            observer.on_record(&record)?;
+                            records.push(record);
+                        }
+                    }
+                },
+                Some((index, status)) = children.exits.recv() => {
+                    children.exited(index, status, &blocks, plan.trials, hosting)?;
+                }
+                _ = tick.tick() => {
+                    if hosting.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
+                        return Err(Error::Interrupted);
+                    }
+                    let seen = look(server).await?;
+                    for (ids, age) in &seen.blocks {
+                        let finished = blocks.get(&ids.start).is_some_and(|(_, r)| *r >= plan.trials);
+                        if !finished && *age > hosting.patience.as_secs_f64() {
+                            return Err(Error::Remote(format!(
+                                "learners {}..{} have not been heard from for {age:.0} s (patience {:?})",
+                                ids.start, ids.end, hosting.patience
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    children.stop().await;
+    let wire = server.ask(Close).await.ok().flatten().map(|s| s.wire);
+    result?;
+    let timing = RunTiming {
+        agents,
+        rep,
+        seconds: started.elapsed().as_secs_f64(),
+        steps: plan.trials * plan.steps_per_trial * u64::from(agents),
+        wire,
+    };
+    Ok((records, timing))
+}
+
+/// Serves `aggregator` for `run` from this process, listening on `listen`
+/// (`HOST:PORT` or a multiaddr): agents of an application in other
+/// processes then join and sync through an
+/// [`AggregatorClient`](super::AggregatorClient). Returns where it listens
+/// and the aggregator, to [`Look`] at or [`Close`].
+pub async fn open_aggregator(
+    listen: &str,
+    run: RunId,
+    aggregator: Aggregator,
+) -> Result<(Multiaddr, &'static ActorRef<AggregatorServer>)> {
+    let me = node(&super::swarm::parse_addr(listen)?).await?;
+    let server = door().await?;
+    server
+        .ask(Open(ServerArgs {
+            run,
+            aggregator,
+            events: None,
+        }))
+        .await
+        .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+    Ok((me.listening.clone(), server))
+}
+
+/// This process's aggregator, started and registered on first use.
+async fn door() -> Result<&'static ActorRef<AggregatorServer>> {
+    static DOOR: OnceCell<ActorRef<AggregatorServer>> = OnceCell::const_new();
+    DOOR.get_or_try_init(|| async {
+        let server = AggregatorServer::spawn_with_mailbox((), kameo::mailbox::unbounded());
+        server
+            .register(DOOR_NAME)
+            .await
+            .map_err(|e| Error::Remote(format!("cannot register the aggregator: {e}")))?;
+        Ok(server)
+    })
+    .await
+}
+
+async fn look(server: &ActorRef<AggregatorServer>) -> Result<Seen> {
+    server
+        .ask(Look)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| Error::Runtime("the aggregator stopped serving".into()))
+}
+
+/// The learner processes this run started.
+struct Children {
+    specs: Vec<LearnerProcess>,
+    restarts: Vec<u32>,
+    finished: Vec<bool>,
+    running: JoinSet<()>,
+    exits_tx: mpsc::UnboundedSender<(usize, std::process::ExitStatus)>,
+    exits: mpsc::UnboundedReceiver<(usize, std::process::ExitStatus)>,
+    command: Option<LearnerCommand>,
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        Self {
+            specs: Vec::new(),
+            restarts: Vec::new(),
+            finished: Vec::new(),
+            running: JoinSet::new(),
+            exits_tx,
+            exits,
+            command: None,
+        }
+    }
+}
+
+impl Children {
+    fn all_finished(&self) -> bool {
+        self.finished.iter().all(|&f| f)
+    }
+
+    fn start(&mut self, command: &LearnerCommand, spec: LearnerProcess) -> Result<()> {
+        self.command = Some(command.clone());
+        self.specs.push(spec);
+        self.restarts.push(0);
+        self.finished.push(false);
+        self.spawn(self.specs.len() - 1)
+    }
+
+    fn spawn(&mut self, index: usize) -> Result<()> {
+        let spec = &self.specs[index];
+        let command = self.command.as_ref().expect("set by start");
+        let mut cmd = tokio::process::Command::from(command(spec));
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::Remote(format!(
+                "cannot start the process for learners {}..{}: {e}",
+                spec.ids.start, spec.ids.end
+            ))
+        })?;
+        tracing::info!(
+            pid = child.id(),
+            start = spec.ids.start,
+            end = spec.ids.end,
+            "learner process started"
+        );
+        let exits = self.exits_tx.clone();
+        self.running.spawn(async move {
+            if let Ok(status) = child.wait().await {
+                let _ = exits.send((index, status));
+            }
+        });
+        Ok(())
+    }
+
+    /// A child exited: done, restarted, or the run fails.
+    fn exited(
+        &mut self,
+        index: usize,
+        status: std::process::ExitStatus,
+        blocks: &BTreeMap<u32, (Range<u32>, u64)>,
+        trials: u64,
+        hosting: &Hosting,
+    ) -> Result<()> {
+        let spec = &self.specs[index];
+        let reached = blocks.get(&spec.ids.start).map_or(0, |(_, r)| *r);
+        if status.success() && reached >= trials {
+            self.finished[index] = true;
+            return Ok(());
+        }
+        if hosting
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+        {
+            return Err(Error::Interrupted);
+        }
+        if self.restarts[index] >= hosting.restarts {
+            return Err(Error::Remote(format!(
+                "the process for learners {}..{} exited ({status}) at trial {reached}, \
+                 after {} restarts",
+                spec.ids.start, spec.ids.end, self.restarts[index]
+            )));
+        }
+        self.restarts[index] += 1;
+        tracing::warn!(
+            start = spec.ids.start,
+            end = spec.ids.end,
+            %status,
+            reached,
+            "learner process died; restarting it"
+        );
+        eprintln!(
+            "learner process {}..{} exited ({status}) after trial {reached}; restarting it",
+            spec.ids.start, spec.ids.end
+        );
+        self.spawn(index)
+    }
+
+    /// Kills whatever still runs.
+    async fn stop(&mut self) {
+        self.running.shutdown().await;
+    }
+}

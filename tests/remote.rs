@@ -1,0 +1,308 @@
+//! Learners in other processes, over 127.0.0.1 (the `remote` feature): a
+//! run across child processes learns like the in-process async mode; a
+//! child killed with SIGKILL is restarted and the run completes; the
+//! aggregator refuses foreign and malformed peers and keeps serving. Every
+//! process started here is bounded in time and killed if it overruns.
+#![cfg(feature = "remote")]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use parbayes::model::Shape;
+use parbayes::remote::{AggregatorClient, PROTOCOL, RunId, run_id};
+use parbayes::share::{RowBatch, ShareMessage};
+use parbayes::{Overrides, Scenario};
+use serde_json::Value;
+
+/// The most any one process here may run.
+const LIMIT: Duration = Duration::from_secs(240);
+
+fn spawn(args: &[&str], cwd: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_parbayes"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` at most `LIMIT`, killing it (and failing) if it
+/// overruns.
+fn finish(mut child: Child) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "a process overran {LIMIT:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn summary(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        common::stderr(out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (regret per agent, its standard error) of the first result row.
+fn regret(s: &Value) -> (f64, f64) {
+    let r = &s["results"][0];
+    (
+        r["final"]["regret_per_agent"].as_f64().unwrap(),
+        r["stderr"]["regret_per_agent"].as_f64().unwrap(),
+    )
+}
+
+fn wire(s: &Value) -> &Value {
+    &s["timing"][0]["wire"]
+}
+
+/// The direct children of process `pid` (Linux /proc).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // pid (comm) state ppid ...: comm may hold spaces; split after ')'.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_across_four_processes_learns_like_the_async_mode_and_counts_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "run",
+        "bandit-news",
+        "--agents",
+        "40",
+        "--trials",
+        "4000",
+        "--reps",
+        "4",
+        "--format",
+        "json",
+    ];
+    let remote = summary(&finish(spawn(
+        &[&common[..], &["--processes", "4", "--out", "remote"]].concat(),
+        dir.path(),
+    )));
+    let local = summary(&finish(spawn(
+        &[&common[..], &["--mode", "async", "--out", "local"]].concat(),
+        dir.path(),
+    )));
+    let ((r, r_se), (l, l_se)) = (regret(&remote), regret(&local));
+    // Both are four repetitions of the same experiment; async results
+    // depend on timing, so they agree within noise: 4 standard errors.
+    let tolerance = 4.0 * (r_se * r_se + l_se * l_se).sqrt();
+    assert!(
+        (r - l).abs() <= tolerance,
+        "regret per agent across processes {r:.2} ± {r_se:.2}, in one process {l:.2} ± {l_se:.2}"
+    );
+    // Learning happened: one learner alone has regret ≈ 40 here.
+    assert!(r < 20.0, "{r}");
+    // One join per process and one sync per trial, per repetition.
+    let w = wire(&remote);
+    assert_eq!(w["messages_in"], 4 * (4 + 4 * 4000));
+    assert_eq!(w["refused"], 0);
+    assert!(w["bytes_in"].as_u64().unwrap() > 4 * 4 * 4000 * 20);
+    assert!(w["bytes_out"].as_u64().unwrap() > 0);
+    assert!(wire(&local).is_null());
+    let csv = std::fs::read_to_string(dir.path().join("remote/trials.csv")).unwrap();
+    // agents, share, policy, rep, trial: the last repetition's last trial.
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("40,") && l.contains(",posterior-sampling,3,4000,")),
+        "{csv:.300}"
+    );
+}
+
+#[test]
+fn a_killed_learner_process_is_restarted_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "bandit-news",
+        "--agents",
+        "40",
+        "--trials",
+        "8000",
+        "--reps",
+        "1",
+        "--format",
+        "json",
+    ];
+    let run = spawn(
+        &[&args[..], &["--processes", "4", "--out", "killed"]].concat(),
+        dir.path(),
+    );
+    // Let the learners start and make progress, then kill one.
+    let started = Instant::now();
+    let victim = loop {
+        let kids = children(run.id());
+        if kids.len() == 4 {
+            std::thread::sleep(Duration::from_millis(800));
+            break kids[0];
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the learner processes never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let killed = Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = finish(run);
+    let killed_run = summary(&out);
+    assert!(
+        common::stderr(&out).contains("(signal: 9 (SIGKILL)) after trial"),
+        "{}",
+        common::stderr(&out)
+    );
+    let unharmed = summary(&finish(spawn(
+        &[&args[..], &["--mode", "async", "--out", "unharmed"]].concat(),
+        dir.path(),
+    )));
+    // It learns nearly as well: what the killed process's ten learners had
+    // not shared is lost, nothing else.
+    let ((k, _), (u, _)) = (regret(&killed_run), regret(&unharmed));
+    assert!(
+        k < 1.5 * u + 3.0,
+        "regret per agent {k:.2} after a kill, {u:.2} without"
+    );
+    // Four joins and one rejoin; every trial of every block synced once.
+    assert_eq!(wire(&killed_run)["messages_in"], 4 + 1 + 4 * 8000);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_aggregator_refuses_foreign_and_malformed_peers_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let run_args = ["bandit-news", "--agents", "2", "--trials", "300"];
+    let aggregator = spawn(
+        &[
+            &["serve", "aggregator", "--listen", &addr, "--reps", "1"][..],
+            &run_args[..],
+            &["--out", "served", "--format", "json", "--patience", "60"],
+        ]
+        .concat(),
+        dir.path(),
+    );
+    let overrides = Overrides {
+        agents: Some(vec![2]),
+        trials: Some(300),
+        ..Overrides::default()
+    };
+    let scenario = Scenario::load("bandit-news".as_ref(), &overrides).unwrap();
+    let good = run_id(&scenario, 2, 0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let patience = Duration::from_secs(30);
+        let refusal = |e: parbayes::Error| e.to_string();
+        // Another run: another scenario fingerprint.
+        let mut other = AggregatorClient::connect(
+            &addr,
+            RunId {
+                name: "another".into(),
+                ..good.clone()
+            },
+            patience,
+        )
+        .await
+        .unwrap();
+        let e = refusal(other.join(0..1).await.unwrap_err());
+        assert!(e.contains("another run"), "{e}");
+        // Another protocol version.
+        let mut newer = AggregatorClient::connect(
+            &addr,
+            RunId {
+                protocol: PROTOCOL + 1,
+                ..good.clone()
+            },
+            patience,
+        )
+        .await
+        .unwrap();
+        let e = refusal(newer.join(0..1).await.unwrap_err());
+        assert!(e.contains("protocol version"), "{e}");
+        // Ids beyond the run.
+        let mut client = AggregatorClient::connect(&addr, good.clone(), patience)
+            .await
+            .unwrap();
+        let e = refusal(client.join(1..5).await.unwrap_err());
+        assert!(e.contains("learner ids 1..5"), "{e}");
+        // A share of a row the task does not have, and one from a learner
+        // outside the block.
+        client.join(0..1).await.unwrap();
+        let Shape { outcomes, .. } = good.shape;
+        for (learner, row) in [(0, 999), (1, 0)] {
+            let mut rows = RowBatch::new(outcomes);
+            rows.push(row, &vec![1.0; outcomes]);
+            let share = ShareMessage {
+                learner,
+                seq: 1,
+                rows,
+            };
+            let e = refusal(client.sync(vec![share], None).await.unwrap_err());
+            assert!(e.contains("refused"), "{e}");
+        }
+    });
+    // The aggregator still serves: real learners finish the run. The first
+    // block rejoins over the session above, which is superseded.
+    let learners: Vec<Child> = ["0..1", "1..2"]
+        .iter()
+        .map(|ids| {
+            spawn(
+                &[
+                    &["serve", "learners", "--connect", &addr, "--ids", ids][..],
+                    &run_args[..],
+                ]
+                .concat(),
+                dir.path(),
+            )
+        })
+        .collect();
+    for l in learners {
+        let out = finish(l);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+    }
+    let served = summary(&finish(aggregator));
+    let w = wire(&served);
+    assert_eq!(w["refused"], 5, "{w}");
+    assert_eq!(served["results"][0]["trials"], 300);
+}

@@ -16,5 +16,7 @@ pub use driver::{
     Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes, run_lockstep,
     run_scenario, run_scenario_async, run_scenario_until,
 };
-pub(crate) use driver::{cohort_ranges, tokio_runtime};
+#[cfg(feature = "remote")]
+pub(crate) use driver::cohort_ranges;
+pub(crate) use driver::tokio_runtime;
 pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};

@@ -197,6 +197,24 @@ fn a_killed_learner_process_is_restarted_and_the_run_completes() {
     assert_eq!(wire(&killed_run)["messages_in"], 4 + 1 + 4 * 8000);
 }
 
+/// The body of `GET /metrics` at `addr`.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -208,14 +226,15 @@ fn free_port() -> u16 {
 #[test]
 fn the_aggregator_refuses_foreign_and_malformed_peers_and_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let metrics = format!("127.0.0.1:{}", free_port());
     let run_args = ["bandit-news", "--agents", "2", "--trials", "300"];
     let aggregator = spawn(
         &[
             &["serve", "aggregator", "--listen", &addr, "--reps", "1"][..],
             &run_args[..],
             &["--out", "served", "--format", "json", "--patience", "60"],
+            &["--metrics", &metrics],
         ]
         .concat(),
         dir.path(),
@@ -282,6 +301,17 @@ fn the_aggregator_refuses_foreign_and_malformed_peers_and_keeps_serving() {
             assert!(e.contains("refused"), "{e}");
         }
     });
+    // The live metrics say so (gauges refresh every 250 ms).
+    std::thread::sleep(Duration::from_millis(600));
+    let text = scrape(&metrics);
+    for line in [
+        "parbayes_refused_total 5",
+        "parbayes_messages_in_total 1",
+        "parbayes_blocks_connected 1",
+        "parbayes_block_last_heard_seconds{block=\"0..1\"}",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
     // The aggregator still serves: real learners finish the run. The first
     // block rejoins over the session above, which is superseded.
     let learners: Vec<Child> = ["0..1", "1..2"]

@@ -151,6 +151,10 @@ struct RunArgs {
     /// that dies is restarted and rebuilt from the aggregator's record.
     #[arg(long, value_name = "K")]
     processes: Option<usize>,
+    /// With --processes: serve live metrics as Prometheus text at
+    /// http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR", requires = "processes")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -220,6 +224,7 @@ fn run(
         policy,
         checkpoint_every,
         processes,
+        metrics,
     }: RunArgs,
 ) -> Result<()> {
     if let Some(k) = processes {
@@ -231,7 +236,7 @@ fn run(
                 "must be ≥ 1, and runs across processes have no checkpoints",
             )
         );
-        return run_processes(common, share, policy, k);
+        return run_processes(common, share, policy, k, metrics);
     }
     let overrides = common.overrides(share, policy);
     let scenario = Scenario::load(&common.scenario, &overrides)?;
@@ -275,13 +280,25 @@ fn run_processes(
     share: Option<Sharing>,
     policy: Option<Policy>,
     k: usize,
+    metrics: Option<std::net::SocketAddr>,
 ) -> Result<()> {
-    let hosting = serve::children(k, common.scenario.clone(), &common.overrides(share, policy))?;
+    let hosting = serve::children(
+        k,
+        common.scenario.clone(),
+        &common.overrides(share, policy),
+        metrics,
+    )?;
     run_hosted(common, share, policy, hosting)
 }
 
 #[cfg(not(feature = "remote"))]
-fn run_processes(_: Common, _: Option<Sharing>, _: Option<Policy>, _: usize) -> Result<()> {
+fn run_processes(
+    _: Common,
+    _: Option<Sharing>,
+    _: Option<Policy>,
+    _: usize,
+    _: Option<std::net::SocketAddr>,
+) -> Result<()> {
     anyhow::bail!(parbayes::Error::invalid(
         "command line",
         "--processes",

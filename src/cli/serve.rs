@@ -47,6 +47,9 @@ pub struct AggregatorArgs {
     /// Seconds a block of learners may go unheard before the run fails.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     patience: u64,
+    /// Serve live metrics as Prometheus text at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// `serve learners`.
@@ -110,6 +113,7 @@ fn aggregator(args: AggregatorArgs) -> Result<()> {
         share,
         policy,
         patience,
+        metrics,
     } = args;
     let hosting = Hosting {
         listen,
@@ -117,6 +121,7 @@ fn aggregator(args: AggregatorArgs) -> Result<()> {
         restarts: 0,
         patience: Duration::from_secs(patience),
         stop: None,
+        metrics,
     };
     super::run_hosted(run, share, policy, hosting)
 }
@@ -154,13 +159,39 @@ fn learners(args: LearnersArgs) -> Result<()> {
         args.ids.clone(),
         Duration::from_secs(args.patience),
     ))?;
-    tracing::info!(?served, "learners finished");
+    tracing::info!(
+        start = args.ids.start,
+        end = args.ids.end,
+        trials = served.trials,
+        first_trial = served.first_trial,
+        peak_memory_mb = peak_memory_mb(),
+        "learners finished"
+    );
     Ok(())
+}
+
+/// This process's peak resident memory in MB (Linux), for the log.
+fn peak_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1000.0)
 }
 
 /// Hosting for `run --processes k`: children of this executable on
 /// 127.0.0.1, each running `serve learners` with the run's own options.
-pub fn children(k: usize, scenario: PathBuf, overrides: &Overrides) -> Result<Hosting> {
+pub fn children(
+    k: usize,
+    scenario: PathBuf,
+    overrides: &Overrides,
+    metrics: Option<std::net::SocketAddr>,
+) -> Result<Hosting> {
     let exe = std::env::current_exe()?;
     let overrides = overrides.clone();
     let command = move |p: &LearnerProcess| {
@@ -190,5 +221,6 @@ pub fn children(k: usize, scenario: PathBuf, overrides: &Overrides) -> Result<Ho
         restarts: 5,
         patience: Duration::from_secs(60),
         stop: None,
+        metrics,
     })
 }

@@ -21,6 +21,7 @@
 //! application's [`Agent`](crate::Agent)s sync with a remote aggregator.
 
 mod client;
+mod exporter;
 mod learners;
 mod run;
 mod server;
@@ -28,6 +29,7 @@ mod swarm;
 mod wire;
 
 pub use client::AggregatorClient;
+pub use exporter::serve_metrics;
 pub use learners::{Served, run_id, serve_learners};
 pub use run::{Hosting, LearnerCommand, LearnerProcess, open_aggregator, run_hosted};
 pub use server::{AggregatorServer, Close, DOOR_NAME, Look, Open, Seen, ServerArgs, ServerEvent};

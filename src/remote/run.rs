@@ -60,6 +60,9 @@ pub struct Hosting {
     pub patience: Duration,
     /// Raised to stop at the end of the current trial.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Serve live metrics as Prometheus text here
+    /// ([`serve_metrics`](super::serve_metrics)).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Hosting {
@@ -69,6 +72,7 @@ impl std::fmt::Debug for Hosting {
             .field("children", &self.children.as_ref().map(|(k, _)| *k))
             .field("restarts", &self.restarts)
             .field("patience", &self.patience)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -89,6 +93,9 @@ pub async fn run_hosted<T: Task>(
     let config = &scenario.learner;
     let plan = &scenario.run;
     let me = node(&super::swarm::parse_addr(&hosting.listen)?).await?;
+    if let Some(addr) = hosting.metrics {
+        super::serve_metrics(addr)?;
+    }
     let run = run_id(scenario, agents, rep);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let server = door().await?;
@@ -176,6 +183,7 @@ pub async fn run_hosted<T: Task>(
                         return Err(Error::Interrupted);
                     }
                     let seen = look(server).await?;
+                    gauge_blocks(&seen, hosting.patience);
                     for (ids, age) in &seen.blocks {
                         let finished = blocks.get(&ids.start).is_some_and(|(_, r)| *r >= plan.trials);
                         if !finished && *age > hosting.patience.as_secs_f64() {
@@ -238,6 +246,22 @@ async fn door() -> Result<&'static ActorRef<AggregatorServer>> {
         Ok(server)
     })
     .await
+}
+
+/// The per-run gauges of [`super::exporter`]: a block counts as connected
+/// while it has been heard from within `patience`.
+fn gauge_blocks(seen: &Seen, patience: Duration) {
+    let live = seen
+        .blocks
+        .iter()
+        .filter(|(_, age)| *age <= patience.as_secs_f64());
+    let (blocks, learners) = live.fold((0, 0), |(b, l), (ids, _)| (b + 1, l + ids.len()));
+    metrics::gauge!("parbayes_blocks_connected").set(blocks as f64);
+    metrics::gauge!("parbayes_learners_connected").set(learners as f64);
+    for (ids, age) in &seen.blocks {
+        let block = format!("{}..{}", ids.start, ids.end);
+        metrics::gauge!("parbayes_block_last_heard_seconds", "block" => block).set(*age);
+    }
 }
 
 async fn look(server: &ActorRef<AggregatorServer>) -> Result<Seen> {

@@ -260,6 +260,8 @@ impl Serving {
                 ids.len()
             )));
         }
+        let rows_up: usize = msg.shares.iter().map(|s| s.rows.len()).sum();
+        metrics::counter!("parbayes_rows_up_total").increment(rows_up as u64);
         for share in &msg.shares {
             match self.aggregator.receive(share) {
                 // Delivered before: its reply was lost, and it is retried.
@@ -286,6 +288,8 @@ impl Serving {
             };
             updates.extend(update);
         }
+        let rows_down: usize = updates.iter().map(|u| u.rows.len()).sum();
+        metrics::counter!("parbayes_rows_down_total").increment(rows_down as u64);
         let (_, block) = self.blocks.get_mut(&ids.start).expect("checked above");
         block.heard = Instant::now();
         if let Some(Progress {
@@ -316,6 +320,7 @@ impl Message<Join> for AggregatorServer {
     async fn handle(&mut self, msg: Join, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         let size = wire_len(&msg);
         let Some(this) = &mut self.serving else {
+            metrics::counter!("parbayes_refused_total").increment(1);
             return Err(not_serving());
         };
         match this.join(&msg) {
@@ -323,7 +328,9 @@ impl Message<Join> for AggregatorServer {
                 this.wire.messages_in += 1;
                 this.wire.bytes_in += size;
                 this.wire.messages_out += 1;
-                this.wire.bytes_out += wire_len(&joined);
+                let out = wire_len(&joined);
+                this.wire.bytes_out += out;
+                count_wire(size, out);
                 Ok(joined)
             }
             Err(why) => this.refuse(why),
@@ -338,6 +345,7 @@ impl Message<Sync> for AggregatorServer {
     async fn handle(&mut self, msg: Sync, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         let size = wire_len(&msg);
         let Some(this) = &mut self.serving else {
+            metrics::counter!("parbayes_refused_total").increment(1);
             return Err(not_serving());
         };
         match this.sync(msg) {
@@ -345,12 +353,22 @@ impl Message<Sync> for AggregatorServer {
                 this.wire.messages_in += 1;
                 this.wire.bytes_in += size;
                 this.wire.messages_out += 1;
-                this.wire.bytes_out += wire_len(&synced);
+                let out = wire_len(&synced);
+                this.wire.bytes_out += out;
+                count_wire(size, out);
                 Ok(synced)
             }
             Err(why) => this.refuse(why),
         }
     }
+}
+
+/// The wire counters of [`super::exporter`]; no-ops unless metrics are served.
+fn count_wire(bytes_in: u64, bytes_out: u64) {
+    metrics::counter!("parbayes_messages_in_total").increment(1);
+    metrics::counter!("parbayes_bytes_in_total").increment(bytes_in);
+    metrics::counter!("parbayes_messages_out_total").increment(1);
+    metrics::counter!("parbayes_bytes_out_total").increment(bytes_out);
 }
 
 fn not_serving() -> Refusal {
@@ -360,6 +378,7 @@ fn not_serving() -> Refusal {
 impl Serving {
     fn refuse<T>(&mut self, why: Refusal) -> Result<T, Refusal> {
         self.wire.refused += 1;
+        metrics::counter!("parbayes_refused_total").increment(1);
         tracing::warn!(%why, "refused a message");
         Err(why)
     }

@@ -12,11 +12,11 @@ mod free;
 pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, SavedAggregator};
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
 pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
+#[cfg(feature = "remote")]
+pub(crate) use driver::cohort_ranges;
+pub(crate) use driver::tokio_runtime;
 pub use driver::{
     Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes, run_lockstep,
     run_scenario, run_scenario_async, run_scenario_until,
 };
-#[cfg(feature = "remote")]
-pub(crate) use driver::cohort_ranges;
-pub(crate) use driver::tokio_runtime;
 pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};

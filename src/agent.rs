@@ -405,6 +405,14 @@ impl Agent {
         self.ledger.check(ShareRule::Always)
     }
 
+    /// Everything the agent has shared, again, at the counts last sent:
+    /// for an aggregator restarted from an older snapshot, which must hear
+    /// every agent's full counts again. Full counts with a new sequence
+    /// number, so a copy the aggregator already holds changes nothing.
+    pub fn resend(&mut self) -> Option<ShareMessage> {
+        self.ledger.resend()
+    }
+
     /// Takes the aggregator's word on the others' counts. A malformed or
     /// misrouted update is refused and changes nothing; a row older than
     /// the one held (a reordered update) is skipped.

@@ -380,6 +380,14 @@ impl<T: Task> Cohort<T> {
         }
     }
 
+    /// Every learner's [`Agent::resend`], in id order.
+    pub fn resend(&mut self) -> Vec<ShareMessage> {
+        self.learners
+            .iter_mut()
+            .filter_map(|l| l.agent.resend())
+            .collect()
+    }
+
     /// The learners, in id order.
     pub fn learners(&self) -> &[Learner<T>] {
         &self.learners

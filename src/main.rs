@@ -12,9 +12,12 @@ fn main() -> ExitCode {
         // failures that matter reach the user as errors of the run.
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PARBAYES_LOG")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kameo=off")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not for a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = cli::Cli::parse();
     match cli::execute(args) {

@@ -197,22 +197,28 @@ fn a_killed_learner_process_is_restarted_and_the_run_completes() {
     assert_eq!(wire(&killed_run)["messages_in"], 4 + 1 + 4 * 8000);
 }
 
-/// The body of `GET /metrics` at `addr`.
+/// The response to `GET /metrics` at `addr`.
 fn scrape(addr: &str) -> String {
+    let text = try_scrape(addr).expect("the metrics endpoint answers");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+/// The response to `GET /metrics` at `addr`, if it answers.
+fn try_scrape(addr: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+        .ok()?;
     write!(
         stream,
         "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .unwrap();
+    .ok()?;
     let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 fn free_port() -> u16 {
@@ -335,4 +341,89 @@ fn the_aggregator_refuses_foreign_and_malformed_peers_and_keeps_serving() {
     let w = wire(&served);
     assert_eq!(w["refused"], 5, "{w}");
     assert_eq!(served["results"][0]["trials"], 300);
+}
+
+#[test]
+fn an_aggregator_restarted_from_its_snapshot_hears_every_learners_full_counts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let snapshot = dir.path().join("aggregator.snapshot");
+    let snapshot = snapshot.to_str().unwrap();
+    // With `always` every pull is shared within its trial: a complete
+    // global estimate holds exactly agents × trials observations.
+    let run_args = [
+        "bandit-news",
+        "--agents",
+        "2",
+        "--trials",
+        "20000",
+        "--share",
+        "always",
+    ];
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let aggregator = |out: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_parbayes"));
+        cmd.args(["serve", "aggregator", "--listen", &addr, "--reps", "1"])
+            .args(run_args)
+            .args(["--snapshot", snapshot, "--snapshot-every", "0.3"])
+            .args(["--metrics", &metrics])
+            .args(["--out", out, "--format", "json"])
+            .env("PARBAYES_LOG", "info,libp2p=off,kameo=off")
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let mut first = aggregator("first");
+    let learners: Vec<Child> = ["0..1", "1..2"]
+        .iter()
+        .map(|ids| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_parbayes"));
+            cmd.args(["serve", "learners", "--connect", &addr, "--ids", ids])
+                .args(run_args)
+                .args(["--patience", "120"])
+                .env("PARBAYES_LOG", "info,libp2p=off,kameo=off")
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    // Kill the aggregator once both blocks have synced a thousand times,
+    // it has saved a snapshot since, and the learners have shared more.
+    let started = Instant::now();
+    loop {
+        let syncs = try_scrape(&metrics)
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("parbayes_messages_in_total "))
+                    .and_then(|n| n.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        if syncs >= 2000.0 {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "the learners made no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(450));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let second = aggregator("second");
+    for l in learners {
+        let out = finish(l);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let log = common::stderr(&out);
+        assert!(log.contains("resending everything shared"), "{log}");
+    }
+    let out = finish(second);
+    let served = summary(&out);
+    assert_eq!(served["results"][0]["trials"], 20000);
+    let log = common::stderr(&out);
+    assert!(log.contains("restarting from the snapshot"), "{log}");
+    assert!(log.contains("observations=40000.0"), "{log}");
+    assert!(
+        !Path::new(snapshot).exists(),
+        "a finished run keeps no snapshot"
+    );
 }

@@ -50,6 +50,19 @@ pub struct AggregatorArgs {
     /// Serve live metrics as Prometheus text at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Save the aggregator's state to FILE every --snapshot-every seconds; if
+    /// FILE is there at the start, restart from it (its learners rejoin and
+    /// resend their full counts).
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    /// Seconds between snapshots.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 5.0,
+        requires = "snapshot"
+    )]
+    snapshot_every: f64,
 }
 
 /// `serve learners`.
@@ -114,7 +127,17 @@ fn aggregator(args: AggregatorArgs) -> Result<()> {
         policy,
         patience,
         metrics,
+        snapshot,
+        snapshot_every,
     } = args;
+    anyhow::ensure!(
+        snapshot_every.is_finite() && snapshot_every > 0.0,
+        parbayes::Error::invalid(
+            "command line",
+            "--snapshot-every",
+            format!("{snapshot_every}; use a positive number of seconds"),
+        )
+    );
     let hosting = Hosting {
         listen,
         children: None,
@@ -122,6 +145,7 @@ fn aggregator(args: AggregatorArgs) -> Result<()> {
         patience: Duration::from_secs(patience),
         stop: None,
         metrics,
+        snapshot: snapshot.map(|p| (p, Duration::from_secs_f64(snapshot_every))),
     };
     super::run_hosted(run, share, policy, hosting)
 }
@@ -222,5 +246,6 @@ pub fn children(
         patience: Duration::from_secs(60),
         stop: None,
         metrics,
+        snapshot: None,
     })
 }

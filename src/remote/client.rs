@@ -4,6 +4,7 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
 use kameo::error::RemoteSendError;
 use kameo::prelude::*;
 
@@ -76,9 +77,14 @@ impl AggregatorClient {
     /// Joins with learners `ids` (or rejoins: then the answer holds what to
     /// rebuild them from).
     pub async fn join(&mut self, ids: Range<u32>) -> Result<Joined> {
+        self.join_as(ids, false).await
+    }
+
+    async fn join_as(&mut self, ids: Range<u32>, resync: bool) -> Result<Joined> {
         let msg = Join {
             run: self.run.clone(),
             ids: ids.clone(),
+            resync,
         };
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
@@ -100,6 +106,11 @@ impl AggregatorClient {
 
     /// Hands over `shares` (of learners in the joined block) and `progress`,
     /// and returns the others' counts that changed for the block.
+    ///
+    /// If the aggregator restarted (from a snapshot) and no longer knows the
+    /// block's session, the block rejoins, the sync is made again, and the
+    /// answer says [`restarted`](Synced::restarted): the caller must then
+    /// resend every learner's full counts.
     pub async fn sync(
         &mut self,
         shares: Vec<ShareMessage>,
@@ -117,11 +128,21 @@ impl AggregatorClient {
         };
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
+        let mut restarted = false;
         loop {
             match self.aggregator.ask(&msg).reply_timeout(REPLY_TIMEOUT).await {
-                Ok(synced) => {
+                Ok(mut synced) => {
                     self.full = false;
+                    synced.restarted = restarted;
                     return Ok(synced);
+                }
+                Err(RemoteSendError::HandlerError(Refusal::Session(_))) if !restarted => {
+                    tracing::warn!("the aggregator lost this block's session; rejoining");
+                    restarted = true;
+                    let joined = self.join_as(msg.ids.clone(), true).await?;
+                    msg.session = joined.session;
+                    // Its answers so far may predate what the learners hold.
+                    msg.full = true;
                 }
                 Err(RemoteSendError::HandlerError(why)) => return Err(refused(why)),
                 Err(e) if started.elapsed() + wait < self.patience => {
@@ -141,13 +162,28 @@ impl AggregatorClient {
         }
     }
 
-    /// Waits `wait`, redials, and doubles `wait` up to 5 s.
-    async fn backoff(&self, wait: &mut Duration) {
+    /// Waits `wait`, redials, finds the aggregator again (a restarted one
+    /// is another peer), and doubles `wait` up to 5 s.
+    async fn backoff(&mut self, wait: &mut Duration) {
         tokio::time::sleep(*wait).await;
         if let Some(me) = current() {
             me.dial(self.target.clone());
         }
         *wait = (*wait * 2).min(Duration::from_secs(5));
+        let failed = self.aggregator.id().peer_id().copied();
+        let mut found = RemoteActorRef::<AggregatorServer>::lookup_all(DOOR_NAME);
+        let search = async {
+            while let Ok(Some(candidate)) = found.try_next().await {
+                if candidate.id().peer_id().copied() != failed {
+                    return Some(candidate);
+                }
+            }
+            None
+        };
+        if let Ok(Some(other)) = tokio::time::timeout(Duration::from_secs(2), search).await {
+            tracing::info!("found the aggregator at another peer");
+            self.aggregator = other;
+        }
     }
 
     /// Shares what each of `agents` (the joined block, in id order) has
@@ -155,7 +191,12 @@ impl AggregatorClient {
     /// back: one round trip for the whole block.
     pub async fn sync_agents(&mut self, agents: &mut [Agent]) -> Result<()> {
         let shares: Vec<ShareMessage> = agents.iter_mut().filter_map(Agent::share).collect();
-        let synced = self.sync(shares, None).await?;
+        let mut synced = self.sync(shares, None).await?;
+        if synced.restarted {
+            let all: Vec<ShareMessage> = agents.iter_mut().filter_map(Agent::resend).collect();
+            let again = self.sync(all, None).await?;
+            synced.updates.extend(again.updates);
+        }
         for update in &synced.updates {
             let agent = agents
                 .iter_mut()

@@ -111,7 +111,20 @@ pub async fn serve_learners<T: Task>(
             stats: done.stats.into_iter().map(Totals::from).collect(),
             records,
         };
-        updates = client.sync(done.shares, Some(progress)).await?.updates;
+        let synced = client.sync(done.shares, Some(progress)).await?;
+        updates = synced.updates;
+        if synced.restarted {
+            // The aggregator restarted from an older snapshot: it hears every
+            // learner's full counts again.
+            tracing::info!(
+                start = ids.start,
+                end = ids.end,
+                trial,
+                "resending everything shared"
+            );
+            updates.extend(client.sync(cohort.resend(), None).await?.updates);
+            served.syncs += 1;
+        }
         served.trials += 1;
         served.syncs += 1;
     }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +16,8 @@ use tokio::task::JoinSet;
 
 use super::learners::run_id;
 use super::server::{
-    AggregatorServer, Close, DOOR_NAME, Look, Open, Seen, ServerArgs, ServerEvent,
+    AggregatorServer, Close, DOOR_NAME, Look, Open, Save, Seen, ServerArgs, ServerEvent,
+    ServerSnapshot,
 };
 use super::swarm::node;
 use super::wire::RunId;
@@ -63,6 +65,10 @@ pub struct Hosting {
     /// Serve live metrics as Prometheus text here
     /// ([`serve_metrics`](super::serve_metrics)).
     pub metrics: Option<std::net::SocketAddr>,
+    /// Save the aggregator's state to this file this often, and restart
+    /// from it if it is there when the run starts: its learners rejoin and
+    /// resend their full counts.
+    pub snapshot: Option<(PathBuf, Duration)>,
 }
 
 impl std::fmt::Debug for Hosting {
@@ -73,6 +79,7 @@ impl std::fmt::Debug for Hosting {
             .field("restarts", &self.restarts)
             .field("patience", &self.patience)
             .field("metrics", &self.metrics)
+            .field("snapshot", &self.snapshot)
             .finish()
     }
 }
@@ -98,15 +105,33 @@ pub async fn run_hosted<T: Task>(
     }
     let run = run_id(scenario, agents, rep);
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let server = door().await?;
-    server
-        .ask(Open(ServerArgs {
+    let mut blocks: BTreeMap<u32, (Range<u32>, u64)> = BTreeMap::new();
+    let restored = match &hosting.snapshot {
+        Some((path, _)) if path.exists() => Some(read_snapshot(path, &run)?),
+        _ => None,
+    };
+    let args = match restored {
+        Some(snapshot) => {
+            for b in &snapshot.blocks {
+                blocks.insert(b.ids.start, (b.ids.clone(), b.reached));
+            }
+            tracing::info!(
+                blocks = snapshot.blocks.len(),
+                "restarting from the snapshot"
+            );
+            ServerArgs::restored(snapshot, Some(events_tx))
+        }
+        None => ServerArgs::new(
             run,
-            aggregator: Aggregator::new(config.structure().shape(), agents as usize)
+            Aggregator::new(config.structure().shape(), agents as usize)
                 .with_downlink(config.agent().downlink())
                 .with_prior(config.agent().prior()),
-            events: Some(events_tx),
-        }))
+            Some(events_tx),
+        ),
+    };
+    let server = door().await?;
+    server
+        .ask(Open(args))
         .await
         .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
     tracing::info!(address = %me.listening, agents, rep, "aggregator serving");
@@ -129,7 +154,7 @@ pub async fn run_hosted<T: Task>(
     let mut truth = config.task().clone();
     let mut window = Window::default();
     let mut records = Vec::new();
-    let mut blocks: BTreeMap<u32, (Range<u32>, u64)> = BTreeMap::new();
+    let mut saved = Instant::now();
     let mut pending: BTreeMap<u64, BTreeMap<u32, Vec<LearnerMetrics>>> = BTreeMap::new();
     let mut done_through = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -182,6 +207,12 @@ pub async fn run_hosted<T: Task>(
                     if hosting.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
                         return Err(Error::Interrupted);
                     }
+                    if let Some((path, every)) = &hosting.snapshot
+                        && saved.elapsed() >= *every
+                    {
+                        write_snapshot(server, path).await?;
+                        saved = Instant::now();
+                    }
                     let seen = look(server).await?;
                     gauge_blocks(&seen, hosting.patience);
                     for (ids, age) in &seen.blocks {
@@ -199,8 +230,20 @@ pub async fn run_hosted<T: Task>(
     }
     .await;
     children.stop().await;
-    let wire = server.ask(Close).await.ok().flatten().map(|s| s.wire);
+    let seen = server.ask(Close).await.ok().flatten();
     result?;
+    let wire = seen.as_ref().map(|s| s.wire);
+    if let Some(seen) = &seen {
+        let observations: f64 = seen.global.iter().flat_map(|(_, c)| c).sum();
+        tracing::info!(
+            observations,
+            "run finished: observations in the global estimate"
+        );
+    }
+    if let Some((path, _)) = &hosting.snapshot {
+        // Finished: nothing to restart from.
+        let _ = std::fs::remove_file(path);
+    }
     let timing = RunTiming {
         agents,
         rep,
@@ -224,11 +267,7 @@ pub async fn open_aggregator(
     let me = node(&super::swarm::parse_addr(listen)?).await?;
     let server = door().await?;
     server
-        .ask(Open(ServerArgs {
-            run,
-            aggregator,
-            events: None,
-        }))
+        .ask(Open(ServerArgs::new(run, aggregator, None)))
         .await
         .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
     Ok((me.listening.clone(), server))
@@ -246,6 +285,51 @@ async fn door() -> Result<&'static ActorRef<AggregatorServer>> {
         Ok(server)
     })
     .await
+}
+
+/// Reads the snapshot at `path`, which must be of `run`.
+fn read_snapshot(path: &Path, run: &RunId) -> Result<ServerSnapshot> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let snapshot: ServerSnapshot = rmp_serde::from_slice(&bytes).map_err(|e| {
+        Error::invalid(
+            path.display().to_string(),
+            "(snapshot)",
+            format!("unreadable: {e}"),
+        )
+    })?;
+    if snapshot.run != *run {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "(snapshot)",
+            format!(
+                "it is of another run ({:?}, agents {}, repetition {}); remove it or give \
+                 another --snapshot",
+                snapshot.run.name, snapshot.run.agents, snapshot.run.rep
+            ),
+        ));
+    }
+    Ok(snapshot)
+}
+
+/// Saves the aggregator's state to `path`, beside it first and then renamed
+/// over it, so a kill mid-write leaves the previous snapshot whole.
+async fn write_snapshot(server: &ActorRef<AggregatorServer>, path: &Path) -> Result<()> {
+    let Some(snapshot) = server.ask(Save).await.ok().flatten() else {
+        return Ok(());
+    };
+    let bytes = rmp_serde::to_vec(&snapshot)
+        .map_err(|e| Error::Runtime(format!("cannot encode the snapshot: {e}")))?;
+    let part = path.with_extension("part");
+    let write = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::write(&part, bytes).map_err(write)?;
+    std::fs::rename(&part, path).map_err(write)?;
+    Ok(())
 }
 
 /// The per-run gauges of [`super::exporter`]: a block counts as connected

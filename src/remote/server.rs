@@ -10,7 +10,7 @@ use kameo::prelude::*;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::wire::{Join, Joined, PROTOCOL, Progress, Refusal, RunId, Sync, Synced};
+use super::wire::{Join, Joined, PROTOCOL, Progress, Refusal, RunId, Sync, Synced, Totals};
 use crate::error::ProtocolError;
 use crate::learner::{LearnerMetrics, LearnerStats};
 use crate::model::Evidence;
@@ -81,6 +81,68 @@ pub struct ServerArgs {
     pub aggregator: Aggregator,
     /// Where to report joins and progress.
     pub events: Option<UnboundedSender<ServerEvent>>,
+    /// Blocks known from a snapshot (empty for a new run).
+    pub blocks: Vec<BlockRecord>,
+    /// Sessions are numbered after this one.
+    pub sessions: u64,
+}
+
+impl ServerArgs {
+    /// A new run's aggregator.
+    pub fn new(
+        run: RunId,
+        aggregator: Aggregator,
+        events: Option<UnboundedSender<ServerEvent>>,
+    ) -> Self {
+        Self {
+            run,
+            aggregator,
+            events,
+            blocks: Vec::new(),
+            sessions: 0,
+        }
+    }
+
+    /// An aggregator restarting from `snapshot` while its learners carry
+    /// on. The sessions of the earlier incarnation become unknown, so every
+    /// block rejoins and resends its full counts.
+    pub fn restored(
+        snapshot: ServerSnapshot,
+        events: Option<UnboundedSender<ServerEvent>>,
+    ) -> Self {
+        Self {
+            run: snapshot.run,
+            aggregator: snapshot.aggregator.restarted(),
+            events,
+            blocks: snapshot.blocks,
+            sessions: snapshot.sessions + (1 << 32),
+        }
+    }
+}
+
+/// A block of learners as a snapshot keeps it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct BlockRecord {
+    /// Its ids.
+    pub ids: Range<u32>,
+    /// The last trial it reported.
+    pub reached: u64,
+    /// Its learners' running totals then.
+    pub stats: Vec<Totals>,
+}
+
+/// What an aggregator restarts from: the run, the protocol state and the
+/// blocks of learners, as of a moment.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, kameo::Reply)]
+pub struct ServerSnapshot {
+    /// The run served.
+    pub run: RunId,
+    /// The protocol state.
+    pub aggregator: Aggregator,
+    /// Every block that joined.
+    pub blocks: Vec<BlockRecord>,
+    /// The last session number handed out.
+    pub sessions: u64,
 }
 
 impl Actor for AggregatorServer {
@@ -99,14 +161,54 @@ impl Message<Open> for AggregatorServer {
     type Reply = ();
 
     async fn handle(&mut self, Open(args): Open, _ctx: &mut Context<Self, Self::Reply>) {
+        let now = Instant::now();
+        let blocks = args
+            .blocks
+            .into_iter()
+            .map(|b| {
+                let block = Block {
+                    // No live session: the block must rejoin.
+                    session: 0,
+                    reached: b.reached,
+                    stats: b.stats.into_iter().map(LearnerStats::from).collect(),
+                    heard: now,
+                    joins: 0,
+                };
+                (b.ids.start, (b.ids, block))
+            })
+            .collect();
         self.serving = Some(Serving {
             run: args.run,
             aggregator: args.aggregator,
-            blocks: BTreeMap::new(),
-            sessions: 0,
+            blocks,
+            sessions: args.sessions,
             events: args.events,
             wire: WireTraffic::default(),
         });
+    }
+}
+
+/// A snapshot of the run being served (local only).
+pub struct Save;
+
+impl Message<Save> for AggregatorServer {
+    type Reply = Option<ServerSnapshot>;
+
+    async fn handle(&mut self, _: Save, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+        self.serving.as_ref().map(|s| ServerSnapshot {
+            run: s.run.clone(),
+            aggregator: s.aggregator.clone(),
+            blocks: s
+                .blocks
+                .values()
+                .map(|(ids, b)| BlockRecord {
+                    ids: ids.clone(),
+                    reached: b.reached,
+                    stats: b.stats.iter().copied().map(Totals::from).collect(),
+                })
+                .collect(),
+            sessions: s.sessions,
+        })
     }
 }
 
@@ -178,6 +280,17 @@ impl Serving {
         let session = self.sessions;
         let now = Instant::now();
         let joined = match self.blocks.get_mut(&ids.start) {
+            Some((r, block)) if msg.resync && *r == ids => {
+                block.session = session;
+                block.heard = now;
+                block.joins += 1;
+                Joined {
+                    session,
+                    resume_after: block.reached,
+                    recoveries: Vec::new(),
+                    stats: Vec::new(),
+                }
+            }
             Some((_, block)) => {
                 block.session = session;
                 block.heard = now;
@@ -211,7 +324,7 @@ impl Serving {
                 }
             }
         };
-        let rejoin = joined.resume_after > 0 || !joined.recoveries.is_empty();
+        let rejoin = msg.resync || joined.resume_after > 0 || !joined.recoveries.is_empty();
         tracing::info!(
             start = ids.start,
             end = ids.end,
@@ -309,7 +422,10 @@ impl Serving {
                 });
             }
         }
-        Ok(Synced { updates })
+        Ok(Synced {
+            updates,
+            restarted: false,
+        })
     }
 }
 

@@ -53,6 +53,11 @@ pub struct Join {
     pub run: RunId,
     /// Its learners: a block of ids no other live process holds.
     pub ids: Range<u32>,
+    /// The learners are alive and hold everything they learned: the
+    /// aggregator restarted and lost their session. They will resend their
+    /// full counts; nothing is rebuilt.
+    #[serde(default)]
+    pub resync: bool,
 }
 
 /// The aggregator's welcome.
@@ -126,6 +131,11 @@ impl From<Totals> for LearnerStats {
 pub struct Synced {
     /// The others' counts for learners in the block, where they changed.
     pub updates: Vec<OthersUpdate>,
+    /// Set by the client, not sent: the aggregator had restarted, and the
+    /// block rejoined to make this sync. Its learners must now
+    /// [`resend`](crate::Agent::resend) everything they shared.
+    #[serde(skip)]
+    pub restarted: bool,
 }
 
 /// Why the aggregator refused a message. Nothing changed.

@@ -223,6 +223,15 @@ impl Aggregator {
         self
     }
 
+    /// The same state, for an aggregator that restarts from it while its
+    /// learners carry on: the clock jumps ahead by 2³², so its answers are
+    /// newer than any an earlier incarnation sent after this state was
+    /// saved (a learner skips answers older than the rows it holds).
+    pub fn restarted(mut self) -> Self {
+        self.clock += 1 << 32;
+        self
+    }
+
     /// The shape of the task it aggregates.
     pub fn shape(&self) -> Shape {
         self.shape

@@ -188,6 +188,26 @@ impl Ledger {
         })
     }
 
+    /// Every row sent so far, at the counts last sent, under a new sequence
+    /// number: for an aggregator that restarted from an older snapshot and
+    /// must hear the learner's full counts again. `None` if nothing was
+    /// ever sent.
+    pub fn resend(&mut self) -> Option<ShareMessage> {
+        let mut batch = RowBatch::new(self.sent.outcomes());
+        for (row, counts) in self.sent.iter() {
+            batch.push(row, counts);
+        }
+        if batch.is_empty() {
+            return None;
+        }
+        self.seq += 1;
+        Some(ShareMessage {
+            learner: self.learner,
+            seq: self.seq,
+            rows: batch,
+        })
+    }
+
     /// Whether a row-by-row rule sends `row`, whose own counts changed
     /// since it was last sent.
     fn is_due(&mut self, rule: ShareRule, row: usize) -> bool {

@@ -295,3 +295,55 @@ fn doubling_holds_back_less_than_it_sent_and_a_flush_gives_the_pooled_sum() {
         assert_eq!(counts(agg.global(), row), brute_force_sum(&learners, row));
     }
 }
+
+#[test]
+fn an_aggregator_restored_from_an_older_snapshot_is_whole_again_once_every_learner_resends() {
+    let shape = parbayes::model::Shape {
+        states: 1,
+        actions: 5,
+        outcomes: 2,
+    };
+    let mut ledgers: Vec<Ledger> = (0..5).map(|i| Ledger::new(i, shape, 1.0)).collect();
+    let mut live = Aggregator::new(shape, 5);
+    let mut snapshot = None;
+    for t in 0..300u64 {
+        for (i, l) in ledgers.iter_mut().enumerate() {
+            let row = ((t * 7 + i as u64 * 3) % 5) as usize;
+            l.observe(row, ((t * 13 + i as u64) % 3 == 0) as usize);
+            if let Some(m) = l.check(ShareRule::Doubling(0.5)) {
+                live.receive(&m).unwrap();
+            }
+        }
+        if t == 150 {
+            snapshot = Some(live.clone());
+        }
+    }
+    let mut restored = snapshot.unwrap().restarted();
+    assert_ne!(as_sorted(restored.global()), as_sorted(live.global()));
+    for l in &mut ledgers {
+        if let Some(m) = l.resend() {
+            restored.receive(&m).unwrap();
+        }
+    }
+    assert_eq!(as_sorted(restored.global()), as_sorted(live.global()));
+    for row in 0..5 {
+        assert_eq!(
+            counts(restored.global(), row),
+            sum_over_ledgers(&ledgers, row)
+        );
+    }
+    // A second resend is a copy of what it already holds: nothing changes.
+    for l in &mut ledgers {
+        if let Some(m) = l.resend() {
+            restored.receive(&m).unwrap();
+        }
+    }
+    assert_eq!(as_sorted(restored.global()), as_sorted(live.global()));
+}
+
+fn sum_over_ledgers(ledgers: &[Ledger], row: usize) -> [f64; 2] {
+    ledgers.iter().fold([0.0; 2], |[a, b], l| {
+        let c = counts(l.sent(), row);
+        [a + c[0], b + c[1]]
+    })
+}

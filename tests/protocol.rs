@@ -309,7 +309,7 @@ fn an_aggregator_restored_from_an_older_snapshot_is_whole_again_once_every_learn
     for t in 0..300u64 {
         for (i, l) in ledgers.iter_mut().enumerate() {
             let row = ((t * 7 + i as u64 * 3) % 5) as usize;
-            l.observe(row, ((t * 13 + i as u64) % 3 == 0) as usize);
+            l.observe(row, (t * 13 + i as u64).is_multiple_of(3) as usize);
             if let Some(m) = l.check(ShareRule::Doubling(0.5)) {
                 live.receive(&m).unwrap();
             }

@@ -121,11 +121,13 @@ fn a_run_across_four_processes_learns_like_the_async_mode_and_counts_the_wire() 
     );
     // Learning happened: one learner alone has regret ≈ 40 here.
     assert!(r < 20.0, "{r}");
-    // One join per process and one sync per trial, per repetition.
+    // One join per process and repetition, and (by default, `--ahead 0`)
+    // one sync per trial.
     let w = wire(&remote);
+    assert_eq!(w["joins"], 4 * 4);
     assert_eq!(w["messages_in"], 4 * (4 + 4 * 4000));
     assert_eq!(w["refused"], 0);
-    assert!(w["bytes_in"].as_u64().unwrap() > 4 * 4 * 4000 * 20);
+    assert!(w["bytes_in"].as_u64().unwrap() > 4 * 4 * 4000);
     assert!(w["bytes_out"].as_u64().unwrap() > 0);
     assert!(wire(&local).is_null());
     let csv = std::fs::read_to_string(dir.path().join("remote/trials.csv")).unwrap();
@@ -146,30 +148,25 @@ fn a_killed_learner_process_is_restarted_and_the_run_completes() {
         "--agents",
         "40",
         "--trials",
-        "8000",
+        "40000",
         "--reps",
         "1",
         "--format",
         "json",
     ];
+    let metrics = format!("127.0.0.1:{}", free_port());
     let run = spawn(
-        &[&args[..], &["--processes", "4", "--out", "killed"]].concat(),
+        &[
+            &args[..],
+            &["--processes", "4", "--out", "killed", "--metrics", &metrics],
+            &["--ahead", "64"],
+        ]
+        .concat(),
         dir.path(),
     );
-    // Let the learners start and make progress, then kill one.
-    let started = Instant::now();
-    let victim = loop {
-        let kids = children(run.id());
-        if kids.len() == 4 {
-            std::thread::sleep(Duration::from_millis(800));
-            break kids[0];
-        }
-        assert!(
-            started.elapsed() < LIMIT,
-            "the learner processes never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Once the learner processes have synced a while, kill one.
+    wait_for_syncs(&metrics, 40.0, 4);
+    let victim = children(run.id())[0];
     let killed = Command::new("kill")
         .args(["-9", &victim.to_string()])
         .status()
@@ -187,14 +184,38 @@ fn a_killed_learner_process_is_restarted_and_the_run_completes() {
         dir.path(),
     )));
     // It learns nearly as well: what the killed process's ten learners had
-    // not shared is lost, nothing else.
+    // not shared is lost, nothing else. One repetition each, and async
+    // results depend on timing (more so with four test processes sharing
+    // two cores), so the margin is 2 % of what a uniformly random policy
+    // loses over the run: 40,000 × (0.050 − 0.02695) ≈ 922 per agent.
     let ((k, _), (u, _)) = (regret(&killed_run), regret(&unharmed));
+    let random = 40_000.0 * (0.050 - 0.02695);
     assert!(
-        k < 1.5 * u + 3.0,
+        k < u + 0.02 * random,
         "regret per agent {k:.2} after a kill, {u:.2} without"
     );
-    // Four joins and one rejoin; every trial of every block synced once.
-    assert_eq!(wire(&killed_run)["messages_in"], 4 + 1 + 4 * 8000);
+    // Four joins and one rejoin.
+    assert_eq!(wire(&killed_run)["joins"], 5);
+}
+
+/// Waits until the aggregator serving metrics at `addr` has taken `syncs`
+/// messages in and hears from `blocks` blocks.
+fn wait_for_syncs(addr: &str, syncs: f64, blocks: u32) {
+    let started = Instant::now();
+    let connected = format!("parbayes_blocks_connected {blocks}\n");
+    loop {
+        let text = try_scrape(addr).unwrap_or_default();
+        let seen = text
+            .lines()
+            .find_map(|l| l.strip_prefix("parbayes_messages_in_total "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if seen >= syncs && text.contains(&connected) {
+            return;
+        }
+        assert!(started.elapsed() < LIMIT, "the learners made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The response to `GET /metrics` at `addr`.
@@ -350,13 +371,17 @@ fn an_aggregator_restarted_from_its_snapshot_hears_every_learners_full_counts_ag
     let snapshot = dir.path().join("aggregator.snapshot");
     let snapshot = snapshot.to_str().unwrap();
     // With `always` every pull is shared within its trial: a complete
-    // global estimate holds exactly agents × trials observations.
+    // global estimate holds exactly agents × trials observations. (Here every
+    // arm is pulled again after the restart, and a full-count message
+    // restores its row anyway; that the resend is needed for a row never
+    // touched again is the protocol test's
+    // `an_aggregator_restored_from_an_older_snapshot_…`.)
     let run_args = [
         "bandit-news",
         "--agents",
         "2",
         "--trials",
-        "20000",
+        "100000",
         "--share",
         "always",
     ];
@@ -381,7 +406,7 @@ fn an_aggregator_restarted_from_its_snapshot_hears_every_learners_full_counts_ag
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_parbayes"));
             cmd.args(["serve", "learners", "--connect", &addr, "--ids", ids])
                 .args(run_args)
-                .args(["--patience", "120"])
+                .args(["--patience", "120", "--ahead", "8"])
                 .env("PARBAYES_LOG", "info,libp2p=off,kameo=off")
                 .current_dir(dir.path())
                 .stdout(Stdio::null())
@@ -389,23 +414,9 @@ fn an_aggregator_restarted_from_its_snapshot_hears_every_learners_full_counts_ag
             cmd.spawn().unwrap()
         })
         .collect();
-    // Kill the aggregator once both blocks have synced a thousand times,
-    // it has saved a snapshot since, and the learners have shared more.
-    let started = Instant::now();
-    loop {
-        let syncs = try_scrape(&metrics)
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("parbayes_messages_in_total "))
-                    .and_then(|n| n.trim().parse::<f64>().ok())
-            })
-            .unwrap_or(0.0);
-        if syncs >= 2000.0 {
-            break;
-        }
-        assert!(started.elapsed() < LIMIT, "the learners made no progress");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Kill the aggregator once the blocks have synced a while, it has
+    // saved a snapshot since, and the learners have shared more.
+    wait_for_syncs(&metrics, 100.0, 2);
     std::thread::sleep(Duration::from_millis(450));
     first.kill().unwrap();
     first.wait().unwrap();
@@ -418,10 +429,10 @@ fn an_aggregator_restarted_from_its_snapshot_hears_every_learners_full_counts_ag
     }
     let out = finish(second);
     let served = summary(&out);
-    assert_eq!(served["results"][0]["trials"], 20000);
+    assert_eq!(served["results"][0]["trials"], 100000);
     let log = common::stderr(&out);
     assert!(log.contains("restarting from the snapshot"), "{log}");
-    assert!(log.contains("observations=40000.0"), "{log}");
+    assert!(log.contains("observations=200000.0"), "{log}");
     assert!(
         !Path::new(snapshot).exists(),
         "a finished run keeps no snapshot"

@@ -39,7 +39,7 @@ pub struct Cli {
 enum Command {
     /// Run a scenario with N agents; write trials.csv, summary.json and plots.
     #[command(
-        after_help = "Examples:\n  parbayes run scenarios/bandit-news.toml\n  parbayes run bandit-news --agents 1,2,5,10 --reps 20 --share kl:0.001 --out results/news"
+        after_help = "Examples:\n  parbayes run scenarios/bandit-news.toml\n  parbayes run bandit-news --agents 1,2,5,10 --reps 20 --share kl:0.001 --out results/news\n  parbayes run bandit-news --agents 40 --trials 4000 --processes 4   (built with --features remote)"
     )]
     Run(RunArgs),
     /// Run a scenario under several share rules (and policies): communication against accuracy.
@@ -155,6 +155,11 @@ struct RunArgs {
     /// http://ADDR/metrics.
     #[arg(long, value_name = "ADDR", requires = "processes")]
     metrics: Option<std::net::SocketAddr>,
+    /// With --processes: trials a learner process may run past its last
+    /// acknowledged sync (0: sync after every trial and wait). More is
+    /// faster for small blocks, with the others' news later.
+    #[arg(long, value_name = "K", requires = "processes")]
+    ahead: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -225,6 +230,7 @@ fn run(
         checkpoint_every,
         processes,
         metrics,
+        ahead,
     }: RunArgs,
 ) -> Result<()> {
     if let Some(k) = processes {
@@ -236,7 +242,7 @@ fn run(
                 "must be ≥ 1, and runs across processes have no checkpoints",
             )
         );
-        return run_processes(common, share, policy, k, metrics);
+        return run_processes(common, share, policy, k, metrics, ahead);
     }
     let overrides = common.overrides(share, policy);
     let scenario = Scenario::load(&common.scenario, &overrides)?;
@@ -281,12 +287,14 @@ fn run_processes(
     policy: Option<Policy>,
     k: usize,
     metrics: Option<std::net::SocketAddr>,
+    ahead: Option<u64>,
 ) -> Result<()> {
     let hosting = serve::children(
         k,
         common.scenario.clone(),
         &common.overrides(share, policy),
         metrics,
+        ahead.unwrap_or(serve::AHEAD),
     )?;
     run_hosted(common, share, policy, hosting)
 }
@@ -298,6 +306,7 @@ fn run_processes(
     _: Option<Policy>,
     _: usize,
     _: Option<std::net::SocketAddr>,
+    _: Option<u64>,
 ) -> Result<()> {
     anyhow::bail!(parbayes::Error::invalid(
         "command line",

@@ -98,7 +98,14 @@ pub struct LearnersArgs {
     /// Seconds to keep trying to reach the aggregator.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     patience: u64,
+    /// Trials the learners may run past their last acknowledged sync; 0:
+    /// sync after every trial and wait for the answer.
+    #[arg(long, value_name = "K", default_value_t = AHEAD)]
+    ahead: u64,
 }
+
+/// The default of `--ahead`.
+pub const AHEAD: u64 = 0;
 
 fn parse_ids(text: &str) -> std::result::Result<std::ops::Range<u32>, String> {
     let (a, b) = text
@@ -172,7 +179,10 @@ fn learners(args: LearnersArgs) -> Result<()> {
         ..RunOptions::default()
     };
     options.check(&scenario)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The learners step on this thread; the node and the sync in flight
+    // run beside them, so a reply is taken as soon as it arrives.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let served = runtime.block_on(serve_learners(
@@ -182,6 +192,7 @@ fn learners(args: LearnersArgs) -> Result<()> {
         args.rep,
         args.ids.clone(),
         Duration::from_secs(args.patience),
+        args.ahead,
     ))?;
     tracing::info!(
         start = args.ids.start,
@@ -215,6 +226,7 @@ pub fn children(
     scenario: PathBuf,
     overrides: &Overrides,
     metrics: Option<std::net::SocketAddr>,
+    ahead: u64,
 ) -> Result<Hosting> {
     let exe = std::env::current_exe()?;
     let overrides = overrides.clone();
@@ -223,7 +235,8 @@ pub fn children(
         cmd.args(["serve", "learners", "--connect", &p.connect])
             .arg(format!("--ids={}..{}", p.ids.start, p.ids.end))
             .arg(format!("--agents={}", p.agents))
-            .arg(format!("--rep={}", p.rep));
+            .arg(format!("--rep={}", p.rep))
+            .arg(format!("--ahead={ahead}"));
         if let Some(t) = overrides.trials {
             cmd.arg(format!("--trials={t}"));
         }

@@ -3,7 +3,7 @@
 //! Counters (since the process started): `parbayes_messages_in_total`,
 //! `parbayes_bytes_in_total`, `parbayes_messages_out_total`,
 //! `parbayes_bytes_out_total` (MessagePack payloads as they cross the
-//! wire), `parbayes_refused_total`, and the protocol's
+//! wire), `parbayes_joins_total`, `parbayes_refused_total`, and the protocol's
 //! `parbayes_rows_up_total` and `parbayes_rows_down_total`. Gauges, per
 //! run: `parbayes_blocks_connected`, `parbayes_learners_connected`, and
 //! `parbayes_block_last_heard_seconds{block="A..B"}` for each block of

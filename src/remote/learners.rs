@@ -5,13 +5,14 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::client::AggregatorClient;
-use super::wire::{Progress, RunId, Totals};
+use super::wire::{Progress, RunId, Synced, Totals};
 use crate::env::Task;
 use crate::error::{Error, Result};
-use crate::learner::{Cohort, LearnerStats};
+use crate::learner::{Cohort, LearnerMetrics, LearnerStats};
 use crate::report::fingerprint;
 use crate::scenario::Scenario;
-use crate::share::Recovery;
+use crate::share::{OthersUpdate, Recovery, ShareMessage};
+use tokio::task::JoinHandle;
 
 /// The run experiment (`agents`, `rep`) of `scenario` is, for the wire: two
 /// processes agree on it only if their scenarios agree on everything that
@@ -29,6 +30,71 @@ pub fn run_id<T: Task>(scenario: &Scenario<T>, agents: u32, rep: u32) -> RunId {
     )
 }
 
+/// A block's syncs, one in flight at a time while its learners run on: the
+/// shares and records of the trials run meanwhile go together in the next.
+struct Pipe {
+    /// Here unless a sync has it.
+    client: Option<AggregatorClient>,
+    in_flight: Option<JoinHandle<(AggregatorClient, Result<Synced>)>>,
+    shares: Vec<ShareMessage>,
+    records: Vec<(u64, Vec<LearnerMetrics>)>,
+    /// The last trial an acknowledged sync reported.
+    acknowledged: u64,
+    /// The last trial a sync in flight or acknowledged reports.
+    dispatched: u64,
+    /// The aggregator restarted: the next sync resends everything shared.
+    resend: bool,
+}
+
+impl Pipe {
+    /// Sends what has gathered, with the block's progress through `reached`.
+    fn dispatch<T: Task>(&mut self, cohort: &mut Cohort<T>, reached: u64) {
+        let mut shares = std::mem::take(&mut self.shares);
+        if std::mem::take(&mut self.resend) {
+            // Newer than anything gathered, and full counts: after them.
+            shares.extend(cohort.resend());
+        }
+        let progress = Progress {
+            reached,
+            stats: cohort
+                .learners()
+                .iter()
+                .map(|l| Totals::from(l.stats()))
+                .collect(),
+            records: std::mem::take(&mut self.records),
+        };
+        let mut client = self.client.take().expect("no sync in flight");
+        self.in_flight = Some(tokio::spawn(async move {
+            let synced = client.sync(shares, Some(progress)).await;
+            (client, synced)
+        }));
+        self.dispatched = reached;
+    }
+
+    /// Waits for the sync in flight; returns the others' counts it brought.
+    async fn collect(&mut self, ids: &Range<u32>, trial: u64) -> Result<Vec<OthersUpdate>> {
+        let handle = self.in_flight.take().expect("a sync in flight");
+        let (client, synced) = handle
+            .await
+            .map_err(|e| Error::Runtime(format!("a sync failed: {e}")))?;
+        self.client = Some(client);
+        let synced = synced?;
+        self.acknowledged = self.dispatched;
+        if synced.restarted {
+            // The aggregator restarted from an older snapshot: it hears every
+            // learner's full counts again.
+            tracing::info!(
+                start = ids.start,
+                end = ids.end,
+                trial,
+                "resending everything shared"
+            );
+            self.resend = true;
+        }
+        Ok(synced.updates)
+    }
+}
+
 /// What a learner process did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Served {
@@ -44,7 +110,11 @@ pub struct Served {
 /// Runs learners `ids` of experiment (`agents`, `rep`) of `scenario`, with
 /// the aggregator at `addr`: joins (or rejoins, and rebuilds the learners
 /// from the aggregator's record, continuing after the last trial it heard
-/// of), then runs every trial, syncing after each.
+/// of), then runs every trial. With `ahead` 0 it syncs after every trial and
+/// waits for the answer; otherwise one sync is in flight while the learners
+/// run on, at most `ahead` trials past the last acknowledged one, and the
+/// next carries everything gathered meanwhile: faster, with the others'
+/// news up to `ahead` trials late.
 ///
 /// A share travels with the progress it belongs to, so after a kill the
 /// aggregator's record and the trial to resume from agree: what is lost is
@@ -56,6 +126,7 @@ pub async fn serve_learners<T: Task>(
     rep: u32,
     ids: Range<u32>,
     patience: Duration,
+    ahead: u64,
 ) -> Result<Served> {
     if ids.is_empty() || ids.end > agents {
         return Err(Error::invalid(
@@ -92,41 +163,60 @@ pub async fn serve_learners<T: Task>(
             "rebuilt from the aggregator's record"
         );
     }
-    let mut updates = Vec::new();
     let mut served = Served {
         first_trial,
         trials: 0,
         syncs: 0,
     };
+    let mut pipe = Pipe {
+        client: Some(client),
+        in_flight: None,
+        shares: Vec::new(),
+        records: Vec::new(),
+        acknowledged: first_trial - 1,
+        dispatched: first_trial - 1,
+        resend: false,
+    };
+    let mut updates = Vec::new();
     for trial in first_trial..=plan.trials {
         let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
-        let done = cohort.trial_reporting(&updates, plan.steps_per_trial, measure, evaluate, true);
-        let records = if measure {
-            vec![(trial, done.metrics)]
-        } else {
-            Vec::new()
-        };
-        let progress = Progress {
-            reached: trial,
-            stats: done.stats.into_iter().map(Totals::from).collect(),
-            records,
-        };
-        let synced = client.sync(done.shares, Some(progress)).await?;
-        updates = synced.updates;
-        if synced.restarted {
-            // The aggregator restarted from an older snapshot: it hears every
-            // learner's full counts again.
-            tracing::info!(
-                start = ids.start,
-                end = ids.end,
-                trial,
-                "resending everything shared"
-            );
-            updates.extend(client.sync(cohort.resend(), None).await?.updates);
-            served.syncs += 1;
+        let done = cohort.trial(&updates, plan.steps_per_trial, measure, evaluate);
+        updates.clear();
+        pipe.shares.extend(done.shares);
+        if measure {
+            pipe.records.push((trial, done.metrics));
         }
         served.trials += 1;
-        served.syncs += 1;
+        // Collect a sync that has come back, or wait for one too far behind.
+        let behind = trial - pipe.acknowledged > ahead;
+        if pipe
+            .in_flight
+            .as_ref()
+            .is_some_and(|h| h.is_finished() || behind)
+        {
+            updates = pipe.collect(&ids, trial).await?;
+            served.syncs += 1;
+        }
+        if pipe.in_flight.is_none() {
+            pipe.dispatch(&mut cohort, trial);
+            if ahead == 0 {
+                updates = pipe.collect(&ids, trial).await?;
+                served.syncs += 1;
+            }
+        }
+        // Let the sync in flight make progress on this thread too.
+        tokio::task::yield_now().await;
+    }
+    // Everything run so far reaches the aggregator before the process ends.
+    loop {
+        if pipe.in_flight.is_some() {
+            pipe.collect(&ids, plan.trials).await?;
+            served.syncs += 1;
+        }
+        if pipe.dispatched >= plan.trials && pipe.shares.is_empty() && !pipe.resend {
+            break;
+        }
+        pipe.dispatch(&mut cohort, plan.trials);
     }
     Ok(served)
 }

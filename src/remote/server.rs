@@ -442,6 +442,8 @@ impl Message<Join> for AggregatorServer {
         match this.join(&msg) {
             Ok(joined) => {
                 this.wire.messages_in += 1;
+                this.wire.joins += 1;
+                metrics::counter!("parbayes_joins_total").increment(1);
                 this.wire.bytes_in += size;
                 this.wire.messages_out += 1;
                 let out = wire_len(&joined);

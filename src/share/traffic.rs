@@ -49,6 +49,9 @@ impl Traffic {
 pub struct WireTraffic {
     /// Joins and syncs accepted.
     pub messages_in: u64,
+    /// Of those, joins (a block's first, and each rejoin).
+    #[serde(default)]
+    pub joins: u64,
     /// Their bytes.
     pub bytes_in: u64,
     /// Replies sent.
@@ -63,6 +66,7 @@ impl WireTraffic {
     /// Both counts summed.
     pub fn add(&mut self, other: &WireTraffic) {
         self.messages_in += other.messages_in;
+        self.joins += other.joins;
         self.bytes_in += other.bytes_in;
         self.messages_out += other.messages_out;
         self.bytes_out += other.bytes_out;

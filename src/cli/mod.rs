@@ -260,22 +260,34 @@ fn run(
     // Refuse what cannot run before the results folder exists.
     options.check(&scenario)?;
     let options = interruptible(options);
+    run_into_folder(&common, &scenario, &overrides, &options, checkpoint_every)
+}
+
+/// Writes the manifest into a new results folder, runs `scenario` into it
+/// with a progress bar, and prints the summary.
+fn run_into_folder(
+    common: &Common,
+    scenario: &Scenario,
+    overrides: &Overrides,
+    options: &RunOptions,
+    checkpoint_every: Option<u64>,
+) -> Result<()> {
     let out = common
         .out
         .clone()
-        .unwrap_or_else(|| default_results_dir(&scenario));
+        .unwrap_or_else(|| default_results_dir(scenario));
     let dir = ResultsDir::create(&out)?;
     Manifest::new(
         &common.scenario,
-        &scenario,
-        &overrides,
+        scenario,
+        overrides,
         common.threads,
         checkpoint_every,
-        common.mode,
+        options.mode,
     )
     .write(&dir)?;
     let mut bar = Bar::new();
-    let summary = run_in_folder(&scenario, &options, dir, checkpoint_every, &mut bar);
+    let summary = run_in_folder(scenario, options, dir, checkpoint_every, &mut bar);
     bar.0.finish_and_clear();
     show(summary, &out, options.mode, common.format)
 }
@@ -332,24 +344,7 @@ fn run_hosted(
     let mut options = interruptible(options);
     hosting.stop = options.continuity.stop.clone();
     options.hosting = Some(hosting);
-    let out = common
-        .out
-        .clone()
-        .unwrap_or_else(|| default_results_dir(&scenario));
-    let dir = ResultsDir::create(&out)?;
-    Manifest::new(
-        &common.scenario,
-        &scenario,
-        &overrides,
-        common.threads,
-        None,
-        Mode::Async,
-    )
-    .write(&dir)?;
-    let mut bar = Bar::new();
-    let summary = run_in_folder(&scenario, &options, dir, None, &mut bar);
-    bar.0.finish_and_clear();
-    show(summary, &out, Mode::Async, common.format)
+    run_into_folder(&common, &scenario, &overrides, &options, None)
 }
 
 /// Continues the run in `path` from its checkpoints.

@@ -177,15 +177,7 @@ impl Ledger {
         for r in self.touched.drain(..) {
             self.is_touched[r as usize] = false;
         }
-        if batch.is_empty() {
-            return None;
-        }
-        self.seq += 1;
-        Some(ShareMessage {
-            learner: self.learner,
-            seq: self.seq,
-            rows: batch,
-        })
+        self.message(batch)
     }
 
     /// Every row sent so far, at the counts last sent, under a new sequence
@@ -197,6 +189,11 @@ impl Ledger {
         for (row, counts) in self.sent.iter() {
             batch.push(row, counts);
         }
+        self.message(batch)
+    }
+
+    /// `batch` as the learner's next message, unless it is empty.
+    fn message(&mut self, batch: RowBatch) -> Option<ShareMessage> {
         if batch.is_empty() {
             return None;
         }

@@ -44,7 +44,6 @@ struct Block {
     reached: u64,
     stats: Vec<LearnerStats>,
     heard: Instant,
-    joins: u32,
 }
 
 /// The aggregator of runs whose learners live in other processes: one per
@@ -172,7 +171,6 @@ impl Message<Open> for AggregatorServer {
                     reached: b.reached,
                     stats: b.stats.into_iter().map(LearnerStats::from).collect(),
                     heard: now,
-                    joins: 0,
                 };
                 (b.ids.start, (b.ids, block))
             })
@@ -283,7 +281,6 @@ impl Serving {
             Some((r, block)) if msg.resync && *r == ids => {
                 block.session = session;
                 block.heard = now;
-                block.joins += 1;
                 Joined {
                     session,
                     resume_after: block.reached,
@@ -294,7 +291,6 @@ impl Serving {
             Some((_, block)) => {
                 block.session = session;
                 block.heard = now;
-                block.joins += 1;
                 let recoveries = ids
                     .clone()
                     .map(|id| self.aggregator.recovery(id))
@@ -313,7 +309,6 @@ impl Serving {
                     reached: 0,
                     stats: vec![LearnerStats::default(); ids.len()],
                     heard: now,
-                    joins: 1,
                 };
                 self.blocks.insert(ids.start, (ids.clone(), block));
                 Joined {
@@ -441,14 +436,9 @@ impl Message<Join> for AggregatorServer {
         };
         match this.join(&msg) {
             Ok(joined) => {
-                this.wire.messages_in += 1;
                 this.wire.joins += 1;
                 metrics::counter!("parbayes_joins_total").increment(1);
-                this.wire.bytes_in += size;
-                this.wire.messages_out += 1;
-                let out = wire_len(&joined);
-                this.wire.bytes_out += out;
-                count_wire(size, out);
+                this.accepted(size, &joined);
                 Ok(joined)
             }
             Err(why) => this.refuse(why),
@@ -468,25 +458,12 @@ impl Message<Sync> for AggregatorServer {
         };
         match this.sync(msg) {
             Ok(synced) => {
-                this.wire.messages_in += 1;
-                this.wire.bytes_in += size;
-                this.wire.messages_out += 1;
-                let out = wire_len(&synced);
-                this.wire.bytes_out += out;
-                count_wire(size, out);
+                this.accepted(size, &synced);
                 Ok(synced)
             }
             Err(why) => this.refuse(why),
         }
     }
-}
-
-/// The wire counters of [`super::exporter`]; no-ops unless metrics are served.
-fn count_wire(bytes_in: u64, bytes_out: u64) {
-    metrics::counter!("parbayes_messages_in_total").increment(1);
-    metrics::counter!("parbayes_bytes_in_total").increment(bytes_in);
-    metrics::counter!("parbayes_messages_out_total").increment(1);
-    metrics::counter!("parbayes_bytes_out_total").increment(bytes_out);
 }
 
 fn not_serving() -> Refusal {
@@ -499,6 +476,20 @@ impl Serving {
         metrics::counter!("parbayes_refused_total").increment(1);
         tracing::warn!(%why, "refused a message");
         Err(why)
+    }
+
+    /// Counts a message of `bytes_in` accepted and its `reply`, here and in
+    /// the metrics of [`super::exporter`] (no-ops unless they are served).
+    fn accepted<T: Serialize>(&mut self, bytes_in: u64, reply: &T) {
+        let bytes_out = wire_len(reply);
+        self.wire.messages_in += 1;
+        self.wire.bytes_in += bytes_in;
+        self.wire.messages_out += 1;
+        self.wire.bytes_out += bytes_out;
+        metrics::counter!("parbayes_messages_in_total").increment(1);
+        metrics::counter!("parbayes_bytes_in_total").increment(bytes_in);
+        metrics::counter!("parbayes_messages_out_total").increment(1);
+        metrics::counter!("parbayes_bytes_out_total").increment(bytes_out);
     }
 
     fn seen(&self) -> Seen {

@@ -59,6 +59,15 @@ pub trait Observe {
     /// One more trial of one experiment finished.
     fn on_trial(&mut self) {}
 
+    /// `trials` more trials finished at once: as many calls of
+    /// [`on_trial`](Observe::on_trial), which observers that count (a
+    /// progress bar) may do in one step.
+    fn on_trials(&mut self, trials: u64) {
+        for _ in 0..trials {
+            self.on_trial();
+        }
+    }
+
     /// The run has ended, finished or not: flush anything buffered.
     fn on_finish(&mut self) -> Result<()> {
         Ok(())
@@ -78,6 +87,10 @@ impl<O: Observe + ?Sized> Observe for &mut O {
 
     fn on_trial(&mut self) {
         (**self).on_trial()
+    }
+
+    fn on_trials(&mut self, trials: u64) {
+        (**self).on_trials(trials)
     }
 
     fn on_finish(&mut self) -> Result<()> {
@@ -100,6 +113,11 @@ impl<A: Observe, B: Observe> Observe for (A, B) {
     fn on_trial(&mut self) {
         self.0.on_trial();
         self.1.on_trial();
+    }
+
+    fn on_trials(&mut self, trials: u64) {
+        self.0.on_trials(trials);
+        self.1.on_trials(trials);
     }
 
     fn on_finish(&mut self) -> Result<()> {

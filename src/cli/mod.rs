@@ -507,6 +507,10 @@ impl Observe for Bar {
     fn on_trial(&mut self) {
         self.0.inc(1);
     }
+
+    fn on_trials(&mut self, trials: u64) {
+        self.0.inc(trials);
+    }
 }
 
 fn sweep(

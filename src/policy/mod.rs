@@ -31,6 +31,15 @@ pub trait PosteriorRows {
     fn alpha_into(&self, row: usize, out: &mut [f64]);
     /// The prior pseudo-count α₀ of every outcome.
     fn prior(&self) -> f64;
+    /// [`alpha_into`](PosteriorRows::alpha_into) of a two-outcome row, by
+    /// value: the hot read of a Bernoulli bandit. Implementations that can
+    /// read a row without a buffer override it; the values must be the same.
+    #[inline]
+    fn alpha_pair(&self, row: usize) -> [f64; 2] {
+        let mut out = [0.0; 2];
+        self.alpha_into(row, &mut out);
+        out
+    }
 }
 
 /// An action-selection rule.

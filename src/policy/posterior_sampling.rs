@@ -16,9 +16,19 @@ where
         q,
     } = scratch;
     let shape = d.structure.shape();
-    // Rewards 0 and 1: Q is the drawn success probability, exactly what
-    // `(1 − p)·0 + p·1` gives.
-    let bernoulli = d.structure.is_bernoulli();
+    if d.structure.is_bernoulli() {
+        // Rewards 0 and 1: Q is the drawn success probability, exactly what
+        // `(1 − p)·0 + p·1` gives. A Beta draw is the ratio of two gammas,
+        // in the order `BetaPosterior::sample` draws them.
+        for (a, qa) in q.iter_mut().enumerate() {
+            let row = shape.row(d.state, a);
+            let [a0, a1] = post.alpha_pair(row);
+            let x = gammas.draw(2 * row + 1, a1, rng);
+            let y = gammas.draw(2 * row, a0, rng);
+            *qa = x / (x + y);
+        }
+        return;
+    }
     for (a, qa) in q.iter_mut().enumerate() {
         let row = shape.row(d.state, a);
         post.alpha_into(row, alpha);
@@ -29,10 +39,6 @@ where
             let x = gammas.draw(slot + 1, a1, rng);
             let y = gammas.draw(slot, a0, rng);
             let p1 = x / (x + y);
-            if bernoulli {
-                *qa = p1;
-                continue;
-            }
             theta[0] = 1.0 - p1;
             theta[1] = p1;
         } else {

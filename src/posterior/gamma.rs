@@ -16,11 +16,10 @@ pub(crate) struct GammaCache {
 impl GammaCache {
     /// One `Gamma(shape, 1)` draw from slot `slot`'s sampler; `shape` is
     /// positive and finite. The slots grow on first use, once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn draw<R: Rng + ?Sized>(&mut self, slot: usize, shape: f64, rng: &mut R) -> f64 {
         if slot >= self.slots.len() {
-            let unit = Gamma::new(1.0, 1.0).expect("Gamma(1, 1) exists");
-            self.slots.resize(slot + 1, (1.0, unit));
+            self.grow(slot);
         }
         let (cached, sampler) = &mut self.slots[slot];
         if *cached != shape {
@@ -32,6 +31,14 @@ impl GammaCache {
             *cached = shape;
         }
         sampler.sample(rng)
+    }
+
+    /// Makes room for `slot`, with `Gamma(1, 1)` samplers.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, slot: usize) {
+        let unit = Gamma::new(1.0, 1.0).expect("Gamma(1, 1) exists");
+        self.slots.resize(slot + 1, (1.0, unit));
     }
 }
 

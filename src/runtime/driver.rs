@@ -413,9 +413,7 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
                 trials
             }
         };
-        for _ in 0..trials {
-            observer.on_trial();
-        }
+        observer.on_trials(trials);
         // Release the experiments that are now next in order.
         while let Some(timing) = finished.get_mut(next).and_then(Option::take) {
             outcome.timings.push(timing);
@@ -444,9 +442,7 @@ fn replay_finished(
     for record in &s.records {
         observer.on_record(record)?;
     }
-    for _ in 0..s.trial {
-        observer.on_trial();
-    }
+    observer.on_trials(s.trial);
     let steps = s.records.last().map_or(0, |r| r.step) * u64::from(s.agents);
     let timing = RunTiming {
         agents: s.agents,
@@ -493,6 +489,10 @@ impl Observe for Forward {
 
     fn on_trial(&mut self) {
         self.trials += 1;
+    }
+
+    fn on_trials(&mut self, trials: u64) {
+        self.trials += trials;
     }
 }
 
@@ -784,9 +784,7 @@ impl<T: Task> Lockstep<T> {
             observer.on_record(&record)?;
             state.records.push(record);
         }
-        for _ in 0..s.trial {
-            observer.on_trial();
-        }
+        observer.on_trials(s.trial);
         state.stats = s.learners.iter().map(LearnerState::stats).collect();
         let mut learners = s.learners.into_iter();
         let cohorts = state

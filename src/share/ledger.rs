@@ -289,6 +289,15 @@ impl PosteriorRows for Ledger {
     fn prior(&self) -> f64 {
         self.prior
     }
+
+    #[inline]
+    fn alpha_pair(&self, row: usize) -> [f64; 2] {
+        // `prior + count`, as `fill_alpha` adds them.
+        match self.combined.row(row) {
+            Some(&[c0, c1]) => [self.prior + c0, self.prior + c1],
+            _ => [self.prior; 2],
+        }
+    }
 }
 
 #[inline]
@@ -311,6 +320,23 @@ mod tests {
             actions: 3,
             outcomes: 2,
         }
+    }
+
+    /// The by-value read of a two-outcome row is `alpha_into`'s, bit for
+    /// bit, for rows never seen, seen once and seen often.
+    #[test]
+    fn alpha_pair_is_alpha_into() {
+        let mut l = Ledger::new(0, shape(), 0.3);
+        for (row, outcome) in [(1, 1), (1, 0), (1, 1), (2, 0)] {
+            l.observe(row, outcome);
+        }
+        for row in 0..3 {
+            let mut expected = [0.0; 2];
+            l.alpha_into(row, &mut expected);
+            assert_eq!(l.alpha_pair(row), expected, "row {row}");
+        }
+        assert_eq!(l.alpha_pair(1), [1.3, 2.3]);
+        assert_eq!(l.alpha_pair(0), [0.3, 0.3]);
     }
 
     #[test]

@@ -126,9 +126,7 @@ pub struct Recovery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OthersUpdate {
     /// The learner it is for.
-    /// The learner it is for.
     pub learner: u32,
-    /// The aggregator's clock when it was sent; newer wins.
     /// The aggregator's clock when it was sent; newer wins.
     pub stamp: u64,
     /// `global − contrib[learner]` of the rows that changed.

@@ -398,6 +398,12 @@ impl Agent {
         }
     }
 
+    /// How many more observations the agent can make with its share checks
+    /// surely sending nothing (see [`Ledger::quiet_observations`]).
+    pub fn quiet_observations(&self) -> u64 {
+        self.ledger.quiet_observations(self.share)
+    }
+
     /// Sends every row whose counts changed since it was last sent, whatever
     /// the rule: before an agent leaves, so that nothing it learned is lost.
     pub fn flush(&mut self) -> Option<ShareMessage> {

@@ -332,6 +332,9 @@ pub struct CohortTrial {
     pub stats: Vec<LearnerStats>,
     /// Every learner's metrics, in id order, when they were asked for.
     pub metrics: Vec<LearnerMetrics>,
+    /// How many more trials every learner can run with nothing to share:
+    /// the trial after them may share.
+    pub quiet_trials: u64,
 }
 
 impl<T: Task> Cohort<T> {
@@ -463,6 +466,19 @@ impl<T: Task> Cohort<T> {
         if stats {
             out.stats = self.learners.iter().map(Learner::stats).collect();
         }
+        out.quiet_trials = self.quiet_trials(steps);
         out
+    }
+
+    /// How many trials of `steps` steps every learner can run with every
+    /// share check after them sending nothing.
+    pub fn quiet_trials(&self, steps: u64) -> u64 {
+        let quiet = self
+            .learners
+            .iter()
+            .map(|l| l.agent.quiet_observations())
+            .min()
+            .unwrap_or(u64::MAX);
+        quiet / steps.max(1)
     }
 }

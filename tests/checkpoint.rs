@@ -247,21 +247,32 @@ fn a_checkpoint_does_not_grow_with_the_records_and_a_cut_append_is_dropped() {
     assert_eq!(whole, replayed);
 }
 
-/// With nothing shared the lockstep runtime runs many trials per message;
-/// a checkpoint due every trial forces one trial per message. Both give
-/// the same records, bit for bit, on one-step trials and on episodes with
-/// drift and forgetting.
+/// When every learner is sure to share nothing for a while (the rule
+/// `never`, or the step-counting `periodic` and `ramp` between sends), the
+/// lockstep runtime runs many trials per message; a checkpoint due every
+/// trial forces one trial per message. Both give the same records, bit for
+/// bit: on one-step trials, with the aggregator answering on its own clock
+/// between sends, and on episodes with drift and forgetting.
 #[test]
 fn trials_run_in_batches_give_exactly_the_records_of_one_trial_at_a_time() {
-    for (name, trials, reps) in [("bandit-news", 300, 2), ("gridworld-drift", 301, 1)] {
+    let cases = [
+        ("bandit-news", "never", 1, 300, 2),
+        ("bandit-news", "ramp:100/doubling:0.03", 1, 300, 2),
+        ("bandit-news", "periodic:5", 3, 300, 1),
+        ("gridworld-drift", "never", 50, 301, 1),
+        ("gridworld-drift", "periodic:120", 50, 301, 1),
+    ];
+    for (name, share, broadcast_every, trials, reps) in cases {
         let overrides = Overrides {
             agents: Some(vec![1, 3]),
             reps: Some(reps),
             trials: Some(trials),
-            share: Some("never".parse().unwrap()),
+            share: Some(share.parse().unwrap()),
             ..Default::default()
         };
-        let scenario = Scenario::load(name.as_ref(), &overrides).unwrap();
+        let mut scenario = Scenario::load(name.as_ref(), &overrides).unwrap();
+        scenario.broadcast_every = broadcast_every;
+        let name = format!("{name} {share}");
         let batched = run_scenario(&scenario, &RunOptions::default(), &mut ())
             .unwrap()
             .records;

@@ -21,7 +21,7 @@ use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
 use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
 use crate::observe::{Observe, RunStart};
 use crate::scenario::Scenario;
-use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule, ShareRule};
+use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule};
 
 /// How to execute a run. In lockstep nothing here changes the results; the
 /// async mode trades reproducibility for speed.
@@ -535,7 +535,7 @@ pub async fn run_lockstep<T: Task>(
     let mut trial = state.trial;
     let mut result = Ok(());
     while trial < plan.trials {
-        let count = batch(scenario, trial + 1, continuity);
+        let count = batch(scenario, trial + 1, continuity, state.quiet, state.schedule);
         result = state
             .trials(scenario, trial + 1, count, &actors, observer)
             .await;
@@ -591,23 +591,30 @@ const MAX_BATCH: u64 = 1024;
 
 /// How many trials from `first` on can run in one message to each cohort:
 /// one, unless nothing can pass between the learners and the driver before
-/// the last of them ends (no sharing, no injected faults, no record or
-/// checkpoint due). Batching changes no result: each learner steps its own
-/// random stream exactly as it would one trial at a time.
-fn batch<T: Task>(scenario: &Scenario<T>, first: u64, continuity: &Continuity) -> u64 {
+/// the last of them ends. That needs no injected faults, no record or
+/// checkpoint due, no work for the aggregator on its own `schedule`, and
+/// every learner `quiet` (sure to share nothing) for all but the last
+/// trial. Batching changes no result: each learner steps its own random
+/// stream exactly as it would one trial at a time.
+fn batch<T: Task>(
+    scenario: &Scenario<T>,
+    first: u64,
+    continuity: &Continuity,
+    quiet: u64,
+    mut schedule: Schedule,
+) -> u64 {
     let plan = &scenario.run;
-    let silent = scenario.learner.agent().sharing().rule == ShareRule::Never;
-    if !silent || plan.fault_kill > 0.0 {
+    if plan.fault_kill > 0.0 {
         return 1;
     }
     let mut last = first;
-    while last < plan.trials && last - first + 1 < MAX_BATCH {
+    while last < plan.trials && last - first < quiet && last - first + 1 < MAX_BATCH {
         let (measure, evaluate) = scenario.metrics.due(last, plan.trials);
         let checkpoint = continuity
             .checkpoints
             .every
             .is_some_and(|e| last.is_multiple_of(e));
-        if measure || evaluate || checkpoint {
+        if measure || evaluate || checkpoint || schedule.after_trial(false, false).is_some() {
             break;
         }
         last += 1;
@@ -712,6 +719,9 @@ struct Lockstep<T: Task> {
     seconds_before: f64,
     /// Records in the checkpoint's records file, and its length in bytes.
     on_disk: (u64, u64),
+    /// Trials every learner can run from here with nothing to share, as
+    /// the cohorts last reported (0 until they do).
+    quiet: u64,
 }
 
 impl<T: Task> Lockstep<T> {
@@ -735,6 +745,7 @@ impl<T: Task> Lockstep<T> {
             trial: 0,
             seconds_before: 0.0,
             on_disk: (0, 0),
+            quiet: 0,
         }
     }
 
@@ -842,8 +853,10 @@ impl<T: Task> Lockstep<T> {
         let mut shares = Vec::new();
         let mut metrics = Vec::new();
         let mut reported = Vec::new();
+        self.quiet = u64::MAX;
         for done in join_all(asks).await {
             let done = done.map_err(cohort_failed)?.0;
+            self.quiet = self.quiet.min(done.quiet_trials);
             shares.extend(done.shares);
             metrics.extend(done.metrics);
             reported.extend(done.stats);

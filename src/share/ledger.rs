@@ -141,6 +141,26 @@ impl Ledger {
         fill_alpha(self.prior, self.sent.row(row), self.others.row(row), out);
     }
 
+    /// How many more observations the learner can make with every check
+    /// after them sending nothing under `rule`: 0 if the check after the
+    /// next observation may send, `u64::MAX` if none ever will. Only rules
+    /// that fire on a count of steps (`periodic`, `ramp`) can promise more
+    /// than 0; the others look at the counts. A runtime uses it to run
+    /// trials in a row without a barrier between them.
+    pub fn quiet_observations(&self, rule: ShareRule) -> u64 {
+        let threshold = match rule {
+            ShareRule::Never => return u64::MAX,
+            ShareRule::Periodic(k) => k,
+            ShareRule::Ramp(k) => (self.steps - self.steps_since_periodic).clamp(1, k),
+            ShareRule::Always
+            | ShareRule::Kl(_)
+            | ShareRule::KlPosterior(_)
+            | ShareRule::Doubling(_) => return 0,
+        };
+        // A check fires once `steps_since_periodic` reaches the threshold.
+        threshold.saturating_sub(self.steps_since_periodic + 1)
+    }
+
     /// Runs the share rule; returns the message to send, if any.
     pub fn check(&mut self, rule: ShareRule) -> Option<ShareMessage> {
         let mut batch = RowBatch::new(self.own.outcomes());

@@ -173,7 +173,32 @@ fn mean_q<P: PosteriorRows + ?Sized>(d: &Decision, post: &P, scratch: &mut Scrat
 
 /// The index of the largest value; ties broken uniformly at random
 /// (reservoir sampling, so the RNG is touched only when there is a tie).
+#[inline]
 pub(crate) fn argmax_random_ties<R: Rng + ?Sized>(xs: &[f64], rng: &mut R) -> usize {
+    // Most scans never meet a value equal to the running maximum. Those
+    // take the first strict maximum in a pass with no data-dependent
+    // branch (they mispredict on random values); a scan that meets one is
+    // redone with the RNG, so the draws are those of the reservoir alone.
+    let Some((&first, rest)) = xs.split_first() else {
+        return 0;
+    };
+    let (mut best, mut top, mut tied) = (0, first, false);
+    for (i, &x) in rest.iter().enumerate() {
+        tied |= x == top;
+        let above = x > top;
+        best = if above { i + 1 } else { best };
+        top = if above { x } else { top };
+    }
+    if tied {
+        reservoir_argmax(xs, rng)
+    } else {
+        best
+    }
+}
+
+/// [`argmax_random_ties`] by reservoir sampling over the running maximum.
+#[cold]
+fn reservoir_argmax<R: Rng + ?Sized>(xs: &[f64], rng: &mut R) -> usize {
     let mut best = 0;
     let mut ties = 1u32;
     for (i, &x) in xs.iter().enumerate().skip(1) {
@@ -265,6 +290,42 @@ mod tests {
         assert!("softmax:0".parse::<Policy>().is_err());
         assert!("softmax:nan".parse::<Policy>().is_err());
         assert!("greedy".parse::<Policy>().is_err());
+    }
+
+    /// The branch-free pass picks what the reservoir picks and leaves the
+    /// RNG where the reservoir leaves it: on values with no ties, with ties
+    /// at the maximum, with ties superseded later, and with NaN.
+    #[test]
+    fn argmax_equals_the_reservoir_draw_for_draw() {
+        use rand::RngExt;
+        let mut values = learner_rng(9, 0, 0);
+        let mut fast = learner_rng(10, 0, 0);
+        let mut slow = fast.clone();
+        let fixed: [&[f64]; 6] = [
+            &[],
+            &[0.2],
+            &[0.5, 0.5, 0.9],
+            &[0.1, 0.7, 0.3, 0.7],
+            &[f64::NAN, 0.3, 0.3],
+            &[0.3, f64::NAN, 0.9],
+        ];
+        let mut cases: Vec<Vec<f64>> = fixed.iter().map(|c| c.to_vec()).collect();
+        for _ in 0..5000 {
+            let n = values.random_range(1..12);
+            // Few distinct values, so ties are common.
+            cases.push(
+                (0..n)
+                    .map(|_| f64::from(values.random_range(0..4u8)))
+                    .collect(),
+            );
+            cases.push((0..n).map(|_| values.random::<f64>()).collect());
+        }
+        for xs in &cases {
+            let a = argmax_random_ties(xs, &mut fast);
+            let b = reservoir_argmax(xs, &mut slow);
+            assert_eq!(a, b, "{xs:?}");
+            assert_eq!(fast.clone().next_u64(), slow.clone().next_u64(), "{xs:?}");
+        }
     }
 
     #[test]

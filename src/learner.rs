@@ -442,6 +442,24 @@ impl<T: Task> Cohort<T> {
         evaluate: bool,
         stats: bool,
     ) -> CohortTrial {
+        let at_end = [(trials, evaluate)];
+        let measures: &[(u64, bool)] = if measure { &at_end } else { &[] };
+        self.trials_measured(updates, trials, steps, measures, stats)
+    }
+
+    /// [`Cohort::trials_reporting`], with metrics taken after each trial
+    /// `k` (counted from 1 in this call) of `measures`, in order, with the
+    /// policy loss if its flag says so. `metrics` then holds every
+    /// learner's metrics at the first such trial, then at the next, and so
+    /// on.
+    pub fn trials_measured(
+        &mut self,
+        updates: &[OthersUpdate],
+        trials: u64,
+        steps: u64,
+        measures: &[(u64, bool)],
+        stats: bool,
+    ) -> CohortTrial {
         let first = self.learners.first().map_or(0, Learner::id);
         for u in updates {
             if let Some(l) = u
@@ -453,15 +471,17 @@ impl<T: Task> Cohort<T> {
             }
         }
         let mut out = CohortTrial::default();
-        for _ in 0..trials {
+        let mut due = measures.iter().peekable();
+        for k in 1..=trials {
             for l in &mut self.learners {
                 if let Some(m) = l.trial(steps) {
                     out.shares.push(m);
                 }
             }
-        }
-        if measure {
-            out.metrics = self.learners.iter().map(|l| l.metrics(evaluate)).collect();
+            while let Some(&(_, evaluate)) = due.next_if(|(at, _)| *at == k) {
+                out.metrics
+                    .extend(self.learners.iter().map(|l| l.metrics(evaluate)));
+            }
         }
         if stats {
             out.stats = self.learners.iter().map(Learner::stats).collect();

@@ -249,16 +249,19 @@ fn a_checkpoint_does_not_grow_with_the_records_and_a_cut_append_is_dropped() {
 
 /// When every learner is sure to share nothing for a while (the rule
 /// `never`, or the step-counting `periodic` and `ramp` between sends), the
-/// lockstep runtime runs many trials per message; a checkpoint due every
-/// trial forces one trial per message. Both give the same records, bit for
-/// bit: on one-step trials, with the aggregator answering on its own clock
-/// between sends, and on episodes with drift and forgetting.
+/// lockstep runtime runs many trials per message, records and all; a
+/// checkpoint due every trial forces one trial per message. Both give the
+/// same records, bit for bit: on one-step trials, with the aggregator
+/// answering on its own clock between sends (also in a recorded trial),
+/// and on episodes with drift, forgetting and policy evaluation.
 #[test]
 fn trials_run_in_batches_give_exactly_the_records_of_one_trial_at_a_time() {
     let cases = [
         ("bandit-news", "never", 1, 300, 2),
         ("bandit-news", "ramp:100/doubling:0.03", 1, 300, 2),
         ("bandit-news", "periodic:5", 3, 300, 1),
+        // Sent in trial 148, answered in trial 150, which is recorded.
+        ("bandit-news", "periodic:37", 3, 300, 1),
         ("gridworld-drift", "never", 50, 301, 1),
         ("gridworld-drift", "periodic:120", 50, 301, 1),
     ];

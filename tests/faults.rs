@@ -152,8 +152,7 @@ fn a_failed_learner_actor_is_restarted_by_its_supervisor() {
             stats: false,
             updates: Vec::new(),
             steps: 5,
-            measure: false,
-            evaluate: false,
+            measures: Vec::new(),
         };
         let steps = |saved: parbayes::runtime::SavedCohort| saved.0[0].stats().steps;
         actor.ask(trial(1)).await.unwrap();

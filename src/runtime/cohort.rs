@@ -37,10 +37,9 @@ pub struct RunTrial {
     pub updates: Vec<OthersUpdate>,
     /// Steps per learner.
     pub steps: u64,
-    /// Return every learner's metrics ...
-    pub measure: bool,
-    /// ... including the policy loss.
-    pub evaluate: bool,
+    /// Return every learner's metrics after each trial `k` (from 1 within
+    /// this message) listed, including the policy loss if its flag is set.
+    pub measures: Vec<(u64, bool)>,
 }
 
 /// What the trial produced.
@@ -52,12 +51,11 @@ impl<T: Task> Message<RunTrial> for CohortActor<T> {
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
         self.cohort.recover(msg.trial, &msg.recoveries);
-        TrialDone(self.cohort.trials_reporting(
+        TrialDone(self.cohort.trials_measured(
             &msg.updates,
             msg.trials,
             msg.steps,
-            msg.measure,
-            msg.evaluate,
+            &msg.measures,
             msg.stats,
         ))
     }

@@ -591,11 +591,13 @@ const MAX_BATCH: u64 = 1024;
 
 /// How many trials from `first` on can run in one message to each cohort:
 /// one, unless nothing can pass between the learners and the driver before
-/// the last of them ends. That needs no injected faults, no record or
-/// checkpoint due, no work for the aggregator on its own `schedule`, and
-/// every learner `quiet` (sure to share nothing) for all but the last
-/// trial. Batching changes no result: each learner steps its own random
-/// stream exactly as it would one trial at a time.
+/// the last of them ends. That needs no injected faults, no checkpoint
+/// due, every learner `quiet` (sure to share nothing) for all but the last
+/// trial, and no answer due from the aggregator on its own `schedule`.
+/// Records may fall inside a batch: the cohorts take their metrics after
+/// the trial, and the aggregator's snapshot, which a quiet trial leaves
+/// alone, is taken afterwards. Batching changes no result: each learner
+/// steps its own random stream exactly as it would one trial at a time.
 fn batch<T: Task>(
     scenario: &Scenario<T>,
     first: u64,
@@ -609,12 +611,16 @@ fn batch<T: Task>(
     }
     let mut last = first;
     while last < plan.trials && last - first < quiet && last - first + 1 < MAX_BATCH {
-        let (measure, evaluate) = scenario.metrics.due(last, plan.trials);
+        let (measure, _) = scenario.metrics.due(last, plan.trials);
         let checkpoint = continuity
             .checkpoints
             .every
             .is_some_and(|e| last.is_multiple_of(e));
-        if measure || evaluate || checkpoint || schedule.after_trial(false, false).is_some() {
+        // Folding nothing new answers nothing; a fold with something still
+        // unanswered would have news for the learners.
+        let unanswered = schedule.unanswered();
+        let due = schedule.after_trial(false, measure);
+        if checkpoint || (due.is_some() && (unanswered || !measure)) {
             break;
         }
         last += 1;
@@ -817,8 +823,8 @@ impl<T: Task> Lockstep<T> {
     }
 
     /// Trials `first .. first + count` (one, unless [`batch`] allows more):
-    /// faults, every cohort's learners, then the aggregator's work and the
-    /// record, if due.
+    /// faults, every cohort's learners, then trial by trial the
+    /// aggregator's work and the record, if due.
     async fn trials(
         &mut self,
         scenario: &Scenario<T>,
@@ -828,8 +834,13 @@ impl<T: Task> Lockstep<T> {
         observer: &mut (dyn Observe + Send),
     ) -> Result<()> {
         let plan = &scenario.run;
-        let trial = first + count - 1;
-        let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
+        let last = first + count - 1;
+        let measures: Vec<(u64, bool)> = (first..=last)
+            .filter_map(|t| {
+                let (measure, evaluate) = scenario.metrics.due(t, plan.trials);
+                measure.then_some((t - first + 1, evaluate))
+            })
+            .collect();
         let recoveries = self.crash_and_recover(scenario, first, actors).await?;
         let asks = actors
             .cohorts
@@ -845,70 +856,82 @@ impl<T: Task> Lockstep<T> {
                         stats: plan.fault_kill > 0.0,
                         updates: std::mem::take(updates),
                         steps: plan.steps_per_trial,
-                        measure,
-                        evaluate,
+                        measures: measures.clone(),
                     })
                     .into_future()
             });
         let mut shares = Vec::new();
-        let mut metrics = Vec::new();
+        // Each cohort's metrics, record after record.
+        let mut metrics = Vec::with_capacity(self.ranges.len());
         let mut reported = Vec::new();
         self.quiet = u64::MAX;
         for done in join_all(asks).await {
             let done = done.map_err(cohort_failed)?.0;
             self.quiet = self.quiet.min(done.quiet_trials);
             shares.extend(done.shares);
-            metrics.extend(done.metrics);
+            metrics.push(done.metrics.into_iter());
             reported.extend(done.stats);
         }
         if !reported.is_empty() {
             self.stats = reported;
         }
-        // The batched trials before the last: nothing was shared, so the
-        // schedule has nothing for the aggregator (it only counts time).
-        for _ in 1..count {
-            let due = self.schedule.after_trial(false, false);
-            debug_assert!(due.is_none(), "a batch crossed the aggregator's work");
+        let mut measures = measures.iter().peekable();
+        for trial in first..=last {
+            let measure = measures.next_if(|(k, _)| first + k - 1 == trial).is_some();
+            // Only the last trial of a batch can have shared.
+            let shares = if trial == last {
+                std::mem::take(&mut shares)
+            } else {
+                Vec::new()
+            };
+            if let Some(due) = self.schedule.after_trial(!shares.is_empty(), measure) {
+                let folded = actors
+                    .aggregator
+                    .ask(Fold {
+                        shares,
+                        decay: due.decay,
+                        answer: due.answer,
+                        snapshot: measure,
+                    })
+                    .await
+                    .map_err(|e| match e {
+                        SendError::HandlerError(e) => e,
+                        other => aggregator_failed(other),
+                    })?;
+                if trial < last && !folded.updates.is_empty() {
+                    return Err(Error::Runtime(format!(
+                        "trial {trial} had answers for learners inside a batch of trials"
+                    )));
+                }
+                for update in folded.updates {
+                    let c = cohort_of(&self.ranges, update.learner);
+                    self.pending[c].push(update);
+                }
+                if let Some(global) = folded.global {
+                    let learners: Vec<_> = metrics
+                        .iter_mut()
+                        .zip(&self.ranges)
+                        .flat_map(|(m, r)| m.by_ref().take(r.len()))
+                        .collect();
+                    self.truth
+                        .advance_to((trial * plan.steps_per_trial).saturating_sub(1));
+                    let prior = scenario.learner.agent().prior();
+                    let global_kl = evidence_error(&self.truth, prior, &global);
+                    let record = TrialRecord::measure(
+                        &self.key,
+                        trial,
+                        &learners,
+                        global_kl,
+                        folded.traffic,
+                        &mut self.window,
+                    );
+                    observer.on_record(&record)?;
+                    self.records.push(record);
+                }
+            }
             observer.on_trial();
         }
-
-        if let Some(due) = self.schedule.after_trial(!shares.is_empty(), measure) {
-            let folded = actors
-                .aggregator
-                .ask(Fold {
-                    shares,
-                    decay: due.decay,
-                    answer: due.answer,
-                    snapshot: measure,
-                })
-                .await
-                .map_err(|e| match e {
-                    SendError::HandlerError(e) => e,
-                    other => aggregator_failed(other),
-                })?;
-            for update in folded.updates {
-                let c = cohort_of(&self.ranges, update.learner);
-                self.pending[c].push(update);
-            }
-            if let Some(global) = folded.global {
-                self.truth
-                    .advance_to((trial * plan.steps_per_trial).saturating_sub(1));
-                let prior = scenario.learner.agent().prior();
-                let global_kl = evidence_error(&self.truth, prior, &global);
-                let record = TrialRecord::measure(
-                    &self.key,
-                    trial,
-                    &metrics,
-                    global_kl,
-                    folded.traffic,
-                    &mut self.window,
-                );
-                observer.on_record(&record)?;
-                self.records.push(record);
-            }
-        }
-        observer.on_trial();
-        self.trial = trial;
+        self.trial = last;
         Ok(())
     }
 

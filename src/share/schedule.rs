@@ -56,6 +56,11 @@ impl Schedule {
         }
     }
 
+    /// Whether something was shared since the aggregator last answered.
+    pub fn unanswered(&self) -> bool {
+        self.unanswered
+    }
+
     /// A trial has ended: `shared` if any learner sent a message, `measure`
     /// if the global estimate is to be recorded. Returns the aggregator's
     /// work, if it has any.

@@ -5,6 +5,9 @@
 #
 #   cargo build --release --examples && pip install numba
 #   benches/peers/side_by_side.sh 5
+#
+# With BEFORE=path/to/an/older/parbayes, every parbayes row also runs on
+# that binary, as "before-NAME", in the same rounds.
 set -euo pipefail
 rounds=${1:-5}
 bin=target/release/parbayes
@@ -12,10 +15,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # steps/s of a run: the mean over its experiments' own timings.
 sps() { python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['timing']; print(round(sum(x['steps_per_second'] for x in t)/len(t)))" "$1"; }
-run() {  # run NAME ARGS...: one parbayes run, its steps/s
-  local name=$1; shift
-  "$bin" run "$@" --format json --out "$out/$name-$i" > "$out/$name-$i.json"
+once() {  # once BINARY NAME ARGS...: one parbayes run, its steps/s
+  local binary=$1 name=$2; shift 2
+  "$binary" run "$@" --format json --out "$out/$name-$i" > "$out/$name-$i.json"
   echo "$name $(sps "$out/$name-$i.json")"
+}
+run() {  # run NAME ARGS...: the run on this build (and on BEFORE, if set)
+  local name=$1; shift
+  if [ -n "${BEFORE:-}" ]; then once "$BEFORE" "before-$name" "$@"; fi
+  once "$bin" "$name" "$@"
 }
 for i in $(seq "$rounds"); do
   python3 benches/peers/numba_thompson.py 2000000 | sed 's/.*= \([0-9]*\) steps.*/numba \1/'

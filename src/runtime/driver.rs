@@ -534,11 +534,17 @@ pub async fn run_lockstep<T: Task>(
     let actors = Actors::spawn(cohort_states, aggregator, plan.fault_kill > 0.0).await;
     let mut trial = state.trial;
     let mut result = Ok(());
+    // Trials that fit in `BATCH_SECONDS`, as the last message measured.
+    let mut fit = 1;
     while trial < plan.trials {
-        let count = batch(scenario, trial + 1, continuity, state.quiet, state.schedule);
+        let most = fit.min(state.quiet.saturating_add(1));
+        let count = batch(scenario, trial + 1, continuity, most, state.schedule);
+        let sent = Instant::now();
         result = state
             .trials(scenario, trial + 1, count, &actors, observer)
             .await;
+        let per_trial = sent.elapsed().as_secs_f64() / count as f64;
+        fit = (BATCH_SECONDS / per_trial.max(1e-9)).clamp(1.0, MAX_BATCH as f64) as u64;
         trial += count;
         if result.is_err() {
             break;
@@ -585,15 +591,20 @@ pub async fn run_lockstep<T: Task>(
     Ok((state.records, timing))
 }
 
-/// The most trials one message runs: a stop request waits at most this
-/// long, and the progress bar moves at least this often.
+/// The most trials one message runs.
 const MAX_BATCH: u64 = 1024;
 
-/// How many trials from `first` on can run in one message to each cohort:
-/// one, unless nothing can pass between the learners and the driver before
-/// the last of them ends. That needs no injected faults, no checkpoint
-/// due, every learner `quiet` (sure to share nothing) for all but the last
-/// trial, and no answer due from the aggregator on its own `schedule`.
+/// About how long one message of trials may run, so that a stop request
+/// waits no longer and the progress bar moves at least this often, however
+/// slow a trial is.
+const BATCH_SECONDS: f64 = 0.1;
+
+/// How many trials from `first` on, at `most`, can run in one message to
+/// each cohort: one, unless nothing can pass between the learners and the
+/// driver before the last of them ends. That needs no injected faults, no
+/// checkpoint due, every learner sure to share nothing for all but the
+/// last trial (the caller's `most` says how long), and no answer due from
+/// the aggregator on its own `schedule`.
 /// Records may fall inside a batch: the cohorts take their metrics after
 /// the trial, and the aggregator's snapshot, which a quiet trial leaves
 /// alone, is taken afterwards. Batching changes no result: each learner
@@ -602,7 +613,7 @@ fn batch<T: Task>(
     scenario: &Scenario<T>,
     first: u64,
     continuity: &Continuity,
-    quiet: u64,
+    most: u64,
     mut schedule: Schedule,
 ) -> u64 {
     let plan = &scenario.run;
@@ -610,7 +621,7 @@ fn batch<T: Task>(
         return 1;
     }
     let mut last = first;
-    while last < plan.trials && last - first < quiet && last - first + 1 < MAX_BATCH {
+    while last < plan.trials && last - first + 1 < most {
         let (measure, _) = scenario.metrics.due(last, plan.trials);
         let checkpoint = continuity
             .checkpoints

@@ -472,9 +472,14 @@ impl<T: Task> Cohort<T> {
         }
         let mut out = CohortTrial::default();
         let mut due = measures.iter().peekable();
+        let learners = self.learners.len();
         for k in 1..=trials {
             for l in &mut self.learners {
                 if let Some(m) = l.trial(steps) {
+                    if out.shares.is_empty() {
+                        // Once, rather than growing message by message.
+                        out.shares.reserve(learners);
+                    }
                     out.shares.push(m);
                 }
             }

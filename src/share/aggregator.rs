@@ -57,6 +57,17 @@ pub struct Aggregator {
     /// Room for two rows of concentrations (sized on first use).
     #[serde(skip)]
     alphas: [Vec<f64>; 2],
+    #[serde(skip)]
+    staged: Staged,
+}
+
+/// Where an answer is built, kept between answers so that each allocates
+/// only its own message, at its final size.
+#[derive(Debug, Clone, Default)]
+struct Staged {
+    row: Vec<f64>,
+    rows: Vec<u32>,
+    counts: Vec<f64>,
 }
 
 fn one() -> f64 {
@@ -201,6 +212,7 @@ impl Aggregator {
             traffic: Traffic::default(),
             scratch: vec![0.0; shape.outcomes],
             alphas: Default::default(),
+            staged: Staged::default(),
         }
     }
 
@@ -385,14 +397,14 @@ impl Aggregator {
             &self.changes,
             self.clock,
             &mut gate,
-            &mut self.scratch,
+            &mut self.staged,
             &mut self.traffic,
         ))
     }
 
     /// Answers every member, in id order.
     pub fn answer_all(&mut self) -> Vec<OthersUpdate> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.members.len());
         let mut gate = Gate {
             downlink: self.downlink,
             prior: self.prior,
@@ -407,7 +419,7 @@ impl Aggregator {
                 &self.changes,
                 self.clock,
                 &mut gate,
-                &mut self.scratch,
+                &mut self.staged,
                 &mut self.traffic,
             ));
         }
@@ -479,7 +491,7 @@ fn answer(
     changes: &[RowChange],
     clock: u64,
     gate: &mut Gate,
-    scratch: &mut [f64],
+    staged: &mut Staged,
     traffic: &mut Traffic,
 ) -> Option<OthersUpdate> {
     let since = member.heard;
@@ -487,7 +499,14 @@ fn answer(
         return None;
     }
     member.heard = clock;
-    let mut batch = RowBatch::new(scratch.len());
+    let Staged {
+        row: scratch,
+        rows,
+        counts: staged,
+    } = staged;
+    scratch.resize(global.outcomes(), 0.0);
+    rows.clear();
+    staged.clear();
     for (row, counts) in global.iter() {
         if !changes[row].changed_for(id, since) {
             continue;
@@ -505,15 +524,20 @@ fn answer(
                 continue;
             }
         }
-        batch.push(row, scratch);
+        rows.push(row as u32);
+        staged.extend_from_slice(scratch);
     }
-    if batch.is_empty() {
+    if rows.is_empty() {
         return None;
     }
     let update = OthersUpdate {
         learner: id,
         stamp: clock,
-        rows: batch,
+        rows: RowBatch {
+            outcomes: scratch.len() as u32,
+            rows: rows.clone(),
+            counts: staged.clone(),
+        },
     };
     traffic.count_down(&update);
     Some(update)

@@ -412,47 +412,19 @@ impl<T: Task> Cohort<T> {
         measure: bool,
         evaluate: bool,
     ) -> CohortTrial {
-        self.trial_reporting(updates, steps, measure, evaluate, false)
-    }
-
-    /// [`Cohort::trial`], also returning every learner's running totals if
-    /// `stats`.
-    pub fn trial_reporting(
-        &mut self,
-        updates: &[OthersUpdate],
-        steps: u64,
-        measure: bool,
-        evaluate: bool,
-        stats: bool,
-    ) -> CohortTrial {
-        self.trials_reporting(updates, 1, steps, measure, evaluate, stats)
+        let measures: &[(u64, bool)] = if measure { &[(1, evaluate)] } else { &[] };
+        self.trials(updates, 1, steps, measures, false)
     }
 
     /// `trials` trials in a row, nothing delivered between them: exactly
-    /// what as many calls of [`Cohort::trial_reporting`] give, the updates
-    /// applied before the first and metrics and totals taken after the
-    /// last, when no learner shares in between (a runtime batches trials
-    /// only then, and the shares of every trial are returned together).
-    pub fn trials_reporting(
-        &mut self,
-        updates: &[OthersUpdate],
-        trials: u64,
-        steps: u64,
-        measure: bool,
-        evaluate: bool,
-        stats: bool,
-    ) -> CohortTrial {
-        let at_end = [(trials, evaluate)];
-        let measures: &[(u64, bool)] = if measure { &at_end } else { &[] };
-        self.trials_measured(updates, trials, steps, measures, stats)
-    }
-
-    /// [`Cohort::trials_reporting`], with metrics taken after each trial
-    /// `k` (counted from 1 in this call) of `measures`, in order, with the
-    /// policy loss if its flag says so. `metrics` then holds every
-    /// learner's metrics at the first such trial, then at the next, and so
-    /// on.
-    pub fn trials_measured(
+    /// what as many calls of [`Cohort::trial`] give when no learner shares
+    /// before the last (a runtime batches trials only then, and the shares
+    /// of every trial are returned together). The updates are applied
+    /// before the first trial; every learner's metrics are taken after each
+    /// trial `k` (counted from 1) of `measures`, in order, with the policy
+    /// loss if its flag says so, so `metrics` holds them record after
+    /// record; running totals are taken after the last trial if `stats`.
+    pub fn trials(
         &mut self,
         updates: &[OthersUpdate],
         trials: u64,

@@ -1,7 +1,6 @@
 use rand::Rng;
 
-use rand_distr::{Distribution, Gamma};
-
+use super::KeptGamma;
 use super::beta::gamma_draw;
 use crate::error::{Error, Result};
 
@@ -58,9 +57,8 @@ impl<'a> DirichletPosterior<'a> {
     /// for callers that need no copy of α afterwards.
     pub fn sample_in_place<R: Rng + ?Sized>(alpha: &mut [f64], rng: &mut R) {
         // Neighbouring outcomes often share a concentration (every outcome
-        // never seen holds the prior), and then a sampler: building one
-        // costs a square root and divisions, and below shape 1 a third one.
-        let mut sampler = LastGamma::default();
+        // never seen holds the prior), and then a kept sampler.
+        let mut sampler = KeptGamma::default();
         let mut total = 0.0;
         for a in alpha.iter_mut() {
             *a = sampler.draw(*a, rng);
@@ -68,29 +66,6 @@ impl<'a> DirichletPosterior<'a> {
         }
         for a in alpha.iter_mut() {
             *a /= total;
-        }
-    }
-}
-
-/// The `Gamma(shape, 1)` sampler of the last shape drawn, kept until the
-/// shape changes. It draws exactly what a fresh sampler would.
-#[derive(Default)]
-struct LastGamma(Option<(f64, Gamma<f64>)>);
-
-impl LastGamma {
-    #[inline]
-    fn draw<R: Rng + ?Sized>(&mut self, shape: f64, rng: &mut R) -> f64 {
-        match &self.0 {
-            Some((kept, g)) if *kept == shape => g.sample(rng),
-            _ => match Gamma::new(shape, 1.0) {
-                Ok(g) => {
-                    let x = g.sample(rng);
-                    self.0 = Some((shape, g));
-                    x
-                }
-                // Unreachable for the positive shapes our posteriors hold.
-                Err(_) => gamma_draw(shape, rng),
-            },
         }
     }
 }

@@ -3,14 +3,48 @@
 use rand::Rng;
 use rand_distr::{Distribution, Gamma};
 
-/// `Gamma(shape, 1)` samplers by slot, each rebuilt only when its shape
-/// changes. Building one derives the shape's constants (a square root and a
-/// division for shapes ≥ 1), about a third of a draw's cost, while a
-/// posterior's shapes change only when its counts do. A cached sampler
-/// draws exactly what a fresh one would from the same stream.
+/// A `Gamma(shape, 1)` sampler kept with its shape and rebuilt only when
+/// a draw asks for another. Building one derives the shape's constants (a
+/// square root and a division for shapes ≥ 1, one more division below),
+/// about a third of a draw's cost, while a posterior's shapes change only
+/// when its counts do. A kept sampler draws exactly what a fresh one would
+/// from the same stream.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptGamma {
+    shape: f64,
+    sampler: Gamma<f64>,
+}
+
+impl Default for KeptGamma {
+    /// `Gamma(1, 1)`.
+    fn default() -> Self {
+        Self {
+            shape: 1.0,
+            sampler: Gamma::new(1.0, 1.0).expect("Gamma(1, 1) exists"),
+        }
+    }
+}
+
+impl KeptGamma {
+    /// One `Gamma(shape, 1)` draw; `shape` is positive and finite.
+    #[inline(always)]
+    pub(crate) fn draw<R: Rng + ?Sized>(&mut self, shape: f64, rng: &mut R) -> f64 {
+        if self.shape != shape {
+            match Gamma::new(shape, 1.0) {
+                Ok(g) => self.sampler = g,
+                // Unreachable for the positive shapes our posteriors hold.
+                Err(_) => return f64::NAN,
+            }
+            self.shape = shape;
+        }
+        self.sampler.sample(rng)
+    }
+}
+
+/// [`KeptGamma`] samplers by slot.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GammaCache {
-    slots: Vec<(f64, Gamma<f64>)>,
+    slots: Vec<KeptGamma>,
 }
 
 impl GammaCache {
@@ -21,24 +55,14 @@ impl GammaCache {
         if slot >= self.slots.len() {
             self.grow(slot);
         }
-        let (cached, sampler) = &mut self.slots[slot];
-        if *cached != shape {
-            match Gamma::new(shape, 1.0) {
-                Ok(g) => *sampler = g,
-                // Unreachable for the positive shapes our posteriors hold.
-                Err(_) => return f64::NAN,
-            }
-            *cached = shape;
-        }
-        sampler.sample(rng)
+        self.slots[slot].draw(shape, rng)
     }
 
     /// Makes room for `slot`, with `Gamma(1, 1)` samplers.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, slot: usize) {
-        let unit = Gamma::new(1.0, 1.0).expect("Gamma(1, 1) exists");
-        self.slots.resize(slot + 1, (1.0, unit));
+        self.slots.resize(slot + 1, KeptGamma::default());
     }
 }
 

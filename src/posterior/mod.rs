@@ -11,4 +11,4 @@ mod gamma;
 pub use beta::BetaPosterior;
 pub use dirichlet::DirichletPosterior;
 pub(crate) use dirichlet::normalised_gammas;
-pub(crate) use gamma::GammaCache;
+pub(crate) use gamma::{GammaCache, KeptGamma};

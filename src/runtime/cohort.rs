@@ -51,7 +51,7 @@ impl<T: Task> Message<RunTrial> for CohortActor<T> {
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
         self.cohort.recover(msg.trial, &msg.recoveries);
-        TrialDone(self.cohort.trials_measured(
+        TrialDone(self.cohort.trials(
             &msg.updates,
             msg.trials,
             msg.steps,

@@ -61,11 +61,10 @@ pub struct Aggregator {
     staged: Staged,
 }
 
-/// Where an answer is built, kept between answers so that each allocates
-/// only its own message, at its final size.
+/// The rows of an answer as it is built, kept between answers so that
+/// each allocates only its own message, at its final size.
 #[derive(Debug, Clone, Default)]
 struct Staged {
-    row: Vec<f64>,
     rows: Vec<u32>,
     counts: Vec<f64>,
 }
@@ -397,6 +396,7 @@ impl Aggregator {
             &self.changes,
             self.clock,
             &mut gate,
+            &mut self.scratch,
             &mut self.staged,
             &mut self.traffic,
         ))
@@ -419,6 +419,7 @@ impl Aggregator {
                 &self.changes,
                 self.clock,
                 &mut gate,
+                &mut self.scratch,
                 &mut self.staged,
                 &mut self.traffic,
             ));
@@ -491,6 +492,7 @@ fn answer(
     changes: &[RowChange],
     clock: u64,
     gate: &mut Gate,
+    scratch: &mut [f64],
     staged: &mut Staged,
     traffic: &mut Traffic,
 ) -> Option<OthersUpdate> {
@@ -500,13 +502,11 @@ fn answer(
     }
     member.heard = clock;
     let Staged {
-        row: scratch,
         rows,
-        counts: staged,
+        counts: row_counts,
     } = staged;
-    scratch.resize(global.outcomes(), 0.0);
     rows.clear();
-    staged.clear();
+    row_counts.clear();
     for (row, counts) in global.iter() {
         if !changes[row].changed_for(id, since) {
             continue;
@@ -525,7 +525,7 @@ fn answer(
             }
         }
         rows.push(row as u32);
-        staged.extend_from_slice(scratch);
+        row_counts.extend_from_slice(scratch);
     }
     if rows.is_empty() {
         return None;
@@ -536,7 +536,7 @@ fn answer(
         rows: RowBatch {
             outcomes: scratch.len() as u32,
             rows: rows.clone(),
-            counts: staged.clone(),
+            counts: row_counts.clone(),
         },
     };
     traffic.count_down(&update);

@@ -51,6 +51,17 @@ struct Frame {
 /// A row whose next states are not one consecutive run.
 const NOT_A_RUN: u32 = u32::MAX;
 
+/// How many of a model's rows lead to consecutive states ([`Mdp::runs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// Every row: a posterior model over all cells, the VM task.
+    Every,
+    /// No row: the true GridWorld, most tabular models.
+    None,
+    /// Some rows.
+    Some,
+}
+
 /// How close two probability sums must be to 1.
 pub const PROBABILITY_TOLERANCE: f64 = 1e-9;
 
@@ -236,14 +247,39 @@ impl Mdp {
     /// row bootstraps from.
     #[inline]
     pub fn future(&self, row: usize, v: &[f64]) -> f64 {
-        let (from, to) = (self.frame.offsets[row], self.frame.offsets[row + 1]);
-        let first = self.frame.run_start[row];
-        if first != NOT_A_RUN {
-            let first = first as usize;
-            return dot(&self.prob[from..to], &v[first..first + (to - from)]);
+        if self.frame.run_start[row] != NOT_A_RUN {
+            self.future_of_run(row, v)
+        } else {
+            self.future_of_scattered(row, v)
         }
+    }
+
+    /// Which rows' futures are contiguous dot products: value iteration
+    /// picks its inner loop by it, since one loop that can take either
+    /// path compiles to slower code for both (the true GridWorld, whose
+    /// rows are scattered, solved 1.7× slower in it).
+    pub(crate) fn runs(&self) -> Runs {
+        let runs = self.frame.run_start.iter().filter(|s| **s != NOT_A_RUN);
+        match runs.count() {
+            0 => Runs::None,
+            n if n == self.frame.run_start.len() => Runs::Every,
+            _ => Runs::Some,
+        }
+    }
+
+    /// [`Mdp::future`] of a row whose entries lead to consecutive states.
+    #[inline]
+    pub(crate) fn future_of_run(&self, row: usize, v: &[f64]) -> f64 {
+        let (from, to) = (self.frame.offsets[row], self.frame.offsets[row + 1]);
+        let first = self.frame.run_start[row] as usize;
+        dot(&self.prob[from..to], &v[first..first + (to - from)])
+    }
+
+    /// [`Mdp::future`] of any row, entry by entry.
+    #[inline]
+    pub(crate) fn future_of_scattered(&self, row: usize, v: &[f64]) -> f64 {
         let mut total = 0.0;
-        for k in from..to {
+        for k in self.frame.offsets[row]..self.frame.offsets[row + 1] {
             if !self.frame.terminal[k] {
                 total += self.prob[k] * v[self.frame.next[k] as usize];
             }
@@ -409,6 +445,24 @@ mod tests {
         start[0] = 1.0;
         let m = Mdp::new(shape, start, &rows).unwrap();
         assert_eq!(m.frame.run_start[..3], [1, NOT_A_RUN, NOT_A_RUN]);
+        assert_eq!(m.runs(), Runs::Some);
+        let two = Shape {
+            states: 2,
+            actions: 1,
+            outcomes: 2,
+        };
+        let ends = |mut t: Transition| {
+            t.terminal = true;
+            t
+        };
+        let consecutive = [vec![t(0, 0.5, 0.0), t(1, 0.5, 1.0)], vec![t(1, 1.0, 0.0)]];
+        let scattered = [
+            vec![ends(t(0, 0.5, 0.0)), t(1, 0.5, 1.0)],
+            vec![ends(t(1, 1.0, 0.0))],
+        ];
+        let runs = |rows: &[Vec<Transition>]| Mdp::new(two, vec![1.0, 0.0], rows).unwrap().runs();
+        assert_eq!(runs(&consecutive), Runs::Every);
+        assert_eq!(runs(&scattered), Runs::None);
         let v: Vec<f64> = (0..9).map(|s| 1.0 / (s as f64 + 0.7)).collect();
         let plain = |next: &dyn Fn(usize) -> usize, last: usize| -> f64 {
             (0..last).map(|o| p[o] * v[next(o)]).sum()

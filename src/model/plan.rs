@@ -1,6 +1,7 @@
 use serde::Serialize;
 
 use super::Mdp;
+use super::mdp::Runs;
 
 /// Sweeps a single solve may take before it stops unconverged. At γ = 0.999
 /// a stop at 1e-12 needs about 35,000 sweeps.
@@ -54,13 +55,34 @@ impl ValueIteration {
             0.0
         };
         mdp.expected_rewards_into(&mut self.reward);
+        match mdp.runs() {
+            Runs::Every => self.sweep(actions, gamma, scale, tolerance, |r, v| {
+                mdp.future_of_run(r, v)
+            }),
+            Runs::None => self.sweep(actions, gamma, scale, tolerance, |r, v| {
+                mdp.future_of_scattered(r, v)
+            }),
+            Runs::Some => self.sweep(actions, gamma, scale, tolerance, |r, v| mdp.future(r, v)),
+        }
+    }
+
+    /// Gauss–Seidel sweeps with `future(row, v)` until converged.
+    #[inline]
+    fn sweep(
+        &mut self,
+        actions: usize,
+        gamma: f64,
+        scale: f64,
+        tolerance: f64,
+        future: impl Fn(usize, &[f64]) -> f64,
+    ) -> Convergence {
         let mut iterations = 0;
         loop {
             let mut residual = 0.0f64;
             for s in 0..self.v.len() {
                 let mut best = f64::NEG_INFINITY;
                 for row in s * actions..(s + 1) * actions {
-                    let q = self.reward[row] + gamma * mdp.future(row, &self.v);
+                    let q = self.reward[row] + gamma * future(row, &self.v);
                     self.q[row] = q;
                     best = best.max(q);
                 }

@@ -42,10 +42,12 @@ struct Frame {
     reward: Vec<f64>,
     terminal: Vec<bool>,
     /// Row `r`'s first next state where its entries lead, in order, to
-    /// consecutive non-terminal states (every GridWorld and VM row does),
-    /// else [`NOT_A_RUN`]: such a row's future is one contiguous dot
-    /// product.
+    /// consecutive non-terminal states (every row of a GridWorld posterior
+    /// and of the VM task does), else [`NOT_A_RUN`]: such a row's future is
+    /// one contiguous dot product.
     run_start: Vec<u32>,
+    /// How many rows are such runs.
+    runs: Runs,
 }
 
 /// A row whose next states are not one consecutive run.
@@ -259,12 +261,7 @@ impl Mdp {
     /// path compiles to slower code for both (the true GridWorld, whose
     /// rows are scattered, solved 1.7× slower in it).
     pub(crate) fn runs(&self) -> Runs {
-        let runs = self.frame.run_start.iter().filter(|s| **s != NOT_A_RUN);
-        match runs.count() {
-            0 => Runs::None,
-            n if n == self.frame.run_start.len() => Runs::Every,
-            _ => Runs::Some,
-        }
+        self.frame.runs
     }
 
     /// [`Mdp::future`] of a row whose entries lead to consecutive states.
@@ -330,6 +327,7 @@ impl Builder {
                 reward: Vec::with_capacity(entries),
                 terminal: Vec::with_capacity(entries),
                 run_start: Vec::with_capacity(shape.rows()),
+                runs: Runs::Some,
             },
             prob: Vec::with_capacity(entries),
         }
@@ -355,7 +353,13 @@ impl Builder {
         f.offsets.push(to);
     }
 
-    fn build(self) -> Mdp {
+    fn build(mut self) -> Mdp {
+        let f = &mut self.frame;
+        f.runs = match f.run_start.iter().filter(|s| **s != NOT_A_RUN).count() {
+            0 => Runs::None,
+            n if n == f.run_start.len() => Runs::Every,
+            _ => Runs::Some,
+        };
         Mdp {
             shape: self.shape,
             frame: Arc::new(self.frame),

@@ -100,13 +100,19 @@ pub mod model;
 pub mod observe;
 pub mod policy;
 pub mod posterior;
+pub mod record;
 #[cfg(feature = "remote")]
 pub mod remote;
+#[cfg(feature = "runtime")]
 pub mod report;
 pub mod rng;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod scenario;
 pub mod share;
+#[cfg(feature = "runtime")]
+pub mod summary;
+#[cfg(feature = "runtime")]
 pub mod sweep;
 
 pub use agent::{Agent, AgentConfig};
@@ -114,5 +120,6 @@ pub use env::Task;
 pub use error::{Error, ProtocolError, Result};
 pub use model::Structure;
 pub use observe::Observe;
+#[cfg(feature = "runtime")]
 pub use runtime::{RunOptions, RunOutcome, run_scenario, run_scenario_async};
 pub use scenario::{Overrides, Scenario};

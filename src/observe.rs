@@ -2,7 +2,7 @@
 //! for every hook, so an observer implements only what it needs.
 
 use crate::error::Result;
-use crate::metrics::TrialRecord;
+use crate::record::TrialRecord;
 
 /// What a run is about to do, for progress reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct RunStart {
 /// whatever the thread count.
 ///
 /// ```
-/// use parbayes::metrics::TrialRecord;
+/// use parbayes::record::TrialRecord;
 /// use parbayes::{Observe, Overrides, RunOptions, Scenario, run_scenario};
 ///
 /// /// Counts records and keeps the last regret.

@@ -9,10 +9,10 @@ use crate::error::{Error, Result};
 use crate::metrics::measures_regret;
 use crate::observe::Observe;
 use crate::policy::Policy;
-use crate::report::Summary;
 use crate::runtime::{RunOptions, RunOutcome, run_scenario};
 use crate::scenario::Scenario;
 use crate::share::{ShareRule, Sharing};
+use crate::summary::Summary;
 
 /// The rules `parbayes sweep` compares when given none: the two limits,
 /// the paper's `kl:θ` over five decades (a threshold suits one task's scale

@@ -3,7 +3,7 @@
 
 use parbayes::env::Environment;
 use parbayes::learner::Learner;
-use parbayes::metrics::TrialRecord;
+use parbayes::record::TrialRecord;
 use parbayes::runtime::RunOptions;
 use parbayes::share::ShareRule;
 use parbayes::{Overrides, Scenario, run_scenario};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use parbayes::metrics::TrialRecord;
+use parbayes::record::TrialRecord;
 use parbayes::runtime::{Checkpoints, Continuity};
 use parbayes::{Error, Observe, Overrides, RunOptions, Scenario, run_scenario};
 

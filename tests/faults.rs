@@ -102,7 +102,7 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
     // Mean regret per agent over 4 repetitions (standard errors ≈ 0.5).
     let regret = |s: &Scenario| {
         let out = run_scenario(s, &RunOptions::default(), &mut ()).unwrap();
-        let summary = parbayes::report::Summary::new(s, &out);
+        let summary = parbayes::summary::Summary::new(s, &out);
         summary.results[0].final_.regret_per_agent
     };
     let with_reps = |mut s: Scenario| {

@@ -1,7 +1,7 @@
 //! The async (free-running) mode: it completes, counts every message, learns
 //! like lockstep within noise, and refuses what it cannot do.
 
-use parbayes::metrics::TrialRecord;
+use parbayes::record::TrialRecord;
 use parbayes::runtime::Mode;
 use parbayes::share::ShareRule;
 use parbayes::{Overrides, RunOptions, Scenario, run_scenario};

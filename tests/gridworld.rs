@@ -4,8 +4,8 @@
 
 use parbayes::env::{Environment, Task};
 use parbayes::learner::Learner;
-use parbayes::metrics::TrialRecord;
 use parbayes::policy::Policy;
+use parbayes::record::TrialRecord;
 use parbayes::rng::learner_rng;
 use parbayes::share::{Aggregator, ShareRule};
 use parbayes::{Overrides, RunOptions, Scenario, run_scenario};

@@ -9,11 +9,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use parbayes::metrics::TrialRecord;
 use parbayes::observe::RunStart;
 use parbayes::policy::Policy;
+use parbayes::record::TrialRecord;
 use parbayes::report::{
-    Manifest, ResultsDir, Summary, run_in_folder, summary_table, sweep_in_folder, sweep_table,
+    Manifest, ResultsDir, run_in_folder, summary_table, sweep_in_folder, sweep_table,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parbayes::runtime::Mode;
 use parbayes::scenario::{SHIPPED, default_results_dir};
 use parbayes::share::Sharing;
+use parbayes::summary::Summary;
 use parbayes::{Observe, Overrides, RunOptions, Scenario};
 
 /// Parallel Bayesian reinforcement learning by actor message passing.
@@ -272,6 +273,21 @@ fn run_into_folder(
     options: &RunOptions,
     checkpoint_every: Option<u64>,
 ) -> Result<()> {
+    let (out, dir) = results_folder(common, scenario, overrides, options, checkpoint_every)?;
+    let mut bar = Bar::new();
+    let summary = run_in_folder(scenario, options, dir, checkpoint_every, &mut bar);
+    bar.0.finish_and_clear();
+    show(summary, &out, options.mode, common.format)
+}
+
+/// Creates the run's results folder with the manifest that resumes it.
+fn results_folder(
+    common: &Common,
+    scenario: &Scenario,
+    overrides: &Overrides,
+    options: &RunOptions,
+    checkpoint_every: Option<u64>,
+) -> Result<(PathBuf, ResultsDir)> {
     let out = common
         .out
         .clone()
@@ -286,10 +302,7 @@ fn run_into_folder(
         options.mode,
     )
     .write(&dir)?;
-    let mut bar = Bar::new();
-    let summary = run_in_folder(scenario, options, dir, checkpoint_every, &mut bar);
-    bar.0.finish_and_clear();
-    show(summary, &out, options.mode, common.format)
+    Ok((out, dir))
 }
 
 #[cfg(feature = "remote")]
@@ -341,10 +354,19 @@ fn run_hosted(
     let scenario = Scenario::load(&common.scenario, &overrides)?;
     let options = run_options(common.threads, Mode::Async)?;
     options.check(&scenario)?;
-    let mut options = interruptible(options);
+    let options = interruptible(options);
     hosting.stop = options.continuity.stop.clone();
-    options.hosting = Some(hosting);
-    run_into_folder(&common, &scenario, &overrides, &options, None)
+    let (out, mut dir) = results_folder(&common, &scenario, &overrides, &options, None)?;
+    let mut bar = Bar::new();
+    let outcome = parbayes::remote::run_scenario_hosted(
+        &scenario,
+        &options,
+        &hosting,
+        &mut (&mut dir, &mut bar),
+    );
+    bar.0.finish_and_clear();
+    let summary = outcome.and_then(|o| parbayes::report::finish_in_folder(&scenario, &o, &dir));
+    show(summary, &out, options.mode, common.format)
 }
 
 /// Continues the run in `path` from its checkpoints.

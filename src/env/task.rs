@@ -5,7 +5,8 @@ use std::fmt::Debug;
 use rand::Rng;
 
 use super::Truth;
-use crate::model::{Known, Shape};
+use crate::error::Result;
+use crate::model::{Known, Shape, Structure};
 
 /// What one step in a task did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,5 +120,17 @@ pub trait Task: Clone + Debug + Send + Sync + 'static {
     fn best_expected_reward(&self, state: usize) -> Option<f64> {
         let _ = state;
         None
+    }
+}
+
+// In this module, not beside `Structure`: the model knows nothing of tasks.
+impl Structure {
+    /// The structure of `task`, with the start distribution of its truth
+    /// where it has one.
+    pub fn of<T: Task>(task: &T) -> Result<Self> {
+        let start = task.truth().map(|t| t.model().start().to_vec());
+        Self::with_start(task.shape(), task.gamma(), start, |s, a, o| {
+            task.known(s, a, o)
+        })
     }
 }

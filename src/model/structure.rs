@@ -97,16 +97,9 @@ impl Structure {
         })
     }
 
-    /// The structure of `task`, with the start distribution of its truth
-    /// where it has one.
-    pub fn of<T: crate::env::Task>(task: &T) -> Result<Self> {
-        let start = task.truth().map(|t| t.model().start().to_vec());
-        Self::with_start(task.shape(), task.gamma(), start, |s, a, o| {
-            task.known(s, a, o)
-        })
-    }
-
-    fn with_start(
+    /// A structure of `shape` whose start distribution, where given, is
+    /// checked here; [`Structure::of`] builds one from a task.
+    pub(crate) fn with_start(
         shape: Shape,
         gamma: f64,
         start: Option<Vec<f64>>,

@@ -31,7 +31,9 @@ mod wire;
 pub use client::AggregatorClient;
 pub use exporter::serve_metrics;
 pub use learners::{Served, run_id, serve_learners};
-pub use run::{Hosting, LearnerCommand, LearnerProcess, open_aggregator, run_hosted};
+pub use run::{
+    Hosting, LearnerCommand, LearnerProcess, open_aggregator, run_hosted, run_scenario_hosted,
+};
 pub use server::{AggregatorServer, Close, DOOR_NAME, Look, Open, Seen, ServerArgs, ServerEvent};
 pub use swarm::{Node, current, node, parse_addr};
 pub use wire::{Join, Joined, PROTOCOL, Progress, Refusal, RunId, Sync, Synced, Totals};

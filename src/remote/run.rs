@@ -24,9 +24,11 @@ use super::wire::RunId;
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::LearnerMetrics;
-use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
+use crate::metrics::evidence_error;
 use crate::observe::Observe;
-use crate::runtime::RunTiming;
+use crate::observe::RunStart;
+use crate::record::{RecordKey, TrialRecord, Window};
+use crate::runtime::{Mode, RunOptions, RunOutcome, RunTiming, tokio_runtime};
 use crate::scenario::Scenario;
 use crate::share::Aggregator;
 
@@ -82,6 +84,47 @@ impl std::fmt::Debug for Hosting {
             .field("snapshot", &self.snapshot)
             .finish()
     }
+}
+
+/// Runs every experiment of `scenario`, one at a time, with each one's
+/// aggregator in this process and its learners wherever `hosting` says
+/// (free-running), on a tokio runtime of `options.threads`. Records reach
+/// `observer` in (agents, repetition, trial) order, as from
+/// [`run_scenario`](crate::run_scenario).
+pub fn run_scenario_hosted<T: Task>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    hosting: &Hosting,
+    observer: &mut (dyn Observe + Send),
+) -> Result<RunOutcome> {
+    options.check(scenario)?;
+    let experiments: Vec<(u32, u32)> = scenario
+        .run
+        .agents
+        .iter()
+        .flat_map(|&a| (0..scenario.run.reps).map(move |rep| (a, rep)))
+        .collect();
+    observer.on_start(&RunStart {
+        experiments: experiments.len() as u64,
+        trials: experiments.len() as u64 * scenario.run.trials,
+    })?;
+    let result: Result<RunOutcome> = tokio_runtime(options)?.block_on(async {
+        let mut outcome = RunOutcome {
+            mode: Mode::Async,
+            ..RunOutcome::default()
+        };
+        for (agents, rep) in experiments {
+            let (records, timing) = run_hosted(scenario, agents, rep, hosting, observer).await?;
+            outcome.records.extend(records);
+            outcome.timings.push(timing);
+        }
+        Ok(outcome)
+    });
+    // The observer finishes (trials.csv is flushed) even when the run failed.
+    let finished = observer.on_finish();
+    let outcome = result?;
+    finished?;
+    Ok(outcome)
 }
 
 /// Runs experiment (`agents`, `rep`) of `scenario` with the aggregator in

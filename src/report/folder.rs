@@ -6,12 +6,17 @@ use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::observe::Observe;
 use crate::policy::Policy;
-use crate::runtime::{Checkpoints, Mode, RunOptions, run_scenario_async, tokio_runtime};
+use crate::runtime::{
+    Checkpoints, Mode, RunOptions, RunOutcome, run_scenario_async, tokio_runtime,
+};
 use crate::scenario::{Overrides, Scenario};
 use crate::share::Sharing;
 use crate::sweep::{Sweep, run_sweep};
 
-use super::{FolderLock, ResultsDir, Summary, write_curves, write_pareto, write_policy_curves};
+use super::{FolderLock, ResultsDir};
+#[cfg(feature = "plot")]
+use super::{write_curves, write_pareto, write_policy_curves};
+use crate::summary::Summary;
 
 /// The name of the manifest a resumable run writes into its folder.
 pub const MANIFEST: &str = "run.json";
@@ -120,12 +125,28 @@ impl Folder {
             let mut both = (&mut dir, observer);
             run_scenario_async(scenario, &options, &mut both).await?
         };
-        let summary = Summary::new(scenario, &outcome);
-        let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Write {
-            path: dir.path().join("summary.json"),
-            source: std::io::Error::other(e),
-        })?;
-        dir.write_file("summary.json", json.as_bytes())?;
+        finish_in_folder(scenario, &outcome, &dir)
+    }
+}
+
+/// Writes what a finished run leaves beside its `trials.csv` (which the
+/// folder wrote as records came, as an observer of the run):
+/// `summary.json` and the curves, and removes the checkpoints, which
+/// these now hold in full. For runs driven by something other than
+/// [`run_in_folder`], e.g. learners in other processes.
+pub fn finish_in_folder<T: Task>(
+    scenario: &Scenario<T>,
+    outcome: &RunOutcome,
+    dir: &ResultsDir,
+) -> Result<Summary> {
+    let summary = Summary::new(scenario, outcome);
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Write {
+        path: dir.path().join("summary.json"),
+        source: std::io::Error::other(e),
+    })?;
+    dir.write_file("summary.json", json.as_bytes())?;
+    #[cfg(feature = "plot")]
+    {
         let title = format!(
             "{}: {} sharing, {}",
             scenario.name,
@@ -133,10 +154,9 @@ impl Folder {
             scenario.learner.agent().policy()
         );
         write_curves(&dir.path().join("curves"), &title, &outcome.records)?;
-        // Finished: trials.csv and summary.json hold everything the checkpoints did.
-        let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
-        Ok(summary)
     }
+    let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
+    Ok(summary)
 }
 
 /// Runs `scenario` once per (policy, share rule) into the results folder
@@ -175,6 +195,22 @@ pub fn sweep_in_folder<T: Task>(
         .into_inner()
         .map_err(|e| to_io("sweep.csv")(e.to_string()))?;
     dir.write_file("sweep.csv", &bytes)?;
+    #[cfg(feature = "plot")]
+    write_sweep_figures(scenario, policies, &sweep, outcomes, &dir)?;
+    #[cfg(not(feature = "plot"))]
+    drop(outcomes);
+    Ok(sweep)
+}
+
+/// The sweep's Pareto plot and, over several policies, their curves.
+#[cfg(feature = "plot")]
+fn write_sweep_figures<T: Task>(
+    scenario: &Scenario<T>,
+    policies: &[Policy],
+    sweep: &Sweep,
+    outcomes: Vec<RunOutcome>,
+    dir: &ResultsDir,
+) -> Result<()> {
     let policy = match policies {
         [] => scenario.learner.agent().policy().to_string(),
         [one] => one.to_string(),
@@ -184,13 +220,13 @@ pub fn sweep_in_folder<T: Task>(
         "{}: communication against accuracy, {policy}",
         scenario.name
     );
-    write_pareto(&dir.path().join("pareto"), &title, &sweep)?;
+    write_pareto(&dir.path().join("pareto"), &title, sweep)?;
     if policies.len() > 1 {
         let records: Vec<_> = outcomes.into_iter().flat_map(|o| o.records).collect();
         let title = format!("{}: strategies compared", scenario.name);
         write_policy_curves(&dir.path().join("policies"), &title, &records)?;
     }
-    Ok(sweep)
+    Ok(())
 }
 
 /// `run.json`: how to rebuild a run of a scenario file, for [`resume`].

@@ -3,19 +3,23 @@
 //! over several policies, their curves side by side. [`run_in_folder`],
 //! [`sweep_in_folder`] and [`resume`] run and write a whole results folder.
 
+#[cfg(feature = "plot")]
 mod figure;
 mod folder;
+#[cfg(feature = "plot")]
+mod pareto;
+#[cfg(feature = "plot")]
 mod plot;
 mod results_dir;
-mod summary;
-mod sweep;
 mod table;
 
 pub use folder::{
-    MANIFEST, Manifest, fingerprint, resume, run_in_folder, run_in_folder_async, sweep_in_folder,
+    MANIFEST, Manifest, fingerprint, finish_in_folder, resume, run_in_folder, run_in_folder_async,
+    sweep_in_folder,
 };
+#[cfg(feature = "plot")]
+pub use pareto::write_pareto;
+#[cfg(feature = "plot")]
 pub use plot::{write_curves, write_policy_curves};
 pub use results_dir::{FolderLock, ResultsDir};
-pub use summary::{Baselines, Final, LaiRobbins, ResultRow, Summary, TimingRow};
-pub use sweep::{sweep_table, write_pareto};
-pub use table::summary_table;
+pub use table::{summary_table, sweep_table};

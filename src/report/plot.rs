@@ -12,7 +12,7 @@ use super::figure::{
     Drawn, Entry, Figure, Mark, color, draw_legend, legend_height, log_ticks, tick, write_figure,
 };
 use crate::error::Result;
-use crate::metrics::TrialRecord;
+use crate::record::TrialRecord;
 
 /// Writes `<stem>.svg` and `<stem>.png`: one curve per agent count, each
 /// the mean over repetitions with a ± one standard error band. Regret per

@@ -3,8 +3,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::metrics::TrialRecord;
 use crate::observe::Observe;
+use crate::record::TrialRecord;
 
 /// A results folder. `trials.csv` is written row by row and flushed at every
 /// record, so an interrupted run keeps everything it measured; other files

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::learner::LearnerState;
-use crate::metrics::{TrialRecord, Window};
+use crate::record::{TrialRecord, Window};
 use crate::share::{Aggregator, OthersUpdate, Schedule};
 
 /// One experiment after `trial` trials.

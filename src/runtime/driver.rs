@@ -18,8 +18,9 @@ use super::free::run_free;
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
-use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
+use crate::metrics::evidence_error;
 use crate::observe::{Observe, RunStart};
+use crate::record::{RecordKey, TrialRecord, Window};
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule};
 
@@ -36,11 +37,6 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Checkpoints and the stop flag (lockstep only).
     pub continuity: Continuity,
-    /// Learners in other processes: each experiment's aggregator serves
-    /// here, its learners run where this says (free-running), and the
-    /// experiments run one at a time.
-    #[cfg(feature = "remote")]
-    pub hosting: Option<crate::remote::Hosting>,
 }
 
 /// Whether learners wait for each other.
@@ -65,8 +61,6 @@ impl Default for RunOptions {
             cohorts: 0,
             mode: Mode::Lockstep,
             continuity: Continuity::default(),
-            #[cfg(feature = "remote")]
-            hosting: None,
         }
     }
 }
@@ -307,13 +301,6 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         trials: experiments.len() as u64 * scenario.run.trials,
     })?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    #[cfg(feature = "remote")]
-    let at_once = if options.hosting.is_some() {
-        1
-    } else {
-        options.threads.max(1)
-    };
-    #[cfg(not(feature = "remote"))]
     let at_once = options.threads.max(1);
     let permits = Arc::new(Semaphore::new(at_once));
     // Dropped on an early return, which stops every experiment.
@@ -329,8 +316,6 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         };
         let mode = options.mode;
         let continuity = options.continuity.clone();
-        #[cfg(feature = "remote")]
-        let hosting = options.hosting.clone();
         tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
@@ -340,17 +325,6 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
                 tx: tx.clone(),
                 trials: 0,
             };
-            #[cfg(feature = "remote")]
-            if let Some(hosting) = hosting {
-                let result =
-                    crate::remote::run_hosted(&scenario, agents, rep, &hosting, &mut forward).await;
-                let _ = tx.send(Event::Done {
-                    index,
-                    trials: forward.trials,
-                    result: result.map(|(_, t)| t),
-                });
-                return;
-            }
             let result = match mode {
                 Mode::Lockstep => match continuity.checkpoints.read(agents, rep) {
                     Ok(Some(s)) if s.finished => replay_finished(s, &mut forward),

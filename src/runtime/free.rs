@@ -23,9 +23,10 @@ use super::driver::{Continuity, RunTiming, cohort_ranges};
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics};
-use crate::metrics::{RecordKey, TrialRecord, Window, evidence_error};
+use crate::metrics::evidence_error;
 use crate::model::Evidence;
 use crate::observe::Observe;
+use crate::record::{RecordKey, TrialRecord, Window};
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, ShareMessage, Traffic};
 

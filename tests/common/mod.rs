@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parbayes::Observe;
-use parbayes::metrics::TrialRecord;
+use parbayes::record::TrialRecord;
 
 /// Runs the `parbayes` binary in `cwd`.
 pub fn parbayes(args: &[&str], cwd: &Path) -> Output {

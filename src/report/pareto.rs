@@ -1,4 +1,3 @@
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
@@ -10,74 +9,6 @@ use super::figure::{
 };
 use crate::error::Result;
 use crate::sweep::{Sweep, SweepRow};
-
-/// The sweep as an aligned text table, one line per (agent count, policy,
-/// rule); the policy column only when several were swept, policy loss only
-/// for MDPs.
-pub fn sweep_table(sweep: &Sweep) -> String {
-    let mut out = String::new();
-    let error = if sweep.error == "regret_per_agent" {
-        "regret/agent"
-    } else {
-        "model KL"
-    };
-    let policies = sweep.rows.iter().any(|r| r.policy != sweep.rows[0].policy);
-    let mdp = sweep.rows.iter().any(|r| r.policy_loss.is_some());
-    let pw = if policies {
-        sweep.rows.iter().map(|r| r.policy.len()).max().unwrap_or(0) + 2
-    } else {
-        0
-    };
-    let sw = sweep
-        .rows
-        .iter()
-        .map(|r| r.share.len())
-        .max()
-        .unwrap_or(0)
-        .max(16)
-        + 1;
-    let _ = writeln!(
-        out,
-        "{:>6}  {:<pw$}{:<sw$} {:>12} {:>9} {:>11}{} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "agents",
-        if policies { "policy" } else { "" },
-        "share",
-        error,
-        "gain",
-        "reward/step",
-        if mdp { " policy loss" } else { "" },
-        "msgs up",
-        "msgs down",
-        "rows up",
-        "rows down",
-        "kB up+down"
-    );
-    let mut rows: Vec<_> = sweep.rows.iter().collect();
-    rows.sort_by_key(|r| r.agents);
-    for r in rows {
-        let gain = r
-            .accuracy_gain
-            .map_or("-".to_string(), |g| format!("{:.1}%", 100.0 * g));
-        let _ = writeln!(
-            out,
-            "{:>6}  {:<pw$}{:<sw$} {:>12.5} {:>9} {:>11.5}{} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>12.1}",
-            r.agents,
-            if policies { r.policy.as_str() } else { "" },
-            r.share,
-            r.error(),
-            gain,
-            r.reward_per_step,
-            r.policy_loss
-                .map_or(String::new(), |l| format!(" {l:>11.4}")),
-            r.messages_up,
-            r.messages_down,
-            r.rows_up,
-            r.rows_down,
-            (r.bytes_up + r.bytes_down) / 1000.0
-        );
-    }
-    out
-}
 
 /// Writes `<stem>.svg` and `<stem>.png`, communication against accuracy:
 /// bytes (up + down, log scale) against the error the gain compares, a

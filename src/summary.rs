@@ -1,9 +1,13 @@
+//! `summary.json` and the numbers of the summary table: a run's final
+//! metrics per agent count, the task's baselines and Lai–Robbins bound where
+//! it has them, and the run's timings.
+
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
 use crate::env::{Environment, Task};
-use crate::metrics::TrialRecord;
 use crate::posterior::divergence::kl_bernoulli;
+use crate::record::TrialRecord;
 use crate::runtime::RunOutcome;
 use crate::scenario::Scenario;
 

@@ -1,3 +1,8 @@
+//! The actor that steps a block of learners, and how learner ids are split
+//! into blocks.
+
+use std::ops::Range;
+
 use kameo::error::Infallible;
 use kameo::prelude::*;
 
@@ -113,4 +118,18 @@ impl<T: Task> Message<Ping> for CohortActor<T> {
     type Reply = ();
 
     async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self, Self::Reply>) {}
+}
+
+/// `agents` learner ids split into at most `cohorts` contiguous blocks.
+pub(crate) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
+    let n = agents as usize;
+    let k = cohorts.clamp(1, n.max(1));
+    (0..k)
+        .map(|c| (c * n / k) as u32..((c + 1) * n / k) as u32)
+        .collect()
+}
+
+/// The cohort that holds learner `learner`.
+pub(super) fn cohort_of(ranges: &[Range<u32>], learner: u32) -> usize {
+    ranges.partition_point(|r| r.end <= learner)
 }

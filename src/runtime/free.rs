@@ -19,7 +19,8 @@ use kameo::error::Infallible;
 use kameo::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::driver::{Continuity, RunTiming, cohort_ranges};
+use super::cohort::cohort_ranges;
+use super::options::{Continuity, RunTiming};
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics};
@@ -256,27 +257,6 @@ pub async fn run_free<T: Task>(
         wire: None,
     };
     Ok((records, timing))
-}
-
-/// Refuses a scenario the async mode cannot run.
-pub(super) fn check_async<T: Task>(scenario: &Scenario<T>) -> Result<()> {
-    if scenario.run.fault_kill > 0.0 {
-        return Err(Error::invalid(
-            &scenario.source,
-            "run.fault_kill",
-            "fault injection needs the lockstep mode, which rebuilds a crashed learner \
-             between trials; use --mode lockstep",
-        ));
-    }
-    if scenario.learner.agent().forgetting() < 1.0 {
-        return Err(Error::invalid(
-            &scenario.source,
-            "learner.forgetting",
-            "the async mode cannot forget yet: free-running learners decay at different \
-             times, which the aggregator cannot mirror; use --mode lockstep",
-        ));
-    }
-    Ok(())
 }
 
 /// A cohort's free-running loop, until its last trial or until `stop`.

@@ -6,17 +6,20 @@
 mod aggregator;
 mod checkpoint;
 mod cohort;
-mod driver;
+mod experiments;
 mod free;
+mod lockstep;
+mod options;
 
 pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, SavedAggregator};
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
-pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
 #[cfg(feature = "remote")]
-pub(crate) use driver::cohort_ranges;
-pub(crate) use driver::tokio_runtime;
-pub use driver::{
-    Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes, run_lockstep,
-    run_scenario, run_scenario_async, run_scenario_until,
-};
+pub(crate) use cohort::cohort_ranges;
+pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
+pub(crate) use experiments::tokio_runtime;
+pub use experiments::{run_scenario, run_scenario_async, run_scenario_until};
 pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};
+pub use lockstep::run_lockstep;
+pub use options::{
+    Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes,
+};

@@ -123,3 +123,4 @@ pub use observe::Observe;
 #[cfg(feature = "runtime")]
 pub use runtime::{RunOptions, RunOutcome, run_scenario, run_scenario_async};
 pub use scenario::{Overrides, Scenario};
+pub use share::Aggregator;

@@ -26,9 +26,8 @@ use crate::error::{Error, Result};
 use crate::learner::LearnerMetrics;
 use crate::metrics::evidence_error;
 use crate::observe::Observe;
-use crate::observe::RunStart;
 use crate::record::{RecordKey, TrialRecord, Window};
-use crate::runtime::{Mode, RunOptions, RunOutcome, RunTiming, tokio_runtime};
+use crate::runtime::{Mode, RunOptions, RunOutcome, RunTiming, announce, tokio_runtime};
 use crate::scenario::Scenario;
 use crate::share::Aggregator;
 
@@ -98,16 +97,7 @@ pub fn run_scenario_hosted<T: Task>(
     observer: &mut (dyn Observe + Send),
 ) -> Result<RunOutcome> {
     options.check(scenario)?;
-    let experiments: Vec<(u32, u32)> = scenario
-        .run
-        .agents
-        .iter()
-        .flat_map(|&a| (0..scenario.run.reps).map(move |rep| (a, rep)))
-        .collect();
-    observer.on_start(&RunStart {
-        experiments: experiments.len() as u64,
-        trials: experiments.len() as u64 * scenario.run.trials,
-    })?;
+    let experiments = announce(scenario, observer)?;
     let result: Result<RunOutcome> = tokio_runtime(options)?.block_on(async {
         let mut outcome = RunOutcome {
             mode: Mode::Async,

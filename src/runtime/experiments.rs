@@ -107,16 +107,12 @@ pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
     }
 }
 
-/// Runs the experiments, up to `options.threads` at once, and hands their
-/// records to `observer` in (agents, repetition) order, as they would arrive
-/// one experiment after another.
-async fn run_experiments<T: Task, O: Observe + ?Sized>(
+/// Every (agent count, repetition) of `scenario`, in the order their
+/// records are released, after telling `observer` how many there are.
+pub(crate) fn announce<T: Task, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
-    options: &RunOptions,
     observer: &mut O,
-) -> Result<RunOutcome> {
-    options.check(scenario)?;
-    let scenario = Arc::new(scenario.clone());
+) -> Result<Vec<(u32, u32)>> {
     let experiments: Vec<(u32, u32)> = scenario
         .run
         .agents
@@ -127,6 +123,20 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         experiments: experiments.len() as u64,
         trials: experiments.len() as u64 * scenario.run.trials,
     })?;
+    Ok(experiments)
+}
+
+/// Runs the experiments, up to `options.threads` at once, and hands their
+/// records to `observer` in (agents, repetition) order, as they would arrive
+/// one experiment after another.
+async fn run_experiments<T: Task, O: Observe + ?Sized>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    observer: &mut O,
+) -> Result<RunOutcome> {
+    options.check(scenario)?;
+    let scenario = Arc::new(scenario.clone());
+    let experiments = announce(&scenario, observer)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let at_once = options.threads.max(1);
     let permits = Arc::new(Semaphore::new(at_once));

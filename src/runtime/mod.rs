@@ -16,6 +16,8 @@ pub use checkpoint::{Checkpoints, ExperimentSnapshot};
 #[cfg(feature = "remote")]
 pub(crate) use cohort::cohort_ranges;
 pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
+#[cfg(feature = "remote")]
+pub(crate) use experiments::announce;
 pub(crate) use experiments::tokio_runtime;
 pub use experiments::{run_scenario, run_scenario_async, run_scenario_until};
 pub use free::{Absorb, Publisher, PublisherArgs, Snapped, Snapshot, run_free};

@@ -11,7 +11,7 @@ use std::collections::BinaryHeap;
 
 use parbayes::agent::{Agent, AgentConfig};
 use parbayes::model::Structure;
-use parbayes::share::{Aggregator, ShareRule};
+use parbayes::share::ShareRule;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -41,7 +41,7 @@ fn main() -> parbayes::Result<()> {
     let config = AgentConfig::builder()
         .share(ShareRule::Periodic(SYNC_EVERY))
         .build()?;
-    let mut aggregator = Aggregator::new(articles.shape(), 0);
+    let mut aggregator = config.aggregator(&articles, 0);
     let mut servers: Vec<Agent> = (0..SERVERS)
         .map(|_| Agent::new(&articles, &config, aggregator.join(), 2026))
         .collect::<parbayes::Result<_>>()?;

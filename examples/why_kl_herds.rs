@@ -92,7 +92,7 @@ fn main() -> parbayes::Result<()> {
                     }
                 }
                 for u in agg.answer_all() {
-                    learners[u.learner as usize].apply(&u);
+                    learners[u.learner as usize].absorb(&u);
                 }
             }
             let seen = learners.iter().fold([0.0; 2], |s, l| {

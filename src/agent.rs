@@ -9,9 +9,11 @@
 
 use crate::error::{Error, ProtocolError, Result};
 use crate::model::{Shape, Structure};
-use crate::policy::{Decision, Planner, Policy, PosteriorRows, Replan, Scratch};
+use crate::policy::{Decision, PlanState, Planner, Policy, PosteriorRows, Replan, Scratch};
 use crate::rng::{LearnerRng, learner_rng};
-use crate::share::{Downlink, Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing};
+use crate::share::{
+    Aggregator, Downlink, Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing,
+};
 
 /// The smallest prior pseudo-count α₀: below it, sums of pseudo-counts
 /// lose their meaning in floating point.
@@ -125,7 +127,10 @@ impl AgentConfigBuilder {
         if !(MIN_PRIOR..=MAX_PRIOR).contains(&c.prior) {
             return bad(
                 "prior",
-                format!("{} is outside [{MIN_PRIOR:e}, {MAX_PRIOR:e}]", c.prior),
+                format!(
+                    "{} is outside [{MIN_PRIOR:e}, {MAX_PRIOR:e}] (1 is the uniform prior)",
+                    c.prior
+                ),
             );
         }
         if !(c.forgetting > 0.0 && c.forgetting <= 1.0) {
@@ -166,6 +171,28 @@ impl AgentConfig {
         AgentConfigBuilder {
             config: self.clone(),
         }
+    }
+
+    /// The aggregator that agents of this configuration share through, for
+    /// tasks of `structure` with learners `0..learners` already joined. It
+    /// answers by the configuration's downlink and knows its prior, so the
+    /// two sides cannot disagree.
+    ///
+    /// ```
+    /// use parbayes::share::ShareRule;
+    /// use parbayes::{AgentConfig, Structure};
+    ///
+    /// let rule = ShareRule::Doubling(1.0);
+    /// let config = AgentConfig::builder().share(rule).build()?;
+    /// let aggregator = config.aggregator(&Structure::bandit(3)?, 4);
+    /// assert_eq!(aggregator.downlink(), rule.downlink());
+    /// assert_eq!(aggregator.members().count(), 4);
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn aggregator(&self, structure: &Structure, learners: usize) -> Aggregator {
+        Aggregator::new(structure.shape(), learners)
+            .with_downlink(self.downlink)
+            .with_prior(self.prior)
     }
 
     /// The prior pseudo-count α₀ of every outcome.
@@ -230,6 +257,24 @@ impl AgentConfig {
     }
 }
 
+/// A snapshot of an [`Agent`]: its evidence, its place in the sharing
+/// protocol and its random stream ([`Agent::save`], [`Agent::restore`]).
+/// Its serde form is stable within a version of parbayes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AgentState {
+    pub(crate) ledger: Ledger,
+    pub(crate) since_check: u64,
+    pub(crate) rng: LearnerRng,
+    pub(crate) plan: Option<PlanState>,
+}
+
+impl AgentState {
+    /// The agent's id.
+    pub fn id(&self) -> u32 {
+        self.ledger.learner()
+    }
+}
+
 /// A learner without an environment: it decides, learns from the feedback
 /// it is given, and shares through an aggregator.
 ///
@@ -278,17 +323,23 @@ impl Agent {
     /// stream seeded from (`seed`, `id`): agents of one seed and distinct
     /// ids draw independently.
     pub fn new(structure: &Structure, config: &AgentConfig, id: u32, seed: u64) -> Result<Self> {
-        config.fits(structure)?;
-        Ok(Self::with_rng(
-            structure,
-            config,
-            id,
-            learner_rng(seed, 0, id),
-        ))
+        Self::with_rng(structure, config, id, learner_rng(seed, 0, id))
     }
 
-    /// An agent with a given stream; the configuration fits the structure.
-    pub(crate) fn with_rng(
+    /// Agent `id` drawing from the stream `rng`, for an application that
+    /// derives its agents' streams itself.
+    pub fn with_rng(
+        structure: &Structure,
+        config: &AgentConfig,
+        id: u32,
+        rng: LearnerRng,
+    ) -> Result<Self> {
+        config.fits(structure)?;
+        Ok(Self::fitted(structure, config, id, rng))
+    }
+
+    /// [`Agent::with_rng`] of a configuration known to fit the structure.
+    pub(crate) fn fitted(
         structure: &Structure,
         config: &AgentConfig,
         id: u32,
@@ -307,6 +358,77 @@ impl Agent {
             scratch: Scratch::new(shape),
             planner: (structure.gamma() > 0.0).then(|| Planner::new(structure, config.replan)),
         }
+    }
+
+    /// A fresh agent holding `ledger` (a crashed learner's, rebuilt from the
+    /// aggregator's record) and drawing from `rng`.
+    pub(crate) fn recovered(
+        structure: &Structure,
+        config: &AgentConfig,
+        ledger: Ledger,
+        rng: LearnerRng,
+    ) -> Self {
+        let mut agent = Self::fitted(structure, config, ledger.learner(), rng);
+        agent.ledger = ledger;
+        agent
+    }
+
+    /// What the agent has learned and where its stream stands: with the
+    /// structure and configuration it was made with,
+    /// [`restore`](Agent::restore) continues it exactly.
+    ///
+    /// ```
+    /// use parbayes::{Agent, AgentConfig, AgentState, Structure};
+    ///
+    /// let news = Structure::bandit(3)?;
+    /// let config = AgentConfig::default();
+    /// let mut agent = Agent::new(&news, &config, 0, 7)?;
+    /// let arm = agent.decide(0)?;
+    /// agent.observe_click(arm, true)?;
+    ///
+    /// let bytes = rmp_serde::to_vec(&agent.save()).unwrap(); // or JSON, or any serde format
+    /// let state: AgentState = rmp_serde::from_slice(&bytes).unwrap();
+    /// let mut copy = Agent::restore(&news, &config, state)?;
+    /// assert_eq!(copy.decide(0)?, agent.decide(0)?); // the same draws from here on
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn save(&self) -> AgentState {
+        AgentState {
+            ledger: self.ledger.clone(),
+            since_check: self.since_check,
+            rng: self.rng.clone(),
+            plan: self.planner.as_ref().map(Planner::save),
+        }
+    }
+
+    /// The agent `state` describes, of `structure` configured by `config`.
+    /// A state that does not fit them (another shape or prior, counts that
+    /// are negative or not finite, a plan for an agent that does not plan)
+    /// is refused with [`Error::Invalid`]; a state without a plan starts
+    /// a planning agent's plan afresh.
+    pub fn restore(structure: &Structure, config: &AgentConfig, state: AgentState) -> Result<Self> {
+        let bad = |problem: String| Error::invalid("agent state", "ledger", problem);
+        state
+            .ledger
+            .check_fits(structure.shape(), config.prior)
+            .map_err(bad)?;
+        let mut agent = Self::with_rng(structure, config, state.ledger.learner(), state.rng)?;
+        match (&mut agent.planner, state.plan) {
+            (Some(planner), Some(plan)) => planner
+                .restore(plan)
+                .map_err(|p| Error::invalid("agent state", "plan", p))?,
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    "agent state",
+                    "plan",
+                    "a plan, but the structure has gamma = 0 and is not planned",
+                ));
+            }
+            (_, None) => {}
+        }
+        agent.ledger = state.ledger;
+        agent.since_check = state.since_check;
+        Ok(agent)
     }
 
     /// The agent's id, as the aggregator knows it.
@@ -424,7 +546,7 @@ impl Agent {
     /// the one held (a reordered update) is skipped.
     pub fn absorb(&mut self, update: &OthersUpdate) -> Result<()> {
         self.check_rows(update.learner, &update.rows)?;
-        self.ledger.apply(update);
+        self.ledger.absorb(update);
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 /// unreadable input file, an impossible command-line value) from failures of
 /// the run itself, so the binary can exit 2 for the former.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A scenario value is out of range, of the wrong type or unknown.
     #[error("{source_name}: {field}: {problem}")]
@@ -98,6 +99,7 @@ pub enum Error {
 /// Why the aggregator or an agent refused a protocol message. A refused
 /// message changes nothing, so a caller may log it and carry on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// The sender has not joined the aggregator, or has left it.
     #[error("learner {0} is not a member of the aggregator")]

@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 
+use crate::agent::AgentState;
 use crate::agent::{Agent, AgentConfig};
 use crate::env::{Environment, Task};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::model_error;
 use crate::model::Structure;
-use crate::policy::{PlanState, Planner, Policy, policy_loss};
+use crate::policy::{PlanState, Policy, policy_loss};
 use crate::rng::{LearnerRng, learner_rng, recovered_rng};
 use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing};
 
@@ -152,7 +153,7 @@ impl<T: Task> Learner<T> {
         let state = config.task.start_state(&mut rng);
         Self {
             task: config.task.clone(),
-            agent: Agent::with_rng(&config.structure, &config.agent, id, rng),
+            agent: Agent::fitted(&config.structure, &config.agent, id, rng),
             state,
             stats: LearnerStats::default(),
         }
@@ -170,12 +171,13 @@ impl<T: Task> Learner<T> {
 
     /// The learner's state, for a checkpoint.
     pub fn save(&self) -> LearnerState {
+        let agent = self.agent.save();
         LearnerState {
             state: self.state,
-            ledger: self.agent.ledger.clone(),
-            since_check: self.agent.since_check,
-            rng: self.agent.rng.clone(),
-            plan: self.agent.planner.as_ref().map(Planner::save),
+            ledger: agent.ledger,
+            since_check: agent.since_check,
+            rng: agent.rng,
+            plan: agent.plan,
             stats: self.stats,
         }
     }
@@ -193,8 +195,12 @@ impl<T: Task> Learner<T> {
         stats: LearnerStats,
     ) -> Self {
         let mut l = Self::new(config, seed, rep, rec.learner);
-        l.agent.ledger = Ledger::recovered(config.task.shape(), config.agent.prior(), rec);
-        l.agent.rng = recovered_rng(seed, rep, rec.learner, trial);
+        l.agent = Agent::recovered(
+            &config.structure,
+            &config.agent,
+            Ledger::recovered(config.task.shape(), config.agent.prior(), rec),
+            recovered_rng(seed, rep, rec.learner, trial),
+        );
         l.stats = stats;
         if l.stats.steps > 0 {
             l.task.advance_to(l.stats.steps - 1);
@@ -202,22 +208,33 @@ impl<T: Task> Learner<T> {
         l
     }
 
-    /// The learner `saved` describes, continuing exactly where it stopped.
-    pub fn restore(config: &LearnerConfig<T>, saved: LearnerState) -> Self {
-        let mut l = Self::new(config, 0, 0, saved.ledger.learner());
-        l.state = saved.state;
-        l.agent.ledger = saved.ledger;
-        l.agent.since_check = saved.since_check;
-        l.agent.rng = saved.rng;
-        l.stats = saved.stats;
-        if let (Some(p), Some(s)) = (&mut l.agent.planner, saved.plan) {
-            p.restore(s);
+    /// The learner `saved` describes, continuing exactly where it stopped;
+    /// a state that does not fit the configuration is refused.
+    pub fn restore(config: &LearnerConfig<T>, saved: LearnerState) -> Result<Self> {
+        let agent = AgentState {
+            ledger: saved.ledger,
+            since_check: saved.since_check,
+            rng: saved.rng,
+            plan: saved.plan,
+        };
+        if saved.state >= config.structure.shape().states {
+            return Err(Error::invalid(
+                "learner state",
+                "state",
+                format!("{} is not a state of the task", saved.state),
+            ));
         }
+        let mut task = config.task.clone();
         // The task as it was at the learner's last step.
-        if l.stats.steps > 0 {
-            l.task.advance_to(l.stats.steps - 1);
+        if saved.stats.steps > 0 {
+            task.advance_to(saved.stats.steps - 1);
         }
-        l
+        Ok(Self {
+            task,
+            agent: Agent::restore(&config.structure, &config.agent, agent)?,
+            state: saved.state,
+            stats: saved.stats,
+        })
     }
 
     /// Its side of the sharing protocol.
@@ -275,8 +292,8 @@ impl<T: Task> Learner<T> {
 
     /// Takes the aggregator's word on the others' counts (from the run's
     /// own aggregator, so not re-checked).
-    pub fn apply(&mut self, update: &OthersUpdate) {
-        self.agent.ledger.apply(update);
+    pub fn absorb(&mut self, update: &OthersUpdate) {
+        self.agent.ledger.absorb(update);
     }
 
     /// The learner's metrics now, against the task as it is at its last
@@ -355,16 +372,16 @@ impl<T: Task> Cohort<T> {
         seed: u64,
         rep: u32,
         saved: Vec<LearnerState>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        Ok(Self {
             learners: saved
                 .into_iter()
                 .map(|s| Learner::restore(config, s))
-                .collect(),
+                .collect::<Result<_>>()?,
             config: config.clone(),
             seed,
             rep,
-        }
+        })
     }
 
     /// Replaces the learners that crashed in trial `trial` with ones rebuilt
@@ -439,7 +456,7 @@ impl<T: Task> Cohort<T> {
                 .checked_sub(first)
                 .and_then(|k| self.learners.get_mut(k as usize))
             {
-                l.apply(u);
+                l.absorb(u);
             }
         }
         let mut out = CohortTrial::default();

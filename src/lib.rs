@@ -23,12 +23,12 @@
 //! [`Aggregator`](share::Aggregator) that learners join and leave.
 //!
 //! ```
-//! use parbayes::share::{Aggregator, ShareRule};
+//! use parbayes::share::ShareRule;
 //! use parbayes::{Agent, AgentConfig, Structure};
 //!
 //! let articles = Structure::bandit(20)?;
 //! let config = AgentConfig::builder().share(ShareRule::Periodic(100)).build()?;
-//! let mut aggregator = Aggregator::new(articles.shape(), 0);
+//! let mut aggregator = config.aggregator(&articles, 0);
 //! let mut agent = Agent::new(&articles, &config, aggregator.join(), 42)?;
 //!
 //! for _ in 0..100 {
@@ -90,6 +90,7 @@
 //! calls into these.
 
 #![warn(missing_docs)]
+#![warn(clippy::too_many_lines)]
 
 pub mod agent;
 pub mod env;
@@ -115,7 +116,7 @@ pub mod summary;
 #[cfg(feature = "runtime")]
 pub mod sweep;
 
-pub use agent::{Agent, AgentConfig};
+pub use agent::{Agent, AgentConfig, AgentState};
 pub use env::Task;
 pub use error::{Error, ProtocolError, Result};
 pub use model::Structure;

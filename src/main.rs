@@ -1,4 +1,5 @@
 //! The `parbayes` command: parse arguments, start tracing, call the library.
+#![warn(clippy::too_many_lines)]
 
 mod cli;
 

@@ -330,3 +330,92 @@ fn an_agent_plans_on_a_structure_the_application_describes() {
     // forever would spend none.
     assert!(in_good > 140, "{in_good} of 200 steps in the paying state");
 }
+
+/// Drives `agent` on its task for `steps` steps from `state`, returning the
+/// decisions it made and the message it then shares.
+fn drive(
+    agent: &mut Agent,
+    task: &mut parbayes::env::Environment,
+    mut state: usize,
+    steps: u64,
+) -> (Vec<usize>, Option<parbayes::share::ShareMessage>) {
+    let mut actions = Vec::new();
+    agent.start_episode();
+    for _ in 0..steps {
+        let action = agent.decide(state).unwrap();
+        let step = task.step(state, action, agent.rng_mut());
+        agent.observe(state, action, step.outcome).unwrap();
+        actions.push(action);
+        state = if step.terminal {
+            task.start_state(agent.rng_mut())
+        } else {
+            step.next
+        };
+    }
+    (actions, agent.share())
+}
+
+#[test]
+fn a_saved_agent_restored_from_json_or_messagepack_continues_exactly() {
+    // A bandit agent and a planning one (the GridWorld, γ = 0.9).
+    for (name, steps) in [("bandit-news", 500), ("gridworld", 200)] {
+        let config = shipped(name, Policy::PosteriorSampling);
+        let mut task = config.task().clone();
+        let mut agent = Agent::new(config.structure(), config.agent(), 2, 9).unwrap();
+        let start = task.start_state(agent.rng_mut());
+        drive(&mut agent, &mut task, start, steps);
+
+        let json = serde_json::to_string(&agent.save()).unwrap();
+        let packed = rmp_serde::to_vec(&agent.save()).unwrap();
+        for state in [
+            serde_json::from_str(&json).unwrap(),
+            rmp_serde::from_slice(&packed).unwrap(),
+        ] {
+            let mut copy = Agent::restore(config.structure(), config.agent(), state).unwrap();
+            let (mut a, mut b) = (agent.clone(), task.clone());
+            let mut task_copy = task.clone();
+            assert_eq!(
+                drive(&mut copy, &mut task_copy, start, steps),
+                drive(&mut a, &mut b, start, steps),
+                "{name}"
+            );
+            assert_eq!(copy.ledger().own(), a.ledger().own(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_state_that_does_not_fit_is_refused() {
+    let news = shipped("bandit-news", Policy::PosteriorSampling);
+    let mut agent = Agent::new(news.structure(), news.agent(), 0, 1).unwrap();
+    agent.observe_click(0, true).unwrap();
+    let saved = agent.save();
+
+    // Another task's shape.
+    let other = Structure::bandit(3).unwrap();
+    let err = Agent::restore(&other, news.agent(), saved.clone()).unwrap_err();
+    assert!(err.to_string().contains("rows"), "{err}");
+    // Another prior.
+    let prior = AgentConfig::builder().prior(2.0).build().unwrap();
+    let err = Agent::restore(news.structure(), &prior, saved.clone()).unwrap_err();
+    assert!(err.to_string().contains("prior"), "{err}");
+    // A negative count, edited into the file.
+    let json = serde_json::to_string(&saved).unwrap();
+    let edited = json.replacen("\"counts\":[0.0,1.0]", "\"counts\":[0.0,-1.0]", 1);
+    assert_ne!(edited, json, "the edit must change the file: {json}");
+    let state = serde_json::from_str(&edited).unwrap();
+    let err = Agent::restore(news.structure(), news.agent(), state).unwrap_err();
+    assert!(err.to_string().contains("≥ 0"), "{err}");
+    // A plan for an agent that does not plan (the GridWorld's, pasted in).
+    let grid = shipped("gridworld", Policy::PosteriorSampling);
+    let planned = Agent::new(grid.structure(), grid.agent(), 0, 1).unwrap().save();
+    let plan = serde_json::to_value(&planned).unwrap()["plan"].clone();
+    assert!(!plan.is_null());
+    let mut value = serde_json::to_value(&saved).unwrap();
+    value["plan"] = plan;
+    let state = serde_json::from_value(value).unwrap();
+    let err = Agent::restore(news.structure(), news.agent(), state).unwrap_err();
+    assert!(err.to_string().contains("plan"), "{err}");
+    // The GridWorld's own state fits it.
+    assert!(Agent::restore(grid.structure(), grid.agent(), planned).is_ok());
+}

@@ -178,7 +178,7 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
     for _ in 0..300 {
         for u in pending.drain(..) {
             let u: parbayes::share::OthersUpdate = u;
-            learners[u.learner as usize].apply(&u);
+            learners[u.learner as usize].absorb(&u);
         }
         for l in &mut learners {
             if let Some(m) = l.trial(1) {

@@ -89,7 +89,7 @@ fn sharing_always_pools_every_learners_moves_exactly() {
             }
         }
         for u in agg.answer_all() {
-            learners[u.learner as usize].apply(&u);
+            learners[u.learner as usize].absorb(&u);
         }
         for row in 0..shape.rows() {
             let pooled = brute_force(&learners, row, shape.outcomes);

@@ -52,7 +52,7 @@ fn lockstep(
             log.push(m);
         }
         for u in agg.answer_all() {
-            learners[u.learner as usize].apply(&u);
+            learners[u.learner as usize].absorb(&u);
         }
         check(&learners, &agg);
     }
@@ -280,7 +280,7 @@ fn doubling_holds_back_less_than_it_sent_and_a_flush_gives_the_pooled_sum() {
             }
         }
         for u in agg.answer_all() {
-            learners[u.learner as usize].apply(&u);
+            learners[u.learner as usize].absorb(&u);
         }
     }
     // O(log T) rows per arm: at most 13 sends of each of 5 arms per learner

@@ -18,7 +18,7 @@ fn core_traffic(scenario: &Scenario, sharing: Sharing, n: u32) -> Traffic {
     let mut pending: Vec<OthersUpdate> = Vec::new();
     for _ in 0..scenario.run.trials {
         for u in pending.drain(..) {
-            learners[u.learner as usize].apply(&u);
+            learners[u.learner as usize].absorb(&u);
         }
         for l in &mut learners {
             if let Some(m) = l.trial(scenario.run.steps_per_trial) {

@@ -26,6 +26,7 @@ use crate::model::{Known, Mdp, Shape, Transition};
 /// [`Task`]; each simulated learner owns a copy, so drift follows the
 /// learner's own step counter.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Environment {
     /// Bernoulli bandit arms.
     Bandit(BernoulliBandit),

@@ -54,28 +54,7 @@ impl TabularMdp {
     /// Parses model JSON; `source` names it in errors.
     pub fn parse(text: &str, source: &str, gamma: f64) -> Result<Self> {
         let bad = |field: String, problem: String| Error::invalid(source, field, problem);
-        let mut de = serde_json::Deserializer::from_str(text);
-        let raw: RawModel = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                Error::Syntax {
-                    source_name: source.into(),
-                    line: inner.line(),
-                    column: inner.column(),
-                    problem: inner.to_string(),
-                }
-            } else {
-                bad(
-                    if field == "." {
-                        "(top level)".into()
-                    } else {
-                        field
-                    },
-                    inner.to_string(),
-                )
-            }
-        })?;
+        let raw = deserialize(text, source)?;
         if !(0.0..1.0).contains(&gamma) {
             return Err(bad("gamma".into(), format!("{gamma} is outside [0, 1)")));
         }
@@ -106,22 +85,7 @@ impl TabularMdp {
                 ),
             ));
         }
-        let mut rows = Vec::with_capacity(states * actions);
-        for (s, by_action) in raw.transitions.iter().enumerate() {
-            if by_action.len() != actions {
-                return Err(bad(
-                    format!("transitions[{s}]"),
-                    format!(
-                        "state {s} lists {} actions; n_actions is {actions}",
-                        by_action.len()
-                    ),
-                ));
-            }
-            for (a, list) in by_action.iter().enumerate() {
-                let field = format!("transitions[{s}][{a}]");
-                rows.push(row(list, s, a, states).map_err(|p| bad(field, p))?);
-            }
-        }
+        let rows = rows(&raw.transitions, actions, source)?;
         let start = match raw.initial_state_distribution {
             Some(p) => {
                 check_distribution(&p, states)
@@ -202,6 +166,60 @@ impl TabularMdp {
         };
         (t.next, t.reward, t.terminal)
     }
+}
+
+/// The model file as JSON, with the path of any value that does not fit.
+fn deserialize(text: &str, source: &str) -> Result<RawModel> {
+    let bad = |field: String, problem: String| Error::invalid(source, field, problem);
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            Error::Syntax {
+                source_name: source.into(),
+                line: inner.line(),
+                column: inner.column(),
+                problem: inner.to_string(),
+            }
+        } else {
+            bad(
+                if field == "." {
+                    "(top level)".into()
+                } else {
+                    field
+                },
+                inner.to_string(),
+            )
+        }
+    })
+}
+
+/// Each state's rows, in state-major order, checked against the action count.
+fn rows(
+    transitions: &[Vec<Vec<Vec<serde_json::Value>>>],
+    actions: usize,
+    source: &str,
+) -> Result<Vec<Vec<Transition>>> {
+    let bad = |field: String, problem: String| Error::invalid(source, field, problem);
+    let states = transitions.len();
+    let mut rows = Vec::with_capacity(states * actions);
+    for (s, by_action) in transitions.iter().enumerate() {
+        if by_action.len() != actions {
+            return Err(bad(
+                format!("transitions[{s}]"),
+                format!(
+                    "state {s} lists {} actions; n_actions is {actions}",
+                    by_action.len()
+                ),
+            ));
+        }
+        for (a, list) in by_action.iter().enumerate() {
+            let field = format!("transitions[{s}][{a}]");
+            rows.push(row(list, s, a, states).map_err(|p| bad(field, p))?);
+        }
+    }
+    Ok(rows)
 }
 
 /// One (state, action) list, checked and with repeated next states summed.

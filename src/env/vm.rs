@@ -376,6 +376,13 @@ fn shape(p: &VmParams) -> Shape {
 }
 
 fn check(p: &VmParams) -> Result<()> {
+    check_size(p)?;
+    check_load(p)?;
+    check_costs(p)
+}
+
+/// The sizes, checked first: the other checks multiply by them.
+fn check_size(p: &VmParams) -> Result<()> {
     let bad = |field: &str, problem: String| Err(Error::invalid("vm", field, problem));
     if !(1..=MAX_BINS).contains(&p.bins) {
         return bad(
@@ -398,6 +405,12 @@ fn check(p: &VmParams) -> Result<()> {
             ),
         );
     }
+    Ok(())
+}
+
+/// Demand and how the service responds to it.
+fn check_load(p: &VmParams) -> Result<()> {
+    let bad = |field: &str, problem: String| Err(Error::invalid("vm", field, problem));
     let positive = |field: &str, x: f64| -> Result<()> {
         if x.is_finite() && x > 0.0 {
             Ok(())
@@ -448,6 +461,12 @@ fn check(p: &VmParams) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Rewards, the SLA, the start and the baselines' thresholds.
+fn check_costs(p: &VmParams) -> Result<()> {
+    let bad = |field: &str, problem: String| Err(Error::invalid("vm", field, problem));
     for (field, x) in [("vm_cost", p.vm_cost), ("sla_penalty", p.sla_penalty)] {
         if !(x.is_finite() && (0.0..=MAX_REWARD).contains(&x)) {
             return bad(field, format!("{x} must be in [0, {MAX_REWARD:e}]"));

@@ -36,6 +36,32 @@ impl Evidence {
         }
     }
 
+    /// Checks a store read back from a file: `rows` rows of `outcomes`
+    /// outcomes, a consistent index, counts finite and ≥ 0.
+    pub fn check(&self, rows: usize, outcomes: usize) -> Result<(), String> {
+        if self.outcomes != outcomes || self.slot_of.len() != rows {
+            return Err(format!(
+                "{} rows of {} outcomes; the task has {rows} of {outcomes}",
+                self.slot_of.len(),
+                self.outcomes
+            ));
+        }
+        if self.counts.len() != self.rows.len() * outcomes
+            || self
+                .rows
+                .iter()
+                .enumerate()
+                .any(|(slot, &row)| self.slot_of.get(row as usize) != Some(&(slot as u32)))
+            || self.slot_of.iter().filter(|&&s| s != NONE).count() != self.rows.len()
+        {
+            return Err("its row index is inconsistent".into());
+        }
+        match self.counts.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
+            Some(c) => Err(format!("a count of {c}; counts are finite and ≥ 0")),
+            None => Ok(()),
+        }
+    }
+
     /// Outcomes per row.
     pub fn outcomes(&self) -> usize {
         self.outcomes

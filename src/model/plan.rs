@@ -30,6 +30,20 @@ pub struct ValueIteration {
 }
 
 impl ValueIteration {
+    /// Whether its buffers fit `shape` and hold finite values (a solver
+    /// read back from a file).
+    pub fn fits(&self, shape: crate::model::Shape) -> bool {
+        self.v.len() == shape.states
+            && self.q.len() == shape.rows()
+            && self.reward.len() == shape.rows()
+            && self
+                .v
+                .iter()
+                .chain(&self.q)
+                .chain(&self.reward)
+                .all(|x| x.is_finite())
+    }
+
     /// Buffers for `mdp`'s shape, starting from V = 0.
     pub fn new(mdp: &Mdp) -> Self {
         let shape = mdp.shape();

@@ -44,6 +44,7 @@ pub trait PosteriorRows {
 
 /// An action-selection rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Policy {
     /// Thompson sampling: act greedily on a model drawn from the posterior.
     PosteriorSampling,

@@ -60,11 +60,15 @@ impl Planner {
         }
     }
 
-    /// Continues from a saved plan.
-    pub fn restore(&mut self, state: PlanState) {
+    /// Continues from a saved plan; refuses one of another shape.
+    pub fn restore(&mut self, state: PlanState) -> Result<(), String> {
+        if !state.solver.fits(self.model.shape()) {
+            return Err("the saved value function does not fit the task's shape".into());
+        }
         self.solver = state.solver;
         self.since = state.since;
         self.fresh = state.fresh;
+        Ok(())
     }
 
     /// [`policy_loss`] on a copy of this planner's model, which shares its

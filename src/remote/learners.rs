@@ -10,6 +10,7 @@ use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics, LearnerStats};
 use crate::report::fingerprint;
+use crate::runtime::{Uplink, run_free_cohort};
 use crate::scenario::Scenario;
 use crate::share::{OthersUpdate, Recovery, ShareMessage};
 use tokio::task::JoinHandle;
@@ -33,6 +34,14 @@ pub fn run_id<T: Task>(scenario: &Scenario<T>, agents: u32, rep: u32) -> RunId {
 /// A block's syncs, one in flight at a time while its learners run on: the
 /// shares and records of the trials run meanwhile go together in the next.
 struct Pipe {
+    /// The block's learner ids.
+    ids: Range<u32>,
+    /// How many trials past the last acknowledged one the learners may run.
+    ahead: u64,
+    /// The run's last trial.
+    last_trial: u64,
+    /// Syncs made.
+    syncs: u64,
     /// Here unless a sync has it.
     client: Option<AggregatorClient>,
     in_flight: Option<JoinHandle<(AggregatorClient, Result<Synced>)>>,
@@ -72,26 +81,73 @@ impl Pipe {
     }
 
     /// Waits for the sync in flight; returns the others' counts it brought.
-    async fn collect(&mut self, ids: &Range<u32>, trial: u64) -> Result<Vec<OthersUpdate>> {
+    async fn collect(&mut self, trial: u64) -> Result<Vec<OthersUpdate>> {
         let handle = self.in_flight.take().expect("a sync in flight");
         let (client, synced) = handle
             .await
             .map_err(|e| Error::Runtime(format!("a sync failed: {e}")))?;
         self.client = Some(client);
         let synced = synced?;
+        self.syncs += 1;
         self.acknowledged = self.dispatched;
         if synced.restarted {
             // The aggregator restarted from an older snapshot: it hears every
             // learner's full counts again.
             tracing::info!(
-                start = ids.start,
-                end = ids.end,
+                start = self.ids.start,
+                end = self.ids.end,
                 trial,
                 "resending everything shared"
             );
             self.resend = true;
         }
         Ok(synced.updates)
+    }
+}
+
+impl<T: Task> Uplink<T> for Pipe {
+    async fn after_trial(
+        &mut self,
+        cohort: &mut Cohort<T>,
+        trial: u64,
+        shares: Vec<ShareMessage>,
+        metrics: Option<Vec<LearnerMetrics>>,
+    ) -> Result<Vec<OthersUpdate>> {
+        self.shares.extend(shares);
+        if let Some(metrics) = metrics {
+            self.records.push((trial, metrics));
+        }
+        let mut updates = Vec::new();
+        // Collect a sync that has come back, or wait for one too far behind.
+        let behind = trial - self.acknowledged > self.ahead;
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|h| h.is_finished() || behind)
+        {
+            updates = self.collect(trial).await?;
+        }
+        if self.in_flight.is_none() {
+            self.dispatch(cohort, trial);
+            if self.ahead == 0 {
+                updates = self.collect(trial).await?;
+            }
+        }
+        // Let the sync in flight make progress on this thread too.
+        tokio::task::yield_now().await;
+        Ok(updates)
+    }
+
+    async fn finish(&mut self, cohort: &mut Cohort<T>) -> Result<()> {
+        loop {
+            if self.in_flight.is_some() {
+                self.collect(self.last_trial).await?;
+            }
+            if self.dispatched >= self.last_trial && self.shares.is_empty() && !self.resend {
+                return Ok(());
+            }
+            self.dispatch(cohort, self.last_trial);
+        }
     }
 }
 
@@ -163,12 +219,11 @@ pub async fn serve_learners<T: Task>(
             "rebuilt from the aggregator's record"
         );
     }
-    let mut served = Served {
-        first_trial,
-        trials: 0,
-        syncs: 0,
-    };
     let mut pipe = Pipe {
+        ids: ids.clone(),
+        ahead,
+        last_trial: plan.trials,
+        syncs: 0,
         client: Some(client),
         in_flight: None,
         shares: Vec::new(),
@@ -177,46 +232,11 @@ pub async fn serve_learners<T: Task>(
         dispatched: first_trial - 1,
         resend: false,
     };
-    let mut updates = Vec::new();
-    for trial in first_trial..=plan.trials {
-        let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
-        let done = cohort.trial(&updates, plan.steps_per_trial, measure, evaluate);
-        updates.clear();
-        pipe.shares.extend(done.shares);
-        if measure {
-            pipe.records.push((trial, done.metrics));
-        }
-        served.trials += 1;
-        // Collect a sync that has come back, or wait for one too far behind.
-        let behind = trial - pipe.acknowledged > ahead;
-        if pipe
-            .in_flight
-            .as_ref()
-            .is_some_and(|h| h.is_finished() || behind)
-        {
-            updates = pipe.collect(&ids, trial).await?;
-            served.syncs += 1;
-        }
-        if pipe.in_flight.is_none() {
-            pipe.dispatch(&mut cohort, trial);
-            if ahead == 0 {
-                updates = pipe.collect(&ids, trial).await?;
-                served.syncs += 1;
-            }
-        }
-        // Let the sync in flight make progress on this thread too.
-        tokio::task::yield_now().await;
-    }
-    // Everything run so far reaches the aggregator before the process ends.
-    loop {
-        if pipe.in_flight.is_some() {
-            pipe.collect(&ids, plan.trials).await?;
-            served.syncs += 1;
-        }
-        if pipe.dispatched >= plan.trials && pipe.shares.is_empty() && !pipe.resend {
-            break;
-        }
-        pipe.dispatch(&mut cohort, plan.trials);
-    }
+    let trials = run_free_cohort(&mut cohort, scenario, first_trial, &mut pipe, None).await?;
+    let served = Served {
+        first_trial,
+        trials,
+        syncs: pipe.syncs,
+    };
     Ok(served)
 }

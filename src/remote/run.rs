@@ -23,11 +23,12 @@ use super::swarm::node;
 use super::wire::RunId;
 use crate::env::Task;
 use crate::error::{Error, Result};
-use crate::learner::LearnerMetrics;
-use crate::metrics::evidence_error;
+
 use crate::observe::Observe;
-use crate::record::{RecordKey, TrialRecord, Window};
-use crate::runtime::{Mode, RunOptions, RunOutcome, RunTiming, announce, tokio_runtime};
+use crate::record::TrialRecord;
+use crate::runtime::{
+    Mode, RunOptions, RunOutcome, RunTiming, TrialRecorder, announce, tokio_runtime,
+};
 use crate::scenario::Scenario;
 use crate::share::Aggregator;
 
@@ -117,28 +118,21 @@ pub fn run_scenario_hosted<T: Task>(
     Ok(outcome)
 }
 
-/// Runs experiment (`agents`, `rep`) of `scenario` with the aggregator in
-/// this process and the learners wherever `hosting` says. Records come in
-/// trial order: trial t is recorded once every block has reported it, with
-/// the global estimate and traffic as of that moment. The timing carries
-/// what crossed the wire.
-pub async fn run_hosted<T: Task>(
+/// Each block's learner ids and the last trial it reported, by first id.
+type Blocks = BTreeMap<u32, (Range<u32>, u64)>;
+
+/// Opens the aggregator of experiment (`agents`, `rep`): from the hosting's
+/// snapshot when there is one (with the blocks it knew), else fresh.
+async fn open_server<T: Task>(
     scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
     hosting: &Hosting,
-    observer: &mut (dyn Observe + Send),
-) -> Result<(Vec<TrialRecord>, RunTiming)> {
-    let started = Instant::now();
+    events: mpsc::UnboundedSender<ServerEvent>,
+) -> Result<(&'static ActorRef<AggregatorServer>, Blocks)> {
     let config = &scenario.learner;
-    let plan = &scenario.run;
-    let me = node(&super::swarm::parse_addr(&hosting.listen)?).await?;
-    if let Some(addr) = hosting.metrics {
-        super::serve_metrics(addr)?;
-    }
     let run = run_id(scenario, agents, rep);
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut blocks: BTreeMap<u32, (Range<u32>, u64)> = BTreeMap::new();
+    let mut blocks = Blocks::new();
     let restored = match &hosting.snapshot {
         Some((path, _)) if path.exists() => Some(read_snapshot(path, &run)?),
         _ => None,
@@ -152,14 +146,14 @@ pub async fn run_hosted<T: Task>(
                 blocks = snapshot.blocks.len(),
                 "restarting from the snapshot"
             );
-            ServerArgs::restored(snapshot, Some(events_tx))
+            ServerArgs::restored(snapshot, Some(events))
         }
         None => ServerArgs::new(
             run,
-            Aggregator::new(config.structure().shape(), agents as usize)
-                .with_downlink(config.agent().downlink())
-                .with_prior(config.agent().prior()),
-            Some(events_tx),
+            config
+                .agent()
+                .aggregator(config.structure(), agents as usize),
+            Some(events),
         ),
     };
     let server = door().await?;
@@ -167,14 +161,35 @@ pub async fn run_hosted<T: Task>(
         .ask(Open(args))
         .await
         .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
-    tracing::info!(address = %me.listening, agents, rep, "aggregator serving");
+    Ok((server, blocks))
+}
 
-    let connect = me.listening.to_string();
+/// Runs experiment (`agents`, `rep`) of `scenario` with the aggregator in
+/// this process and the learners wherever `hosting` says. Records come in
+/// trial order: trial t is recorded once every block has reported it, with
+/// the global estimate and traffic as of that moment. The timing carries
+/// what crossed the wire.
+pub async fn run_hosted<T: Task>(
+    scenario: &Scenario<T>,
+    agents: u32,
+    rep: u32,
+    hosting: &Hosting,
+    observer: &mut (dyn Observe + Send),
+) -> Result<(Vec<TrialRecord>, RunTiming)> {
+    let started = Instant::now();
+    let plan = &scenario.run;
+    let me = node(&super::swarm::parse_addr(&hosting.listen)?).await?;
+    if let Some(addr) = hosting.metrics {
+        super::serve_metrics(addr)?;
+    }
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (server, mut blocks) = open_server(scenario, agents, rep, hosting, events_tx).await?;
+    tracing::info!(address = %me.listening, agents, rep, "aggregator serving");
     let mut children = Children::default();
     if let Some((k, command)) = &hosting.children {
         for ids in crate::runtime::cohort_ranges(agents, *k) {
             let spec = LearnerProcess {
-                connect: connect.clone(),
+                connect: me.listening.to_string(),
                 agents,
                 rep,
                 ids,
@@ -183,17 +198,12 @@ pub async fn run_hosted<T: Task>(
         }
     }
 
-    let key = RecordKey::new(agents, config, rep);
-    let mut truth = config.task().clone();
-    let mut window = Window::default();
-    let mut records = Vec::new();
+    let mut recorder = TrialRecorder::new(scenario, agents, rep);
     let mut saved = Instant::now();
-    let mut pending: BTreeMap<u64, BTreeMap<u32, Vec<LearnerMetrics>>> = BTreeMap::new();
-    let mut done_through = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let result: Result<()> = async {
         loop {
-            if done_through == plan.trials && children.all_finished() {
+            if recorder.released() == plan.trials && children.all_finished() {
                 return Ok(());
             }
             tokio::select! {
@@ -206,30 +216,16 @@ pub async fn run_hosted<T: Task>(
                             *r = (*r).max(reached);
                         }
                         for (t, m) in metrics {
-                            if t > done_through {
-                                pending.entry(t).or_default().insert(ids.start, m);
-                            }
+                            recorder.hold(t, ids.start, m);
                         }
                         let covered: u32 = blocks.values().map(|(r, _)| r.len() as u32).sum();
                         if covered < agents {
                             continue;
                         }
                         let slowest = blocks.values().map(|(_, r)| *r).min().unwrap_or(0);
-                        while done_through < slowest.min(plan.trials) {
-                            done_through += 1;
-                            observer.on_trial();
-                            let Some(parts) = pending.remove(&done_through) else {
-                                continue;
-                            };
-                            let metrics: Vec<LearnerMetrics> = parts.into_values().flatten().collect();
+                        while let Some((trial, metrics)) = recorder.next_due(slowest, observer) {
                             let seen = look(server).await?;
-                            truth.advance_to((done_through * plan.steps_per_trial).saturating_sub(1));
-                            let global_kl = evidence_error(&truth, config.agent().prior(), &seen.global);
-                            let record = TrialRecord::measure(
-                                &key, done_through, &metrics, global_kl, seen.traffic, &mut window,
-                            );
-                            observer.on_record(&record)?;
-                            records.push(record);
+                            recorder.record(trial, &metrics, &seen.global, seen.traffic, observer)?;
                         }
                     }
                 },
@@ -277,14 +273,7 @@ pub async fn run_hosted<T: Task>(
         // Finished: nothing to restart from.
         let _ = std::fs::remove_file(path);
     }
-    let timing = RunTiming {
-        agents,
-        rep,
-        seconds: started.elapsed().as_secs_f64(),
-        steps: plan.trials * plan.steps_per_trial * u64::from(agents),
-        wire,
-    };
-    Ok((records, timing))
+    Ok(recorder.finish(started.elapsed().as_secs_f64(), wire))
 }
 
 /// Serves `aggregator` for `run` from this process, listening on `listen`

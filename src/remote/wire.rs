@@ -140,6 +140,7 @@ pub struct Synced {
 
 /// Why the aggregator refused a message. Nothing changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The peer speaks another protocol version.
     #[error("protocol version {theirs}; this aggregator speaks {ours}")]

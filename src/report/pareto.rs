@@ -33,6 +33,10 @@ impl Figure for Pareto<'_> {
         (900, 580)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one figure's layout reads best as one function"
+    )]
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
     where
         DB::ErrorType: 'static,

@@ -180,6 +180,10 @@ impl Figure for Curves {
         (1100, 500)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one figure's layout reads best as one function"
+    )]
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
     where
         DB::ErrorType: 'static,

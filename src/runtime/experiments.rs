@@ -12,7 +12,7 @@ use super::checkpoint::ExperimentSnapshot;
 use super::cohort::cohort_ranges;
 use super::free::run_free;
 use super::lockstep::run_lockstep;
-use super::options::{Mode, RunOptions, RunOutcome, RunTiming};
+use super::options::{Continuity, Mode, RunOptions, RunOutcome, RunTiming};
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::observe::{Observe, RunStart};
@@ -162,28 +162,16 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
                 tx: tx.clone(),
                 trials: 0,
             };
-            let result = match mode {
-                Mode::Lockstep => match continuity.checkpoints.read(agents, rep) {
-                    Ok(Some(s)) if s.finished => replay_finished(s, &mut forward),
-                    Ok(resume) => {
-                        let cohorts = cohort_ranges(agents, cohorts);
-                        run_lockstep(
-                            &scenario,
-                            agents,
-                            rep,
-                            cohorts,
-                            &mut forward,
-                            &continuity,
-                            resume,
-                        )
-                        .await
-                    }
-                    Err(e) => Err(e),
-                },
-                Mode::Async => {
-                    run_free(&scenario, agents, rep, cohorts, &mut forward, &continuity).await
-                }
-            };
+            let result = run_one(
+                &scenario,
+                agents,
+                rep,
+                cohorts,
+                mode,
+                &continuity,
+                &mut forward,
+            )
+            .await;
             let _ = tx.send(Event::Done {
                 index,
                 trials: forward.trials,
@@ -243,6 +231,29 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         ));
     }
     Ok(outcome)
+}
+
+/// One experiment in `mode`: a lockstep one continues from its checkpoint
+/// when there is one (a finished one only replays its records).
+async fn run_one<T: Task>(
+    scenario: &Scenario<T>,
+    agents: u32,
+    rep: u32,
+    cohorts: usize,
+    mode: Mode,
+    continuity: &Continuity,
+    forward: &mut Forward,
+) -> Result<(Vec<TrialRecord>, RunTiming)> {
+    match mode {
+        Mode::Lockstep => match continuity.checkpoints.read(agents, rep)? {
+            Some(s) if s.finished => replay_finished(s, forward),
+            resume => {
+                let cohorts = cohort_ranges(agents, cohorts);
+                run_lockstep(scenario, agents, rep, cohorts, forward, continuity, resume).await
+            }
+        },
+        Mode::Async => run_free(scenario, agents, rep, cohorts, forward, continuity).await,
+    }
 }
 
 /// Emits a finished experiment's records from its checkpoint.

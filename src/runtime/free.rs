@@ -21,13 +21,13 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::cohort::cohort_ranges;
 use super::options::{Continuity, RunTiming};
+use super::recorder::TrialRecorder;
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics};
-use crate::metrics::evidence_error;
 use crate::model::Evidence;
 use crate::observe::Observe;
-use crate::record::{RecordKey, TrialRecord, Window};
+use crate::record::TrialRecord;
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, ShareMessage, Traffic};
 
@@ -73,12 +73,12 @@ impl Actor for Publisher {
 }
 
 /// One cohort's share messages from one trial.
-pub struct Absorb(pub Vec<ShareMessage>);
+pub struct Shares(pub Vec<ShareMessage>);
 
-impl Message<Absorb> for Publisher {
+impl Message<Shares> for Publisher {
     type Reply = Result<(), Error>;
 
-    async fn handle(&mut self, msg: Absorb, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+    async fn handle(&mut self, msg: Shares, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         for share in &msg.0 {
             self.aggregator.receive(share)?;
         }
@@ -162,9 +162,7 @@ pub async fn run_free<T: Task>(
     let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..k).map(|_| unbounded_channel()).unzip();
     let publisher = Publisher::spawn_with_mailbox(
         PublisherArgs {
-            aggregator: Aggregator::new(config.structure().shape(), n)
-                .with_downlink(config.agent().downlink())
-                .with_prior(config.agent().prior()),
+            aggregator: config.agent().aggregator(config.structure(), n),
             routes: ranges.iter().cloned().zip(inboxes).collect(),
             every_batches: k,
             every: Duration::from_millis(1),
@@ -175,58 +173,38 @@ pub async fn run_free<T: Task>(
     let mut tasks = Vec::with_capacity(k);
     for (c, (range, inbox)) in ranges.iter().zip(receivers).enumerate() {
         let cohort = Cohort::new(config, plan.seed, rep, range.clone());
-        tasks.push(tokio::spawn(run_cohort(
-            c,
-            cohort,
+        let uplink = LocalUplink {
+            cohort: c,
             inbox,
-            publisher.clone(),
+            publisher: publisher.clone(),
+            progress: progress_tx.clone(),
+        };
+        tasks.push(tokio::spawn(run_cohort(
+            cohort,
             scenario.clone(),
-            progress_tx.clone(),
+            uplink,
             continuity.stop.clone(),
         )));
     }
     drop(progress_tx);
 
-    let key = RecordKey::new(agents, config, rep);
-    let mut truth = config.task().clone();
-    let mut window = Window::default();
-    let mut records = Vec::new();
-    // Trials every cohort has finished, and metrics waiting for the rest.
+    let mut recorder = TrialRecorder::new(scenario, agents, rep);
+    // The last trial each cohort has finished.
     let mut reached = vec![0u64; k];
-    let mut done_through = 0u64;
-    let mut pending: std::collections::BTreeMap<u64, Vec<Option<Vec<LearnerMetrics>>>> =
-        Default::default();
     let result: Result<()> = async {
         while let Some(p) = progress.recv().await {
             let p = p?;
             reached[p.cohort] = p.trial;
             if let Some(m) = p.metrics {
-                pending.entry(p.trial).or_insert_with(|| vec![None; k])[p.cohort] = Some(m);
+                recorder.hold(p.trial, ranges[p.cohort].start, m);
             }
             let slowest = reached.iter().copied().min().unwrap_or(0);
-            while done_through < slowest {
-                done_through += 1;
-                observer.on_trial();
-                let Some(parts) = pending.remove(&done_through) else {
-                    continue;
-                };
-                let metrics: Vec<LearnerMetrics> = parts.into_iter().flatten().flatten().collect();
+            while let Some((trial, metrics)) = recorder.next_due(slowest, observer) {
                 let snap = publisher
                     .ask(Snapshot)
                     .await
                     .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
-                truth.advance_to((done_through * plan.steps_per_trial).saturating_sub(1));
-                let global_kl = evidence_error(&truth, config.agent().prior(), &snap.global);
-                let record = TrialRecord::measure(
-                    &key,
-                    done_through,
-                    &metrics,
-                    global_kl,
-                    snap.traffic,
-                    &mut window,
-                );
-                observer.on_record(&record)?;
-                records.push(record);
+                recorder.record(trial, &metrics, &snap.global, snap.traffic, observer)?;
             }
         }
         Ok(())
@@ -238,7 +216,7 @@ pub async fn run_free<T: Task>(
     let _ = publisher.stop_gracefully().await;
     publisher.wait_for_shutdown().await;
     result?;
-    if done_through < plan.trials {
+    if recorder.released() < plan.trials {
         let stopped = continuity
             .stop
             .as_ref()
@@ -249,51 +227,105 @@ pub async fn run_free<T: Task>(
             Error::Runtime("a learner cohort stopped early".into())
         });
     }
-    let timing = RunTiming {
-        agents,
-        rep,
-        seconds: started.elapsed().as_secs_f64(),
-        steps: plan.trials * plan.steps_per_trial * u64::from(agents),
-        wire: None,
-    };
-    Ok((records, timing))
+    Ok(recorder.finish(started.elapsed().as_secs_f64(), None))
 }
 
-/// A cohort's free-running loop, until its last trial or until `stop`.
-async fn run_cohort<T: Task>(
-    c: usize,
-    mut cohort: Cohort<T>,
-    mut inbox: UnboundedReceiver<Vec<OthersUpdate>>,
-    publisher: ActorRef<Publisher>,
-    scenario: Scenario<T>,
-    progress: UnboundedSender<Result<Progress>>,
-    stop: Option<Arc<AtomicBool>>,
-) {
+/// Where a free-running cohort sends what each trial produced and hears
+/// the others' news: a channel to the aggregator actor in this process, or
+/// syncs with an aggregator in another.
+pub(crate) trait Uplink<T: Task>: Send {
+    /// Takes trial `trial`'s share messages and, at record trials, its
+    /// metrics; returns the others' updates to absorb before the next trial
+    /// (none when nothing has arrived).
+    fn after_trial(
+        &mut self,
+        cohort: &mut Cohort<T>,
+        trial: u64,
+        shares: Vec<ShareMessage>,
+        metrics: Option<Vec<LearnerMetrics>>,
+    ) -> impl Future<Output = Result<Vec<OthersUpdate>>> + Send;
+
+    /// After the last trial: everything gathered reaches the aggregator.
+    fn finish(&mut self, cohort: &mut Cohort<T>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A cohort's free-running loop from `first` to the scenario's last trial,
+/// or until `stop` is set; returns the trials it ran.
+pub(crate) async fn run_free_cohort<T: Task, U: Uplink<T>>(
+    cohort: &mut Cohort<T>,
+    scenario: &Scenario<T>,
+    first: u64,
+    uplink: &mut U,
+    stop: Option<&AtomicBool>,
+) -> Result<u64> {
     let plan = &scenario.run;
     let mut updates = Vec::new();
-    for trial in 1..=plan.trials {
-        if stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst)) {
-            return;
-        }
-        updates.clear();
-        while let Ok(batch) = inbox.try_recv() {
-            updates.extend(batch);
+    for trial in first..=plan.trials {
+        if stop.is_some_and(|f| f.load(Ordering::SeqCst)) {
+            return Ok(trial - first);
         }
         let (measure, evaluate) = scenario.metrics.due(trial, plan.trials);
         let done = cohort.trial(&updates, plan.steps_per_trial, measure, evaluate);
-        if !done.shares.is_empty() && publisher.tell(Absorb(done.shares)).await.is_err() {
-            let _ = progress.send(Err(Error::Runtime("the aggregator stopped".into())));
-            return;
+        let metrics = measure.then_some(done.metrics);
+        updates = uplink
+            .after_trial(cohort, trial, done.shares, metrics)
+            .await?;
+    }
+    uplink.finish(cohort).await?;
+    Ok((plan.trials + 1).saturating_sub(first))
+}
+
+/// A cohort's way to the [`Publisher`] of this process.
+struct LocalUplink {
+    cohort: usize,
+    inbox: UnboundedReceiver<Vec<OthersUpdate>>,
+    publisher: ActorRef<Publisher>,
+    progress: UnboundedSender<Result<Progress>>,
+}
+
+impl<T: Task> Uplink<T> for LocalUplink {
+    async fn after_trial(
+        &mut self,
+        _cohort: &mut Cohort<T>,
+        trial: u64,
+        shares: Vec<ShareMessage>,
+        metrics: Option<Vec<LearnerMetrics>>,
+    ) -> Result<Vec<OthersUpdate>> {
+        if !shares.is_empty() && self.publisher.tell(Shares(shares)).await.is_err() {
+            return Err(Error::Runtime("the aggregator stopped".into()));
         }
         let report = Progress {
-            cohort: c,
+            cohort: self.cohort,
             trial,
-            metrics: measure.then_some(done.metrics),
+            metrics,
         };
-        if progress.send(Ok(report)).is_err() {
-            return;
+        if self.progress.send(Ok(report)).is_err() {
+            return Err(Error::Runtime("the driver stopped".into()));
         }
         // Let the aggregator and the other cohorts run on this worker.
         tokio::task::yield_now().await;
+        let mut updates = Vec::new();
+        while let Ok(batch) = self.inbox.try_recv() {
+            updates.extend(batch);
+        }
+        Ok(updates)
+    }
+
+    async fn finish(&mut self, _cohort: &mut Cohort<T>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A cohort of this process, free-running; a failure reaches the driver.
+async fn run_cohort<T: Task>(
+    mut cohort: Cohort<T>,
+    scenario: Scenario<T>,
+    mut uplink: LocalUplink,
+    stop: Option<Arc<AtomicBool>>,
+) {
+    let progress = uplink.progress.clone();
+    if let Err(e) = run_free_cohort(&mut cohort, &scenario, 1, &mut uplink, stop.as_deref()).await {
+        // The driver may be gone already; then nobody needs to know.
+        let _ = progress.send(Err(e));
     }
 }

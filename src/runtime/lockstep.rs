@@ -14,12 +14,12 @@ use super::aggregator::{AggregatorActor, Fold, Recover, SaveAggregator};
 use super::checkpoint::{Checkpoints, ExperimentSnapshot};
 use super::cohort::{CohortActor, Crash, Ping, RunTrial, SaveCohort, Supervisor, cohort_of};
 use super::options::{Continuity, RunTiming};
+use super::recorder::TrialRecorder;
 use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
-use crate::metrics::evidence_error;
 use crate::observe::Observe;
-use crate::record::{RecordKey, TrialRecord, Window};
+use crate::record::TrialRecord;
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule};
 
@@ -94,14 +94,7 @@ pub async fn run_lockstep<T: Task>(
     // A finished experiment keeps only its records, so a resumed run skips it.
     let finished = state.finished(&continuity.checkpoints, seconds)?;
     continuity.checkpoints.write(&finished)?;
-    let timing = RunTiming {
-        agents,
-        rep,
-        seconds,
-        steps: plan.trials * plan.steps_per_trial * u64::from(agents),
-        wire: None,
-    };
-    Ok((state.records, timing))
+    Ok(state.recorder.finish(seconds, None))
 }
 
 /// The most trials one message runs.
@@ -234,12 +227,8 @@ struct Lockstep<T: Task> {
     agents: u32,
     rep: u32,
     ranges: Vec<Range<u32>>,
-    key: RecordKey,
-    /// The task as the metrics see it, advanced to the current trial.
-    truth: T,
+    recorder: TrialRecorder<T>,
     schedule: Schedule,
-    window: Window,
-    records: Vec<TrialRecord>,
     /// Answers to deliver at the start of the next trial, by cohort.
     pending: Vec<Vec<OthersUpdate>>,
     /// Every learner's running totals as last reported (fault injection).
@@ -260,15 +249,12 @@ impl<T: Task> Lockstep<T> {
         Self {
             agents,
             rep,
-            key: RecordKey::new(agents, config, rep),
-            truth: config.task().clone(),
+            recorder: TrialRecorder::new(scenario, agents, rep),
             schedule: Schedule::new(
                 scenario.broadcast_every,
                 scenario.run.steps_per_trial,
                 config.agent().forgetting(),
             ),
-            window: Window::default(),
-            records: Vec::new(),
             pending: vec![Vec::new(); ranges.len()],
             ranges,
             stats: vec![LearnerStats::default(); agents as usize],
@@ -291,9 +277,9 @@ impl<T: Task> Lockstep<T> {
             .iter()
             .map(|r| Cohort::new(config, scenario.run.seed, rep, r.clone()))
             .collect();
-        let aggregator = Aggregator::new(config.structure().shape(), agents as usize)
-            .with_downlink(config.agent().downlink())
-            .with_prior(config.agent().prior());
+        let aggregator = config
+            .agent()
+            .aggregator(config.structure(), agents as usize);
         (
             Self::new(scenario, agents, rep, ranges),
             cohorts,
@@ -316,15 +302,14 @@ impl<T: Task> Lockstep<T> {
         state.seconds_before = s.seconds;
         state.on_disk = (s.records_count, s.records_bytes);
         state.schedule = s.schedule;
-        state.window = s.window;
         for update in s.pending {
             let c = cohort_of(&state.ranges, update.learner);
             state.pending[c].push(update);
         }
-        for record in s.records {
-            observer.on_record(&record)?;
-            state.records.push(record);
+        for record in &s.records {
+            observer.on_record(record)?;
         }
+        state.recorder.resume(s.records, s.window, s.trial);
         observer.on_trials(s.trial);
         state.stats = s.learners.iter().map(LearnerState::stats).collect();
         let mut learners = s.learners.into_iter();
@@ -339,7 +324,7 @@ impl<T: Task> Lockstep<T> {
                     learners.by_ref().take(r.len()).collect(),
                 )
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let aggregator = s.aggregator.ok_or_else(|| {
             Error::Runtime("a checkpoint of an unfinished run lacks its aggregator".into())
         })?;
@@ -437,20 +422,9 @@ impl<T: Task> Lockstep<T> {
                         .zip(&self.ranges)
                         .flat_map(|(m, r)| m.by_ref().take(r.len()))
                         .collect();
-                    self.truth
-                        .advance_to((trial * plan.steps_per_trial).saturating_sub(1));
-                    let prior = scenario.learner.agent().prior();
-                    let global_kl = evidence_error(&self.truth, prior, &global);
-                    let record = TrialRecord::measure(
-                        &self.key,
-                        trial,
-                        &learners,
-                        global_kl,
-                        folded.traffic,
-                        &mut self.window,
-                    );
-                    observer.on_record(&record)?;
-                    self.records.push(record);
+                    let traffic = folded.traffic;
+                    self.recorder
+                        .record(trial, &learners, &global, traffic, observer)?;
                 }
             }
             observer.on_trial();
@@ -521,7 +495,7 @@ impl<T: Task> Lockstep<T> {
 
     /// What a finished experiment keeps: its records.
     fn finished(&mut self, checkpoints: &Checkpoints, seconds: f64) -> Result<ExperimentSnapshot> {
-        let new = &self.records[self.on_disk.0 as usize..];
+        let new = &self.recorder.records()[self.on_disk.0 as usize..];
         self.on_disk = checkpoints.append_records(self.agents, self.rep, self.on_disk, new)?;
         Ok(ExperimentSnapshot {
             agents: self.agents,
@@ -531,7 +505,7 @@ impl<T: Task> Lockstep<T> {
             aggregator: None,
             pending: Vec::new(),
             schedule: self.schedule,
-            window: self.window,
+            window: *self.recorder.window(),
             records: Vec::new(),
             records_count: self.on_disk.0,
             records_bytes: self.on_disk.1,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::agent::{AgentConfig, MAX_PRIOR, MIN_PRIOR};
+use crate::agent::AgentConfig;
 use crate::env::Task;
 use crate::env::{
     BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, ResponseModel,
@@ -418,133 +418,17 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
     let cli = Check {
         source: "command line",
     };
-
-    let steps_per_trial = c.positive_int(
-        "run.steps_per_trial",
-        raw.run.steps_per_trial.unwrap_or(1),
-        1_000_000_000,
-    )?;
-    let trials = match o.trials {
-        Some(t) => cli.positive_int("--trials", t, 1_000_000_000)?,
-        None => c.positive_int("run.trials", raw.run.trials.unwrap_or(1000), 1_000_000_000)?,
-    };
-    if trials
-        .checked_mul(steps_per_trial)
-        .is_none_or(|s| s > 1_000_000_000_000)
-    {
-        return Err(c.err(
-            "run.steps_per_trial",
-            "trials × steps_per_trial exceeds 10¹²",
-        ));
-    }
+    let (steps_per_trial, trials) = run_length(&raw.run, &c, &cli, o)?;
     let env = task(raw.task, &c, steps_per_trial, trials)?;
-
-    let prior = c.finite("learner.prior", raw.learner.prior.unwrap_or(1.0))?;
-    if !(MIN_PRIOR..=MAX_PRIOR).contains(&prior) {
-        return Err(c.err(
-            "learner.prior",
-            format!("{prior} is outside [{MIN_PRIOR:e}, {MAX_PRIOR:e}] (1 is the uniform prior)"),
-        ));
-    }
-    let forgetting = c.finite("learner.forgetting", raw.learner.forgetting.unwrap_or(1.0))?;
-    if !(forgetting > 0.0 && forgetting <= 1.0) {
-        return Err(c.err(
-            "learner.forgetting",
-            format!("{forgetting} is outside (0, 1]; 1 never forgets"),
-        ));
-    }
-    let policy = match o.policy {
-        Some(p) => p,
-        None => match &raw.learner.policy {
-            Some(s) => s.parse().map_err(|e: String| c.err("learner.policy", e))?,
-            None => Policy::PosteriorSampling,
-        },
-    };
     let structure = Structure::of(&env)?;
-    if !policy.supports(&structure) {
-        let field = if o.policy.is_some() {
-            "--policy"
-        } else {
-            "learner.policy"
-        };
-        let src = if o.policy.is_some() { &cli } else { &c };
-        return Err(src.err(
-            field,
-            format!("{policy} needs a bandit task with gamma = 0; use {POLICY_FORMS}"),
-        ));
-    }
-    let replan = match raw.learner.resample_every {
-        None => Replan::EveryTrial,
-        Some(_) if env.gamma() == 0.0 => {
-            return Err(c.err(
-                "learner.resample_every",
-                "applies only when task.gamma > 0; with gamma = 0 every step reads the posterior afresh",
-            ));
-        }
-        Some(k) => Replan::EverySteps(c.positive_int("learner.resample_every", k, u64::MAX)?),
-    };
-    let share = match o.share {
-        Some(s) => s,
-        None => match &raw.share.rule {
-            Some(s) => s.parse().map_err(|e: String| c.err("share.rule", e))?,
-            None => ShareRule::Kl(0.01).into(),
-        },
-    };
-    let check_every = c.positive_int(
-        "share.check_every",
-        raw.share.check_every.unwrap_or(1),
-        u64::MAX,
-    )?;
+    let agent = agent_config(&raw.learner, &raw.share, &c, &cli, o, &env, &structure)?;
     let broadcast_every = c.positive_int(
         "share.broadcast_every",
         raw.share.broadcast_every.unwrap_or(1),
         u64::MAX,
     )?;
-
-    let agents = match &o.agents {
-        Some(a) => check_agents(&cli, "--agents", a.clone())?,
-        None => check_agents(
-            &c,
-            "run.agents",
-            raw.run.agents.unwrap_or_else(|| vec![1, 2, 5, 10]),
-        )?,
-    };
-    let reps = match o.reps {
-        Some(r) => cli.positive_int("--reps", r.into(), MAX_REPS.into())? as u32,
-        None => c.positive_int(
-            "run.reps",
-            raw.run.reps.unwrap_or(1).into(),
-            MAX_REPS.into(),
-        )? as u32,
-    };
-    let seed = o.seed.or(raw.run.seed).unwrap_or(42);
-    let fault_kill = match o.fault_kill {
-        Some(p) => (&cli, "--fault-kill", p),
-        None => (&c, "run.fault_kill", raw.run.fault_kill.unwrap_or(0.0)),
-    };
-    let (src, field, fault_kill) = fault_kill;
-    if !(0.0..=1.0).contains(&fault_kill) {
-        return Err(src.err(
-            field,
-            format!("{fault_kill} is not a probability; use a value in [0, 1]"),
-        ));
-    }
-
+    let run = run_plan(&raw.run, &c, &cli, o, trials, steps_per_trial)?;
     let metrics = metrics_plan(&c, trials, &raw.metrics, env.truth().is_some())?;
-
-    let agent = AgentConfig::builder()
-        .prior(prior)
-        .forgetting(forgetting)
-        .policy(policy)
-        .sharing(share)
-        .check_every(check_every)
-        .replan(replan)
-        .build()
-        .map_err(|e| match e {
-            Error::Invalid { field, problem, .. } => c.err(format!("learner.{field}"), problem),
-            other => other,
-        })?;
-
     let name = match raw.name {
         Some(n) => {
             check_name(&c, &n)?;
@@ -558,15 +442,140 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
         source: source.to_string(),
         learner: LearnerConfig::from_parts(env, agent, structure),
         broadcast_every,
-        run: RunPlan {
-            agents,
-            trials,
-            steps_per_trial,
-            reps,
-            seed,
-            fault_kill,
-        },
+        run,
         metrics,
+    })
+}
+
+/// Steps per trial and trials, checked together: their product bounds the run.
+fn run_length(raw: &RawRun, c: &Check, cli: &Check, o: &Overrides) -> Result<(u64, u64)> {
+    let steps_per_trial = c.positive_int(
+        "run.steps_per_trial",
+        raw.steps_per_trial.unwrap_or(1),
+        1_000_000_000,
+    )?;
+    let trials = match o.trials {
+        Some(t) => cli.positive_int("--trials", t, 1_000_000_000)?,
+        None => c.positive_int("run.trials", raw.trials.unwrap_or(1000), 1_000_000_000)?,
+    };
+    if trials
+        .checked_mul(steps_per_trial)
+        .is_none_or(|s| s > 1_000_000_000_000)
+    {
+        return Err(c.err(
+            "run.steps_per_trial",
+            "trials × steps_per_trial exceeds 10¹²",
+        ));
+    }
+    Ok((steps_per_trial, trials))
+}
+
+/// The learner and share sections fill the same [`AgentConfig`] builder
+/// code uses, which checks the ranges; here only what the file adds (the
+/// policy against the task, the replanning period against γ).
+fn agent_config(
+    raw: &RawLearner,
+    share: &RawShare,
+    c: &Check,
+    cli: &Check,
+    o: &Overrides,
+    env: &Environment,
+    structure: &Structure,
+) -> Result<AgentConfig> {
+    let prior = c.finite("learner.prior", raw.prior.unwrap_or(1.0))?;
+    let forgetting = c.finite("learner.forgetting", raw.forgetting.unwrap_or(1.0))?;
+    let policy = match o.policy {
+        Some(p) => p,
+        None => match &raw.policy {
+            Some(s) => s.parse().map_err(|e: String| c.err("learner.policy", e))?,
+            None => Policy::PosteriorSampling,
+        },
+    };
+    if !policy.supports(structure) {
+        let (src, field) = if o.policy.is_some() {
+            (cli, "--policy")
+        } else {
+            (c, "learner.policy")
+        };
+        return Err(src.err(
+            field,
+            format!("{policy} needs a bandit task with gamma = 0; use {POLICY_FORMS}"),
+        ));
+    }
+    let replan = match raw.resample_every {
+        None => Replan::EveryTrial,
+        Some(_) if env.gamma() == 0.0 => {
+            return Err(c.err(
+                "learner.resample_every",
+                "applies only when task.gamma > 0; with gamma = 0 every step reads the posterior afresh",
+            ));
+        }
+        Some(k) => Replan::EverySteps(c.positive_int("learner.resample_every", k, u64::MAX)?),
+    };
+    let sharing = match o.share {
+        Some(s) => s,
+        None => match &share.rule {
+            Some(s) => s.parse().map_err(|e: String| c.err("share.rule", e))?,
+            None => ShareRule::Kl(0.01).into(),
+        },
+    };
+    let check_every = c.positive_int(
+        "share.check_every",
+        share.check_every.unwrap_or(1),
+        u64::MAX,
+    )?;
+    AgentConfig::builder()
+        .prior(prior)
+        .forgetting(forgetting)
+        .policy(policy)
+        .sharing(sharing)
+        .check_every(check_every)
+        .replan(replan)
+        .build()
+        .map_err(|e| match e {
+            Error::Invalid { field, problem, .. } => c.err(format!("learner.{field}"), problem),
+            other => other,
+        })
+}
+
+/// Agent counts, repetitions, seed and fault injection.
+fn run_plan(
+    raw: &RawRun,
+    c: &Check,
+    cli: &Check,
+    o: &Overrides,
+    trials: u64,
+    steps_per_trial: u64,
+) -> Result<RunPlan> {
+    let agents = match &o.agents {
+        Some(a) => check_agents(cli, "--agents", a.clone())?,
+        None => check_agents(
+            c,
+            "run.agents",
+            raw.agents.clone().unwrap_or_else(|| vec![1, 2, 5, 10]),
+        )?,
+    };
+    let reps = match o.reps {
+        Some(r) => cli.positive_int("--reps", r.into(), MAX_REPS.into())? as u32,
+        None => c.positive_int("run.reps", raw.reps.unwrap_or(1).into(), MAX_REPS.into())? as u32,
+    };
+    let (src, field, fault_kill) = match o.fault_kill {
+        Some(p) => (cli, "--fault-kill", p),
+        None => (c, "run.fault_kill", raw.fault_kill.unwrap_or(0.0)),
+    };
+    if !(0.0..=1.0).contains(&fault_kill) {
+        return Err(src.err(
+            field,
+            format!("{fault_kill} is not a probability; use a value in [0, 1]"),
+        ));
+    }
+    Ok(RunPlan {
+        agents,
+        trials,
+        steps_per_trial,
+        reps,
+        seed: o.seed.or(raw.seed).unwrap_or(42),
+        fault_kill,
     })
 }
 
@@ -694,150 +703,157 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
             format!("{gamma} is outside [0, 1); 0.9 is the paper's"),
         ));
     }
-    // Errors from the environments name their own fields; put them under `task.`.
-    let under_task = |e: Error| match e {
-        Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
-        other => other,
-    };
     match t.kind.as_str() {
         "bandit" => bandit(t, c, trials * steps_per_trial).map(Environment::Bandit),
-        "gridworld" => {
-            let defaults = Layout::default();
-            let cell = |v: Option<[usize; 2]>, d: (usize, usize)| v.map_or(d, |[r, c]| (r, c));
-            let start = match t.start {
-                None => None,
-                Some(RawStart::Cell([r, col])) => Some((r, col)),
-                Some(RawStart::Word(w)) if w == "random" => None,
-                Some(RawStart::Word(w)) => {
-                    return Err(c.err(
-                        "task.start",
-                        format!("`{w}`; use \"random\" or a cell [row, column]"),
-                    ));
-                }
-            };
-            let layout = Layout {
-                size: t.size.unwrap_or(defaults.size),
-                a: cell(t.a, defaults.a),
-                a_to: cell(t.a_to, defaults.a_to),
-                b: cell(t.b, defaults.b),
-                b_to: cell(t.b_to, defaults.b_to),
-                start,
-            };
-            let intended = c.finite("task.intended", t.intended.unwrap_or(0.6))?;
-            let mut changes = Vec::with_capacity(t.drift.len());
-            for (k, d) in t.drift.iter().enumerate() {
-                let field = |f: &str| format!("task.drift[{k}].{f}");
-                if d.step.is_some() || d.scale.is_some() || !d.set.is_empty() {
-                    return Err(c.err(
-                        format!("task.drift[{k}]"),
-                        "a gridworld change takes `trial` and `intended`",
-                    ));
-                }
-                let trial = d.trial.ok_or_else(|| {
-                    c.err(field("trial"), "missing; the trial the change starts after")
-                })?;
-                let intended = d.intended.ok_or_else(|| {
-                    c.err(
-                        field("intended"),
-                        "missing; the new probability of moving as chosen",
-                    )
-                })?;
-                if trial >= trials {
-                    return Err(c.err(
-                        field("trial"),
-                        format!(
-                            "{trial} is not before the run's last trial {trials}; \
-                             the change would never happen"
-                        ),
-                    ));
-                }
-                changes.push(IntendedChange {
-                    step: trial.saturating_mul(steps_per_trial),
-                    intended: c.finite(&field("intended"), intended)?,
-                });
-            }
-            GridWorld::new(layout, intended, changes, gamma)
-                .map(Environment::GridWorld)
-                .map_err(under_task)
-        }
-        "vm" => {
-            let f = |field: &str, v: Option<f64>, default: f64| {
-                c.finite(&format!("task.{field}"), v.unwrap_or(default))
-            };
-            let response = match &t.response_times {
-                Some(file) => {
-                    if t.base_ms.is_some() || t.saturation_ms.is_some() || t.noise_sigma.is_some() {
-                        return Err(c.err(
-                            "task.response_times",
-                            "replaces base_ms, saturation_ms and noise_sigma; give one or the other",
-                        ));
-                    }
-                    ResponseModel::Empirical(
-                        load_levels(&beside(c.source, file))
-                            .map_err(|e| unreadable(c, "task.response_times", e))?,
-                    )
-                }
-                None => ResponseModel::Queue {
-                    base_ms: f("base_ms", t.base_ms, 50.0)?,
-                    saturation_ms: f("saturation_ms", t.saturation_ms, 2000.0)?,
-                    sigma: f("noise_sigma", t.noise_sigma, 0.2)?,
-                },
-            };
-            let number =
-                |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
-            let demand = match &t.demand {
-                None => vec![300.0],
-                Some(toml::Value::Array(rates)) => rates
-                    .iter()
-                    .map(number)
-                    .collect::<Option<Vec<f64>>>()
-                    .ok_or_else(|| {
-                        c.err("task.demand", "every rate in the list must be a number")
-                    })?,
-                Some(v) => vec![number(v).ok_or_else(|| {
-                    c.err(
-                        "task.demand",
-                        format!("{v} is not a rate; give requests per period, or a list of them"),
-                    )
-                })?],
-            };
-            let max_vms = t.max_vms.unwrap_or(10);
-            let sla_ms = f("sla_ms", t.sla_ms, 400.0)?;
-            let params = VmParams {
-                bins: t.bins.unwrap_or(50),
-                max_ms: f("max_ms", t.max_ms, 1000.0)?,
-                max_vms,
-                demand,
-                per_vm: f("per_vm", t.per_vm, 100.0)?,
-                response,
-                vm_cost: f("vm_cost", t.vm_cost, 1.0)?,
-                sla_ms,
-                sla_penalty: f("sla_penalty", t.sla_penalty, 20.0)?,
-                start_vms: t.start_vms.unwrap_or(max_vms.div_ceil(2)),
-                threshold_upper_ms: f("threshold_upper_ms", t.threshold_upper_ms, 0.75 * sla_ms)?,
-                threshold_lower_ms: f("threshold_lower_ms", t.threshold_lower_ms, 0.25 * sla_ms)?,
-                gamma,
-            };
-            VmAllocation::new(params)
-                .map(Environment::Vm)
-                .map_err(under_task)
-        }
-        _ => {
-            let model = t.model.ok_or_else(|| {
-                c.err(
-                    "task.model",
-                    "missing; the path of a JSON model file, relative to the scenario",
-                )
-            })?;
-            let loaded = match shipped_model(c.source, &model) {
-                Some(text) => TabularMdp::parse(text, &model.display().to_string(), gamma),
-                None => TabularMdp::load(&beside(c.source, &model), gamma),
-            };
-            loaded
-                .map(Environment::Tabular)
-                .map_err(|e| unreadable(c, "task.model", e))
-        }
+        "gridworld" => gridworld(t, c, gamma, steps_per_trial, trials).map(Environment::GridWorld),
+        "vm" => vm(t, c, gamma).map(Environment::Vm),
+        _ => tabular(t, c, gamma).map(Environment::Tabular),
     }
+}
+
+/// Errors from the environments name their own fields; put them under `task.`.
+fn under_task(c: &Check, e: Error) -> Error {
+    match e {
+        Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
+        other => other,
+    }
+}
+
+fn gridworld(
+    t: RawTask,
+    c: &Check,
+    gamma: f64,
+    steps_per_trial: u64,
+    trials: u64,
+) -> Result<GridWorld> {
+    let defaults = Layout::default();
+    let cell = |v: Option<[usize; 2]>, d: (usize, usize)| v.map_or(d, |[r, c]| (r, c));
+    let start = match t.start {
+        None => None,
+        Some(RawStart::Cell([r, col])) => Some((r, col)),
+        Some(RawStart::Word(w)) if w == "random" => None,
+        Some(RawStart::Word(w)) => {
+            return Err(c.err(
+                "task.start",
+                format!("`{w}`; use \"random\" or a cell [row, column]"),
+            ));
+        }
+    };
+    let layout = Layout {
+        size: t.size.unwrap_or(defaults.size),
+        a: cell(t.a, defaults.a),
+        a_to: cell(t.a_to, defaults.a_to),
+        b: cell(t.b, defaults.b),
+        b_to: cell(t.b_to, defaults.b_to),
+        start,
+    };
+    let intended = c.finite("task.intended", t.intended.unwrap_or(0.6))?;
+    let mut changes = Vec::with_capacity(t.drift.len());
+    for (k, d) in t.drift.iter().enumerate() {
+        let field = |f: &str| format!("task.drift[{k}].{f}");
+        if d.step.is_some() || d.scale.is_some() || !d.set.is_empty() {
+            return Err(c.err(
+                format!("task.drift[{k}]"),
+                "a gridworld change takes `trial` and `intended`",
+            ));
+        }
+        let trial = d
+            .trial
+            .ok_or_else(|| c.err(field("trial"), "missing; the trial the change starts after"))?;
+        let intended = d.intended.ok_or_else(|| {
+            c.err(
+                field("intended"),
+                "missing; the new probability of moving as chosen",
+            )
+        })?;
+        if trial >= trials {
+            return Err(c.err(
+                field("trial"),
+                format!(
+                    "{trial} is not before the run's last trial {trials}; \
+                     the change would never happen"
+                ),
+            ));
+        }
+        changes.push(IntendedChange {
+            step: trial.saturating_mul(steps_per_trial),
+            intended: c.finite(&field("intended"), intended)?,
+        });
+    }
+    GridWorld::new(layout, intended, changes, gamma).map_err(|e| under_task(c, e))
+}
+
+fn vm(t: RawTask, c: &Check, gamma: f64) -> Result<VmAllocation> {
+    let f = |field: &str, v: Option<f64>, default: f64| {
+        c.finite(&format!("task.{field}"), v.unwrap_or(default))
+    };
+    let response = match &t.response_times {
+        Some(file) => {
+            if t.base_ms.is_some() || t.saturation_ms.is_some() || t.noise_sigma.is_some() {
+                return Err(c.err(
+                    "task.response_times",
+                    "replaces base_ms, saturation_ms and noise_sigma; give one or the other",
+                ));
+            }
+            ResponseModel::Empirical(
+                load_levels(&beside(c.source, file))
+                    .map_err(|e| unreadable(c, "task.response_times", e))?,
+            )
+        }
+        None => ResponseModel::Queue {
+            base_ms: f("base_ms", t.base_ms, 50.0)?,
+            saturation_ms: f("saturation_ms", t.saturation_ms, 2000.0)?,
+            sigma: f("noise_sigma", t.noise_sigma, 0.2)?,
+        },
+    };
+    let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    let demand =
+        match &t.demand {
+            None => vec![300.0],
+            Some(toml::Value::Array(rates)) => rates
+                .iter()
+                .map(number)
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| c.err("task.demand", "every rate in the list must be a number"))?,
+            Some(v) => vec![number(v).ok_or_else(|| {
+                c.err(
+                    "task.demand",
+                    format!("{v} is not a rate; give requests per period, or a list of them"),
+                )
+            })?],
+        };
+    let max_vms = t.max_vms.unwrap_or(10);
+    let sla_ms = f("sla_ms", t.sla_ms, 400.0)?;
+    let params = VmParams {
+        bins: t.bins.unwrap_or(50),
+        max_ms: f("max_ms", t.max_ms, 1000.0)?,
+        max_vms,
+        demand,
+        per_vm: f("per_vm", t.per_vm, 100.0)?,
+        response,
+        vm_cost: f("vm_cost", t.vm_cost, 1.0)?,
+        sla_ms,
+        sla_penalty: f("sla_penalty", t.sla_penalty, 20.0)?,
+        start_vms: t.start_vms.unwrap_or(max_vms.div_ceil(2)),
+        threshold_upper_ms: f("threshold_upper_ms", t.threshold_upper_ms, 0.75 * sla_ms)?,
+        threshold_lower_ms: f("threshold_lower_ms", t.threshold_lower_ms, 0.25 * sla_ms)?,
+        gamma,
+    };
+    VmAllocation::new(params).map_err(|e| under_task(c, e))
+}
+
+fn tabular(t: RawTask, c: &Check, gamma: f64) -> Result<TabularMdp> {
+    let model = t.model.ok_or_else(|| {
+        c.err(
+            "task.model",
+            "missing; the path of a JSON model file, relative to the scenario",
+        )
+    })?;
+    let loaded = match shipped_model(c.source, &model) {
+        Some(text) => TabularMdp::parse(text, &model.display().to_string(), gamma),
+        None => TabularMdp::load(&beside(c.source, &model), gamma),
+    };
+    loaded.map_err(|e| unreadable(c, "task.model", e))
 }
 
 /// A file the scenario names cannot be read: say which field named it.
@@ -935,10 +951,7 @@ fn bandit(t: RawTask, c: &Check, steps: u64) -> Result<BernoulliBandit> {
         }
         changes.push(RateChange { step, scale, set });
     }
-    BernoulliBandit::new(arms, changes).map_err(|e| match e {
-        Error::Invalid { field, problem, .. } => c.err(format!("task.{field}"), problem),
-        other => other,
-    })
+    BernoulliBandit::new(arms, changes).map_err(|e| under_task(c, e))
 }
 
 /// A scenario's name names its results folder: a plain file name.

@@ -61,6 +61,41 @@ impl Ledger {
         }
     }
 
+    /// Checks a ledger read back from a file against the task's `shape`
+    /// and the configuration's `prior`.
+    pub fn check_fits(&self, shape: Shape, prior: f64) -> Result<(), String> {
+        let (rows, outcomes) = (shape.rows(), shape.outcomes);
+        if self.prior != prior {
+            return Err(format!(
+                "prior {}; the configuration's is {prior}",
+                self.prior
+            ));
+        }
+        for (name, e) in [
+            ("own", &self.own),
+            ("sent", &self.sent),
+            ("others", &self.others),
+            ("combined", &self.combined),
+        ] {
+            e.check(rows, outcomes)
+                .map_err(|p| format!("{name} counts: {p}"))?;
+        }
+        let listed = |list: &[u32], marks: &[bool]| {
+            marks.len() == rows
+                && list.len() == marks.iter().filter(|&&m| m).count()
+                && list.iter().all(|&r| marks.get(r as usize) == Some(&true))
+        };
+        if !listed(&self.touched, &self.is_touched)
+            || !listed(&self.unsent, &self.is_unsent)
+            || self.others_stamp.len() != self.others.stored_rows()
+            || self.combined_alpha.len() != outcomes
+            || self.global_alpha.len() != outcomes
+        {
+            return Err("its bookkeeping does not fit the task's shape".into());
+        }
+        Ok(())
+    }
+
     /// A ledger rebuilt after a crash from the aggregator's record: what the
     /// learner last shared becomes both its own and its sent counts (anything
     /// it saw since is lost with it), and the others' counts are current.
@@ -71,7 +106,7 @@ impl Ledger {
             ledger.sent.set_row(row, counts);
             ledger.combined.set_row(row, counts);
         }
-        ledger.apply(&OthersUpdate {
+        ledger.absorb(&OthersUpdate {
             learner: rec.learner,
             stamp: rec.stamp,
             rows: rec.others.clone(),
@@ -279,7 +314,7 @@ impl Ledger {
 
     /// Takes the aggregator's word on the others' counts. A row older than
     /// the one already held (a reordered message) is ignored.
-    pub fn apply(&mut self, update: &OthersUpdate) {
+    pub fn absorb(&mut self, update: &OthersUpdate) {
         for (row, counts) in update.rows.iter() {
             if row >= self.is_touched.len() || counts.len() != self.others.outcomes() {
                 continue;
@@ -446,12 +481,12 @@ mod tests {
         new.push(0, &[5.0, 5.0]);
         let mut old = RowBatch::new(2);
         old.push(0, &[1.0, 1.0]);
-        l.apply(&OthersUpdate {
+        l.absorb(&OthersUpdate {
             learner: 0,
             stamp: 9,
             rows: new,
         });
-        l.apply(&OthersUpdate {
+        l.absorb(&OthersUpdate {
             learner: 0,
             stamp: 4,
             rows: old,

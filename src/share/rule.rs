@@ -3,6 +3,7 @@ use std::str::FromStr;
 
 /// When a learner sends a row to the aggregator.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum ShareRule {
     /// The paper's rule: `KL(mean(combined) ‖ mean(global)) > θ`.
     Kl(f64),
@@ -30,6 +31,7 @@ pub enum ShareRule {
 /// How the aggregator answers a learner: which rows that others changed it
 /// sends down.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum Downlink {
     /// Every row some other learner changed since the learner last heard.
     #[default]

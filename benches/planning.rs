@@ -50,12 +50,12 @@ fn random_mdp(states: usize, fanout: usize, seed: u64) -> Mdp {
 fn value_iteration(c: &mut Criterion) {
     let mut group = c.benchmark_group("value_iteration");
     let grid = shipped("scenarios/gridworld.toml")
-        .learner
+        .learner()
         .task()
         .true_model();
     let large = random_mdp(500, 50, 7);
     let vm = shipped("scenarios/vm-allocation.toml")
-        .learner
+        .learner()
         .task()
         .true_model();
     for (name, mdp) in [
@@ -93,18 +93,18 @@ fn planning_learner(c: &mut Criterion) {
         ("vm-allocation", "scenarios/vm-allocation.toml", 10),
     ] {
         let scenario = shipped(file);
-        let steps = scenario.run.steps_per_trial;
+        let steps = scenario.run().steps_per_trial();
         group.throughput(Throughput::Elements(trials * steps));
         let id = BenchmarkId::new(
             name,
             format!(
                 "posterior-sampling/rows={}/steps_per_trial={steps}/trials={trials}/seed=42",
-                scenario.learner.structure().shape().rows()
+                scenario.learner().structure().shape().rows()
             ),
         );
         group.bench_function(id, |b| {
             b.iter_batched_ref(
-                || Learner::new(&scenario.learner, 42, 0, 0),
+                || Learner::new(scenario.learner(), 42, 0, 0),
                 |l| {
                     for _ in 0..trials {
                         l.trial(steps);

@@ -18,7 +18,7 @@ fn learner_step(c: &mut Criterion) {
     const STEPS: u64 = 10_000;
     group.throughput(Throughput::Elements(STEPS));
     for share in [ShareRule::Never, ShareRule::Kl(0.01)] {
-        let config = scenario.learner.with_share(share).expect("a valid rule");
+        let config = scenario.learner().with_share(share).expect("a valid rule");
         let id = BenchmarkId::new(
             "thompson",
             format!("arms=20/share={share}/steps={STEPS}/seed=42"),
@@ -119,13 +119,13 @@ fn aggregator_fan_in(c: &mut Criterion) {
     });
     const AGENTS: u32 = 1000;
     let mut learners: Vec<Learner> = (0..AGENTS)
-        .map(|i| Learner::new(&scenario.learner, 42, 0, i))
+        .map(|i| Learner::new(scenario.learner(), 42, 0, i))
         .collect();
     let mut round = Vec::new();
     for _ in 0..50 {
         round = learners.iter_mut().filter_map(|l| l.trial(1)).collect();
     }
-    let shape = scenario.learner.structure().shape();
+    let shape = scenario.learner().structure().shape();
     group.throughput(Throughput::Elements(round.len() as u64));
     let rows: usize = round.iter().map(|m| m.rows.rows.len()).sum();
     let id = BenchmarkId::new(

@@ -140,13 +140,13 @@ impl AgentConfigBuilder {
             );
         }
         if let Err(p) = c.policy.check() {
-            return bad("policy", p);
+            return bad("policy", p.problem().into());
         }
         if let Err(p) = c.share.check() {
-            return bad("share", p);
+            return bad("share", p.problem().into());
         }
         if let Err(p) = c.downlink.check() {
-            return bad("downlink", p);
+            return bad("downlink", p.problem().into());
         }
         if c.check_every == 0 {
             return bad("check_every", "0; check at least every observation".into());
@@ -414,9 +414,7 @@ impl Agent {
             .map_err(bad)?;
         let mut agent = Self::with_rng(structure, config, state.ledger.learner(), state.rng)?;
         match (&mut agent.planner, state.plan) {
-            (Some(planner), Some(plan)) => planner
-                .restore(plan)
-                .map_err(|p| Error::invalid("agent state", "plan", p))?,
+            (Some(planner), Some(plan)) => planner.restore(plan)?,
             (None, Some(_)) => {
                 return Err(Error::invalid(
                     "agent state",

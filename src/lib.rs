@@ -118,7 +118,9 @@ pub mod sweep;
 
 pub use agent::{Agent, AgentConfig, AgentState};
 pub use env::Task;
-pub use error::{Error, ProtocolError, Result};
+#[cfg(feature = "remote")]
+pub use error::RemoteError;
+pub use error::{Error, ParamError, ProtocolError, Result, RuntimeError};
 pub use model::Structure;
 pub use observe::Observe;
 #[cfg(feature = "runtime")]

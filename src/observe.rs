@@ -41,7 +41,7 @@ pub struct RunStart {
 /// let mut last = Last::default();
 /// run_scenario(&scenario, &RunOptions::default(), &mut last)?;
 /// // A record every `metrics.record_every` trials.
-/// assert_eq!(last.records as u64, 100 / scenario.metrics.record_every);
+/// assert_eq!(last.records as u64, 100 / scenario.metrics().record_every());
 /// assert!(last.finished && last.regret > 0.0);
 /// # Ok::<(), parbayes::Error>(())
 /// ```

@@ -17,7 +17,7 @@ fn shipped(name: &str, policy: Policy) -> LearnerConfig {
     };
     Scenario::load(name.as_ref(), &overrides)
         .unwrap()
-        .learner
+        .learner()
         .with_share(ShareRule::Always)
         .unwrap()
 }
@@ -175,7 +175,7 @@ fn bad_input_is_refused_and_changes_nothing() {
         .policy(Policy::BayesUcb)
         .build()
         .unwrap();
-    assert!(Agent::new(grid.learner.structure(), &ucb, 0, 1).is_err());
+    assert!(Agent::new(grid.learner().structure(), &ucb, 0, 1).is_err());
 }
 
 #[test]
@@ -408,7 +408,9 @@ fn a_state_that_does_not_fit_is_refused() {
     assert!(err.to_string().contains("≥ 0"), "{err}");
     // A plan for an agent that does not plan (the GridWorld's, pasted in).
     let grid = shipped("gridworld", Policy::PosteriorSampling);
-    let planned = Agent::new(grid.structure(), grid.agent(), 0, 1).unwrap().save();
+    let planned = Agent::new(grid.structure(), grid.agent(), 0, 1)
+        .unwrap()
+        .save();
     let plan = serde_json::to_value(&planned).unwrap()["plan"].clone();
     assert!(!plan.is_null());
     let mut value = serde_json::to_value(&saved).unwrap();

@@ -73,7 +73,7 @@ fn one_thompson_learner_matches_exact_thompson_sampling() {
     let out = run_scenario(&scenario, &RunOptions::default(), &mut ()).unwrap();
     let ours = final_regrets(&out.records, 1);
     assert_eq!(ours.len(), reps as usize);
-    let Environment::Bandit(b) = &scenario.learner.task() else {
+    let Environment::Bandit(b) = scenario.learner().task() else {
         unreachable!("bandit-news is a bandit")
     };
     let theirs: Vec<f64> = (0..reps)
@@ -134,13 +134,7 @@ fn same_seed_same_records_on_one_or_two_threads_and_any_cohort_split() {
     assert_eq!(base, run(2, 0));
     assert_eq!(base, run(2, 7));
     assert_eq!(base, run(1, 3));
-    let other_seed = Scenario {
-        run: parbayes::scenario::RunPlan {
-            seed: 43,
-            ..scenario.run.clone()
-        },
-        ..scenario.clone()
-    };
+    let other_seed = scenario.to_builder().seed(43).build().unwrap();
     let differs = run_scenario(&other_seed, &RunOptions::default(), &mut ())
         .unwrap()
         .records;
@@ -169,9 +163,9 @@ fn the_actor_run_equals_a_plain_loop_over_the_core() {
     .unwrap();
     let last = out.records.last().unwrap();
 
-    let config = &scenario.learner;
+    let config = scenario.learner();
     let mut learners: Vec<Learner> = (0..4)
-        .map(|i| Learner::new(config, scenario.run.seed, 0, i))
+        .map(|i| Learner::new(config, scenario.run().seed(), 0, i))
         .collect();
     let mut agg = parbayes::share::Aggregator::new(config.structure().shape(), 4);
     let mut pending = Vec::new();

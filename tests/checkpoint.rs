@@ -56,12 +56,12 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
     assert!(!saved.is_empty());
     // At least one experiment was stopped part-way.
     let reader = resuming(dir.path()).continuity.checkpoints;
-    let part_way = scenario.run.agents.iter().any(|&a| {
-        (0..scenario.run.reps).any(|rep| {
+    let part_way = scenario.run().agents().iter().any(|&a| {
+        (0..scenario.run().reps()).any(|rep| {
             reader
                 .read(a, rep)
                 .unwrap()
-                .is_some_and(|s| !s.finished && s.trial < scenario.run.trials)
+                .is_some_and(|s| !s.finished && s.trial < scenario.run().trials())
         })
     });
     assert!(part_way, "{saved:?}");
@@ -85,8 +85,11 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
     // Proof that the checkpoints were used: under another seed, experiments
     // with a checkpoint still continue the first run's learners exactly;
     // the others start afresh and differ.
-    let mut reseeded = scenario.clone();
-    reseeded.run.seed += 1;
+    let reseeded = scenario
+        .to_builder()
+        .seed(scenario.run().seed() + 1)
+        .build()
+        .unwrap();
     let from_copy = resuming(copy.path());
     let mixed = run_scenario(&reseeded, &from_copy, &mut ())
         .unwrap()
@@ -98,8 +101,8 @@ fn stop_and_resume(scenario: &Scenario, every: u64, at: u64) {
             .cloned()
             .collect()
     };
-    for &agents in &scenario.run.agents {
-        for rep in 0..scenario.run.reps {
+    for &agents in scenario.run().agents() {
+        for rep in 0..scenario.run().reps() {
             let name = format!("agents-{agents}-rep-{rep}.msgpack");
             let same = of(&whole, agents, rep) == of(&mixed, agents, rep);
             assert_eq!(same, saved.contains(&name), "{name}: {saved:?}");
@@ -273,8 +276,12 @@ fn trials_run_in_batches_give_exactly_the_records_of_one_trial_at_a_time() {
             share: Some(share.parse().unwrap()),
             ..Default::default()
         };
-        let mut scenario = Scenario::load(name.as_ref(), &overrides).unwrap();
-        scenario.broadcast_every = broadcast_every;
+        let scenario = Scenario::load(name.as_ref(), &overrides)
+            .unwrap()
+            .to_builder()
+            .broadcast_every(broadcast_every)
+            .build()
+            .unwrap();
         let name = format!("{name} {share}");
         let batched = run_scenario(&scenario, &RunOptions::default(), &mut ())
             .unwrap()

@@ -23,15 +23,15 @@ fn news(fault_kill: f64) -> Scenario {
 #[test]
 fn with_crashes_the_global_evidence_is_the_sum_of_what_each_learner_last_shared() {
     let scenario = news(0.1);
-    let config = &scenario.learner;
+    let config = scenario.learner();
     let shape = config.structure().shape();
-    let (seed, n) = (scenario.run.seed, 8u32);
+    let (seed, n) = (scenario.run().seed(), 8u32);
     let mut cohort = Cohort::new(config, seed, 0, 0..n);
     let mut agg = Aggregator::new(shape, n as usize).with_downlink(config.agent().downlink());
     let mut pending: Vec<OthersUpdate> = Vec::new();
     let mut crashes = 0;
-    for trial in 1..=scenario.run.trials {
-        let victims = crashed(seed, 0, trial, n, scenario.run.fault_kill);
+    for trial in 1..=scenario.run().trials() {
+        let victims = crashed(seed, 0, trial, n, scenario.run().fault_kill());
         crashes += victims.len();
         let recoveries: Vec<_> = victims
             .iter()
@@ -105,20 +105,17 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
         let summary = parbayes::summary::Summary::new(s, &out);
         summary.results[0].final_.regret_per_agent
     };
-    let with_reps = |mut s: Scenario| {
-        s.run.reps = 4;
-        s
-    };
+    let with_reps = |s: Scenario| s.to_builder().reps(4).build().unwrap();
     // A crash every 100 pulls on average, against a send every 100 at most.
     let (none, some) = (
         regret(&with_reps(news(0.0))),
         regret(&with_reps(news(0.01))),
     );
-    let mut never = with_reps(news(0.0));
-    never.learner = never
-        .learner
-        .with_share(parbayes::share::ShareRule::Never)
-        .unwrap();
+    let never = with_reps(news(0.0));
+    let learner = never
+        .learner()
+        .with_share(parbayes::share::ShareRule::Never);
+    let never = never.with_learner(learner.unwrap());
     let alone = regret(&never);
     // A rebuilt learner keeps what it last sent, so crashes cost what it
     // had not sent yet; learners that lose that now and then still beat
@@ -127,42 +124,4 @@ fn crashes_cost_accuracy_but_sharing_keeps_most_of_it() {
         none < some && some < alone,
         "p = 0: {none}, p = 0.01: {some}, never sharing: {alone}"
     );
-}
-
-#[test]
-fn a_failed_learner_actor_is_restarted_by_its_supervisor() {
-    use kameo::prelude::*;
-    use kameo::supervision::RestartPolicy;
-    use parbayes::runtime::{CohortActor, Crash, RunTrial, SaveCohort, Supervisor};
-
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let scenario = news(0.0);
-        let cohort = Cohort::new(&scenario.learner, 42, 0, 0..1);
-        let supervisor = Supervisor::spawn(());
-        let actor = CohortActor::supervise(&supervisor, cohort)
-            .restart_policy(RestartPolicy::Transient)
-            .restart_limit(10, std::time::Duration::from_secs(1))
-            .spawn()
-            .await;
-        let trial = |t| RunTrial {
-            trial: t,
-            trials: 1,
-            recoveries: Vec::new(),
-            stats: false,
-            updates: Vec::new(),
-            steps: 5,
-            measures: Vec::new(),
-        };
-        let steps = |saved: parbayes::runtime::SavedCohort| saved.0[0].stats().steps;
-        actor.ask(trial(1)).await.unwrap();
-        assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
-        // The handler fails: kameo stops the actor as panicked, and the
-        // supervisor starts it again from its initial state, behind the same
-        // reference.
-        actor.tell(Crash).await.unwrap();
-        assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 0);
-        actor.ask(trial(2)).await.unwrap();
-        assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
-    });
 }

@@ -16,7 +16,7 @@ fn gridworld(overrides: Overrides) -> Scenario {
 
 #[test]
 fn simulated_moves_match_the_true_model() {
-    let env = gridworld(Overrides::default()).learner.task().clone();
+    let env = gridworld(Overrides::default()).learner().task().clone();
     let shape = env.shape();
     let mut rng = learner_rng(11, 0, 0);
     let n = 200_000;
@@ -42,7 +42,7 @@ fn simulated_moves_match_the_true_model() {
 
 #[test]
 fn the_known_structure_agrees_with_every_true_transition() {
-    let env = gridworld(Overrides::default()).learner.task().clone();
+    let env = gridworld(Overrides::default()).learner().task().clone();
     let shape = env.shape();
     let model = env.true_model();
     for s in 0..shape.states {
@@ -74,7 +74,7 @@ fn brute_force(learners: &[Learner], row: usize, outcomes: usize) -> Vec<f64> {
 #[test]
 fn sharing_always_pools_every_learners_moves_exactly() {
     let config = gridworld(Overrides::default())
-        .learner
+        .learner()
         .with_share(ShareRule::Always)
         .unwrap();
     let shape = config.structure().shape();
@@ -138,7 +138,7 @@ fn policy_loss_vanishes_for_a_learner_that_knows_the_model() {
     // A learner that has seen each row's exact distribution 10⁹ times acts
     // optimally; one that has seen nothing acts on a uniform model.
     let scenario = gridworld(Overrides::default());
-    let env = scenario.learner.task().clone();
+    let env = scenario.learner().task().clone();
     let shape = env.shape();
     let mut truth = vec![0.0; shape.outcomes];
     struct Known(Vec<Vec<f64>>);
@@ -156,7 +156,7 @@ fn policy_loss_vanishes_for_a_learner_that_knows_the_model() {
             truth.iter().map(|p| 1.0 + 1e9 * p).collect()
         })
         .collect();
-    let (truth, structure) = (env.truth().unwrap(), scenario.learner.structure());
+    let (truth, structure) = (env.truth().unwrap(), scenario.learner().structure());
     let loss = parbayes::policy::policy_loss(truth, structure, &Known(rows));
     assert!(loss.abs() < 1e-9, "{loss}");
     let uniform = Known(vec![vec![1.0; shape.outcomes]; shape.rows()]);
@@ -221,7 +221,7 @@ fn a_tabular_model_file_runs_and_its_learners_find_the_far_bank() {
             },
         )
         .unwrap();
-        assert!(matches!(s.learner.task(), Environment::Tabular(_)));
+        assert!(matches!(s.learner().task(), Environment::Tabular(_)));
         let records = run_scenario(&s, &RunOptions::default(), &mut ())
             .unwrap()
             .records;

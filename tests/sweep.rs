@@ -9,19 +9,19 @@ use parbayes::{Overrides, RunOptions, Scenario};
 /// The aggregator's traffic after a plain loop over the core: every learner
 /// takes a trial, the aggregator folds their shares in id order and answers.
 fn core_traffic(scenario: &Scenario, sharing: Sharing, n: u32) -> Traffic {
-    let config = scenario.learner.with_sharing(sharing).unwrap();
+    let config = scenario.learner().with_sharing(sharing).unwrap();
     let mut learners: Vec<Learner> = (0..n)
-        .map(|i| Learner::new(&config, scenario.run.seed, 0, i))
+        .map(|i| Learner::new(&config, scenario.run().seed(), 0, i))
         .collect();
     let mut agg =
         Aggregator::new(config.structure().shape(), n as usize).with_downlink(sharing.downlink);
     let mut pending: Vec<OthersUpdate> = Vec::new();
-    for _ in 0..scenario.run.trials {
+    for _ in 0..scenario.run().trials() {
         for u in pending.drain(..) {
             learners[u.learner as usize].absorb(&u);
         }
         for l in &mut learners {
-            if let Some(m) = l.trial(scenario.run.steps_per_trial) {
+            if let Some(m) = l.trial(scenario.run().steps_per_trial()) {
                 agg.receive(&m).unwrap();
             }
         }

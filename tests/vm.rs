@@ -8,7 +8,7 @@ use parbayes::{Overrides, Scenario};
 fn vm(text: &str) -> VmAllocation {
     match Scenario::parse(text, "vm.toml", "vm", &Overrides::default())
         .unwrap()
-        .learner
+        .learner()
         .task()
         .clone()
     {
@@ -132,7 +132,7 @@ fn empirical_response_times_are_drawn_from_the_nearest_load_level() {
     )
     .unwrap();
     let s = Scenario::load(&path, &Overrides::default()).unwrap();
-    let Environment::Vm(env) = s.learner.task() else {
+    let Environment::Vm(env) = s.learner().task() else {
         panic!()
     };
     // 300 requests on 5 VMs of 100: load 0.6, bins of 20 ms: 150 → 7, 210 → 10, 250 → 12.

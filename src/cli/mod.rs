@@ -201,10 +201,10 @@ pub fn execute(cli: Cli) -> Result<()> {
                     stdout,
                     "{}: ok ({}, {} agent counts, {} trials × {} reps)",
                     path.display(),
-                    s.name,
-                    s.run.agents.len(),
-                    s.run.trials,
-                    s.run.reps
+                    s.name(),
+                    s.run().agents().len(),
+                    s.run().trials(),
+                    s.run().reps()
                 )?;
             }
             Ok(())
@@ -216,7 +216,7 @@ pub fn execute(cli: Cli) -> Result<()> {
             let mut stdout = std::io::stdout().lock();
             for (name, text) in SHIPPED {
                 let s = Scenario::parse(text, name, name, &Overrides::default())?;
-                writeln!(stdout, "{name:<20} {}", s.description)?;
+                writeln!(stdout, "{name:<20} {}", s.description())?;
             }
             Ok(())
         }
@@ -549,7 +549,7 @@ fn sweep(
         &common.overrides(None, policy.first().copied()),
     )?;
     for p in &policy {
-        scenario.learner.with_policy(*p)?;
+        scenario.learner().with_policy(*p)?;
     }
     let options = run_options(common.threads, common.mode)?;
     options.check(&scenario)?;
@@ -557,7 +557,7 @@ fn sweep(
         let mut dir = default_results_dir(&scenario);
         let name = dir.file_name().map(|n| {
             n.to_string_lossy()
-                .replacen(&scenario.name, &format!("{}-sweep", scenario.name), 1)
+                .replacen(scenario.name(), &format!("{}-sweep", scenario.name()), 1)
         });
         if let Some(n) = name {
             dir.set_file_name(n);
@@ -569,7 +569,7 @@ fn sweep(
     let share = match (share.is_empty(), policy.len()) {
         (false, _) => share,
         (true, 0 | 1) => parbayes::sweep::standard_rules(&scenario),
-        (true, _) => vec![scenario.learner.agent().sharing()],
+        (true, _) => vec![scenario.learner().agent().sharing()],
     };
     let sweep = sweep_in_folder(&scenario, &policy, &share, &options, dir, &mut bar);
     bar.0.finish_and_clear();

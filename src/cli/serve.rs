@@ -167,7 +167,7 @@ fn learners(args: LearnersArgs) -> Result<()> {
         ..Overrides::default()
     };
     let scenario = Scenario::load(&args.scenario, &overrides)?;
-    let [agents] = scenario.run.agents[..] else {
+    let [agents] = scenario.run().agents()[..] else {
         anyhow::bail!(parbayes::Error::invalid(
             "command line",
             "--agents",

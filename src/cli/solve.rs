@@ -34,7 +34,7 @@ pub(crate) fn solve(args: SolveArgs) -> Result<()> {
         Environment::Tabular(TabularMdp::load(&args.model, args.gamma.unwrap_or(0.9))?)
     } else {
         Scenario::load(&args.model, &Overrides::default())?
-            .learner
+            .learner()
             .task()
             .clone()
     };

@@ -38,7 +38,7 @@ impl Evidence {
 
     /// Checks a store read back from a file: `rows` rows of `outcomes`
     /// outcomes, a consistent index, counts finite and ≥ 0.
-    pub fn check(&self, rows: usize, outcomes: usize) -> Result<(), String> {
+    pub(crate) fn check(&self, rows: usize, outcomes: usize) -> Result<(), String> {
         if self.outcomes != outcomes || self.slot_of.len() != rows {
             return Err(format!(
                 "{} rows of {} outcomes; the task has {rows} of {outcomes}",

@@ -22,6 +22,7 @@ use std::str::FromStr;
 
 use rand::{Rng, RngExt};
 
+use crate::error::ParamError;
 use crate::model::{Shape, Structure};
 use crate::posterior::GammaCache;
 
@@ -96,14 +97,16 @@ pub struct Decision<'a> {
 }
 
 impl Policy {
-    /// Checks the policy's parameter: ε in `[0, 1]`, τ finite and > 0.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the policy's parameter: ε in `[0, 1]`, τ finite and > 0. The
+    /// one gate every policy passes, parsed or built in code.
+    pub fn check(&self) -> Result<(), ParamError> {
+        let bad = |p: String| Err(ParamError::new("policy", p));
         match *self {
             Policy::EpsilonGreedy { epsilon } if !(0.0..=1.0).contains(&epsilon) => {
-                Err(format!("ε = {epsilon} is outside [0, 1]"))
+                bad(format!("ε = {epsilon} is outside [0, 1]"))
             }
             Policy::Softmax { temperature } if !(temperature.is_finite() && temperature > 0.0) => {
-                Err(format!("τ = {temperature} must be finite and > 0"))
+                bad(format!("τ = {temperature} must be finite and > 0"))
             }
             _ => Ok(()),
         }
@@ -231,39 +234,32 @@ impl fmt::Display for Policy {
 pub const POLICY_FORMS: &str = "posterior-sampling (or thompson), epsilon-greedy:E with E in [0, 1], softmax:T with T > 0, ucb";
 
 impl FromStr for Policy {
-    type Err = String;
+    type Err = ParamError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |p: String| ParamError::new("policy", p);
         let (name, arg) = match s.split_once(':') {
             Some((n, a)) => (n.trim(), Some(a.trim())),
             None => (s.trim(), None),
         };
-        let number = |what: &str| -> Result<f64, String> {
-            let a =
-                arg.ok_or_else(|| format!("`{name}` needs a parameter, e.g. `{name}:{what}`"))?;
+        let number = |what: &str| -> Result<f64, ParamError> {
+            let a = arg
+                .ok_or_else(|| bad(format!("`{name}` needs a parameter, e.g. `{name}:{what}`")))?;
             a.parse::<f64>()
-                .map_err(|_| format!("`{a}` is not a number"))
+                .map_err(|_| bad(format!("`{a}` is not a number")))
         };
         let policy = match (name, arg) {
             ("posterior-sampling" | "thompson", None) => Policy::PosteriorSampling,
             ("ucb" | "bayes-ucb", None) => Policy::BayesUcb,
-            ("epsilon-greedy", _) => {
-                let epsilon = number("0.1")?;
-                if !(0.0..=1.0).contains(&epsilon) {
-                    return Err(format!("ε = {epsilon} is outside [0, 1]"));
-                }
-                Policy::EpsilonGreedy { epsilon }
-            }
-            ("softmax", _) => {
-                let temperature = number("0.05")?;
-                if !(temperature.is_finite() && temperature > 0.0) {
-                    return Err(format!("τ = {temperature} must be finite and > 0"));
-                }
-                Policy::Softmax { temperature }
-            }
-            _ => return Err(format!("unknown policy `{s}`; use {POLICY_FORMS}")),
+            ("epsilon-greedy", _) => Policy::EpsilonGreedy {
+                epsilon: number("0.1")?,
+            },
+            ("softmax", _) => Policy::Softmax {
+                temperature: number("0.05")?,
+            },
+            _ => return Err(bad(format!("unknown policy `{s}`; use {POLICY_FORMS}"))),
         };
-        Ok(policy)
+        policy.check().map(|()| policy)
     }
 }
 

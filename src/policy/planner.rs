@@ -61,9 +61,13 @@ impl Planner {
     }
 
     /// Continues from a saved plan; refuses one of another shape.
-    pub fn restore(&mut self, state: PlanState) -> Result<(), String> {
+    pub fn restore(&mut self, state: PlanState) -> crate::Result<()> {
         if !state.solver.fits(self.model.shape()) {
-            return Err("the saved value function does not fit the task's shape".into());
+            return Err(crate::Error::invalid(
+                "agent state",
+                "plan",
+                "the saved value function does not fit the task's shape",
+            ));
         }
         self.solver = state.solver;
         self.since = state.since;

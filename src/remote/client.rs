@@ -12,6 +12,7 @@ use super::server::{AggregatorServer, DOOR_NAME};
 use super::swarm::{REPLY_TIMEOUT, current, node, parse_addr};
 use super::wire::{Join, Joined, Progress, Refusal, RunId, Sync, Synced};
 use crate::agent::Agent;
+use crate::error::RemoteError;
 use crate::error::{Error, Result};
 use crate::share::ShareMessage;
 
@@ -61,9 +62,11 @@ impl AggregatorClient {
                 Err(e) => tracing::debug!(error = %e, "lookup failed"),
             }
             if Instant::now() >= deadline {
-                return Err(Error::Remote(format!(
-                    "no parbayes aggregator answered at {addr} within {patience:?}"
-                )));
+                return Err(RemoteError::Unreachable {
+                    addr: addr.to_string(),
+                    patience,
+                }
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -96,7 +99,7 @@ impl AggregatorClient {
                     tracing::warn!(error = %e, ?wait, "join failed; retrying");
                     self.backoff(&mut wait).await;
                 }
-                Err(e) => return Err(Error::Remote(format!("the aggregator failed: {e}"))),
+                Err(e) => return Err(RemoteError::Failed(e.to_string()).into()),
             }
         };
         self.block = Some((ids, joined.session));
@@ -117,7 +120,7 @@ impl AggregatorClient {
         progress: Option<Progress>,
     ) -> Result<Synced> {
         let Some((ids, session)) = self.block.clone() else {
-            return Err(Error::Remote("sync before join".into()));
+            return Err(RemoteError::NotJoined.into());
         };
         let mut msg = Sync {
             session,
@@ -153,10 +156,11 @@ impl AggregatorClient {
                 }
                 Err(e) => {
                     self.full = true;
-                    return Err(Error::Remote(format!(
-                        "the aggregator did not answer for {:?}: {e}",
-                        self.patience
-                    )));
+                    return Err(RemoteError::Silent {
+                        patience: self.patience,
+                        problem: e.to_string(),
+                    }
+                    .into());
                 }
             }
         }
@@ -201,12 +205,7 @@ impl AggregatorClient {
             let agent = agents
                 .iter_mut()
                 .find(|a| a.id() == update.learner)
-                .ok_or_else(|| {
-                    Error::Remote(format!(
-                        "an update for learner {}, not among these agents",
-                        update.learner
-                    ))
-                })?;
+                .ok_or(RemoteError::ForeignUpdate(update.learner))?;
             agent.absorb(update)?;
         }
         Ok(())
@@ -214,5 +213,5 @@ impl AggregatorClient {
 }
 
 fn refused(why: Refusal) -> Error {
-    Error::Remote(format!("the aggregator refused: {why}"))
+    RemoteError::Refused(why).into()
 }

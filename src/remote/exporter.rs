@@ -14,7 +14,8 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 
-use crate::error::{Error, Result};
+use crate::error::RemoteError;
+use crate::error::Result;
 
 /// Serves the metrics at `http://addr/metrics` (any path answers), once per
 /// process: a second call with the same address is a no-op, with another
@@ -25,15 +26,20 @@ pub fn serve_metrics(addr: SocketAddr) -> Result<()> {
         return if at == addr {
             Ok(())
         } else {
-            Err(Error::Remote(format!(
-                "metrics are already served at {at}; one address per process"
-            )))
+            Err(RemoteError::Transport {
+                what: format!("metrics are already served at {at}"),
+                problem: "one address per process".into(),
+            }
+            .into())
         };
     }
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .install()
-        .map_err(|e| Error::Remote(format!("cannot serve metrics at {addr}: {e}")))?;
+        .map_err(|e| RemoteError::Transport {
+            what: format!("cannot serve metrics at {addr}"),
+            problem: e.to_string(),
+        })?;
     let _ = SERVING.set(addr);
     tracing::info!(%addr, "serving Prometheus metrics");
     Ok(())

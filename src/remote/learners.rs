@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::client::AggregatorClient;
 use super::wire::{Progress, RunId, Synced, Totals};
 use crate::env::Task;
+use crate::error::RemoteError;
 use crate::error::{Error, Result};
 use crate::learner::{Cohort, LearnerMetrics, LearnerStats};
 use crate::report::fingerprint;
@@ -85,7 +86,7 @@ impl Pipe {
         let handle = self.in_flight.take().expect("a sync in flight");
         let (client, synced) = handle
             .await
-            .map_err(|e| Error::Runtime(format!("a sync failed: {e}")))?;
+            .map_err(|e| RemoteError::Failed(format!("a sync failed: {e}")))?;
         self.client = Some(client);
         let synced = synced?;
         self.syncs += 1;

@@ -28,6 +28,7 @@ mod server;
 mod swarm;
 mod wire;
 
+pub use crate::error::RemoteError;
 pub use client::AggregatorClient;
 pub use exporter::serve_metrics;
 pub use learners::{Served, run_id, serve_learners};

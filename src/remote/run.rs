@@ -22,7 +22,8 @@ use super::server::{
 use super::swarm::node;
 use super::wire::RunId;
 use crate::env::Task;
-use crate::error::{Error, Result};
+use crate::error::RemoteError;
+use crate::error::{Error, Result, RuntimeError};
 
 use crate::observe::Observe;
 use crate::record::TrialRecord;
@@ -160,7 +161,7 @@ async fn open_server<T: Task>(
     server
         .ask(Open(args))
         .await
-        .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+        .map_err(|e| RuntimeError::Aggregator(format!("{e:?}")))?;
     Ok((server, blocks))
 }
 
@@ -247,10 +248,12 @@ pub async fn run_hosted<T: Task>(
                     for (ids, age) in &seen.blocks {
                         let finished = blocks.get(&ids.start).is_some_and(|(_, r)| *r >= plan.trials);
                         if !finished && *age > hosting.patience.as_secs_f64() {
-                            return Err(Error::Remote(format!(
-                                "learners {}..{} have not been heard from for {age:.0} s (patience {:?})",
-                                ids.start, ids.end, hosting.patience
-                            )));
+                            return Err(RemoteError::Unheard {
+                                ids: ids.clone(),
+                                seconds: *age,
+                                patience: hosting.patience,
+                            }
+                            .into());
                         }
                     }
                 }
@@ -291,7 +294,7 @@ pub async fn open_aggregator(
     server
         .ask(Open(ServerArgs::new(run, aggregator, None)))
         .await
-        .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+        .map_err(|e| RuntimeError::Aggregator(format!("{e:?}")))?;
     Ok((me.listening.clone(), server))
 }
 
@@ -303,7 +306,10 @@ async fn door() -> Result<&'static ActorRef<AggregatorServer>> {
         server
             .register(DOOR_NAME)
             .await
-            .map_err(|e| Error::Remote(format!("cannot register the aggregator: {e}")))?;
+            .map_err(|e| RemoteError::Transport {
+                what: "cannot register the aggregator".into(),
+                problem: e.to_string(),
+            })?;
         Ok(server)
     })
     .await
@@ -343,7 +349,7 @@ async fn write_snapshot(server: &ActorRef<AggregatorServer>, path: &Path) -> Res
         return Ok(());
     };
     let bytes = rmp_serde::to_vec(&snapshot)
-        .map_err(|e| Error::Runtime(format!("cannot encode the snapshot: {e}")))?;
+        .map_err(|e| RuntimeError::Checkpoint(format!("cannot encode the snapshot: {e}")))?;
     let part = path.with_extension("part");
     let write = |source| Error::Write {
         path: path.to_path_buf(),
@@ -376,7 +382,7 @@ async fn look(server: &ActorRef<AggregatorServer>) -> Result<Seen> {
         .await
         .ok()
         .flatten()
-        .ok_or_else(|| Error::Runtime("the aggregator stopped serving".into()))
+        .ok_or_else(|| RuntimeError::StoppedEarly("the aggregator's server").into())
 }
 
 /// The learner processes this run started.
@@ -425,11 +431,9 @@ impl Children {
         cmd.stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::Remote(format!(
-                "cannot start the process for learners {}..{}: {e}",
-                spec.ids.start, spec.ids.end
-            ))
+        let mut child = cmd.spawn().map_err(|e| RemoteError::Spawn {
+            ids: spec.ids.clone(),
+            problem: e.to_string(),
         })?;
         tracing::info!(
             pid = child.id(),
@@ -469,11 +473,13 @@ impl Children {
             return Err(Error::Interrupted);
         }
         if self.restarts[index] >= hosting.restarts {
-            return Err(Error::Remote(format!(
-                "the process for learners {}..{} exited ({status}) at trial {reached}, \
-                 after {} restarts",
-                spec.ids.start, spec.ids.end, self.restarts[index]
-            )));
+            return Err(RemoteError::Exited {
+                ids: spec.ids.clone(),
+                status: status.to_string(),
+                reached,
+                restarts: self.restarts[index],
+            }
+            .into());
         }
         self.restarts[index] += 1;
         tracing::warn!(

@@ -9,6 +9,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
+use crate::error::RemoteError;
 use crate::error::{Error, Result};
 
 /// The most bytes one message may carry: a sync of many learners' shares
@@ -69,7 +70,10 @@ impl Node {
 }
 
 async fn start(listen: Multiaddr) -> Result<Node> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| Error::Remote(format!("{what}: {e}"));
+    let failed = |what: &str, e: &dyn std::fmt::Display| RemoteError::Transport {
+        what: what.into(),
+        problem: e.to_string(),
+    };
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -145,9 +149,18 @@ async fn start(listen: Multiaddr) -> Result<Node> {
     });
     let listening = tokio::time::timeout(Duration::from_secs(10), bound_rx)
         .await
-        .map_err(|_| Error::Remote(format!("{listen}: the listener did not start in 10 s")))?
-        .map_err(|_| Error::Remote(format!("{listen}: the node stopped")))?
-        .map_err(|e| Error::Remote(format!("cannot listen on {listen}: {e}")))?;
+        .map_err(|_| RemoteError::Transport {
+            what: listen.to_string(),
+            problem: "the listener did not start in 10 s".into(),
+        })?
+        .map_err(|_| RemoteError::Transport {
+            what: listen.to_string(),
+            problem: "the node stopped".into(),
+        })?
+        .map_err(|e| RemoteError::Transport {
+            what: format!("cannot listen on {listen}"),
+            problem: e.to_string(),
+        })?;
     Ok(Node {
         peer,
         listening,

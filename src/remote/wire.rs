@@ -138,35 +138,4 @@ pub struct Synced {
     pub restarted: bool,
 }
 
-/// Why the aggregator refused a message. Nothing changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
-pub enum Refusal {
-    /// The peer speaks another protocol version.
-    #[error("protocol version {theirs}; this aggregator speaks {ours}")]
-    Protocol {
-        /// Ours.
-        ours: u32,
-        /// The peer's.
-        theirs: u32,
-    },
-    /// The peer belongs to another run (scenario, shape, agents or repetition).
-    #[error("the peer belongs to another run: {0}")]
-    OtherRun(String),
-    /// The ids are empty, out of range, or overlap another live block.
-    #[error("learner ids {start}..{end}: {problem}")]
-    Ids {
-        /// First id.
-        start: u32,
-        /// One past the last.
-        end: u32,
-        /// What is wrong with them.
-        problem: String,
-    },
-    /// The session is unknown, or a later join of its ids superseded it.
-    #[error("session {0} is unknown or superseded; rejoin")]
-    Session(u64),
-    /// A share message is malformed or not from the block.
-    #[error("{0}")]
-    Malformed(String),
-}
+pub use crate::error::Refusal;

@@ -323,13 +323,13 @@ impl Manifest {
             .as_deref()
             .map(str::parse::<Sharing>)
             .transpose()
-            .map_err(|e| Error::invalid(source, "share", e))?;
+            .map_err(|e| Error::invalid(source, "share", e.problem()))?;
         let policy = self
             .policy
             .as_deref()
             .map(str::parse::<Policy>)
             .transpose()
-            .map_err(|e| Error::invalid(source, "policy", e))?;
+            .map_err(|e| Error::invalid(source, "policy", e.problem()))?;
         Ok(Overrides {
             agents: self.agents.clone(),
             reps: self.reps,

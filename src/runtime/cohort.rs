@@ -7,7 +7,7 @@ use kameo::error::Infallible;
 use kameo::prelude::*;
 
 use crate::env::Task;
-use crate::error::Error;
+use crate::error::{Error, RuntimeError};
 use crate::learner::{Cohort, CohortTrial, LearnerState, LearnerStats};
 use crate::share::{OthersUpdate, Recovery};
 
@@ -94,7 +94,7 @@ impl<T: Task> Message<Crash> for CohortActor<T> {
     type Reply = Result<(), Error>;
 
     async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        Err(Error::Runtime("injected fault".into()))
+        Err(RuntimeError::InjectedFault.into())
     }
 }
 
@@ -132,4 +132,46 @@ pub(crate) fn cohort_ranges(agents: u32, cohorts: usize) -> Vec<Range<u32>> {
 /// The cohort that holds learner `learner`.
 pub(super) fn cohort_of(ranges: &[Range<u32>], learner: u32) -> usize {
     ranges.partition_point(|r| r.end <= learner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Overrides, Scenario};
+
+    #[test]
+    fn a_failed_learner_actor_is_restarted_by_its_supervisor() {
+        use kameo::supervision::RestartPolicy;
+
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let scenario = Scenario::load("bandit-news".as_ref(), &Overrides::default()).unwrap();
+            let cohort = Cohort::new(&scenario.learner, 42, 0, 0..1);
+            let supervisor = Supervisor::spawn(());
+            let actor = CohortActor::supervise(&supervisor, cohort)
+                .restart_policy(RestartPolicy::Transient)
+                .restart_limit(10, std::time::Duration::from_secs(1))
+                .spawn()
+                .await;
+            let trial = |t| RunTrial {
+                trial: t,
+                trials: 1,
+                recoveries: Vec::new(),
+                stats: false,
+                updates: Vec::new(),
+                steps: 5,
+                measures: Vec::new(),
+            };
+            let steps = |saved: SavedCohort| saved.0[0].stats().steps;
+            actor.ask(trial(1)).await.unwrap();
+            assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
+            // The handler fails: kameo stops the actor as panicked, and the
+            // supervisor starts it again from its initial state, behind the same
+            // reference.
+            actor.tell(Crash).await.unwrap();
+            assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 0);
+            actor.ask(trial(2)).await.unwrap();
+            assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
+        });
+    }
 }

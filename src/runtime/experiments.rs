@@ -14,7 +14,7 @@ use super::free::run_free;
 use super::lockstep::run_lockstep;
 use super::options::{Continuity, Mode, RunOptions, RunOutcome, RunTiming};
 use crate::env::Task;
-use crate::error::{Error, Result};
+use crate::error::{Result, RuntimeError};
 use crate::observe::{Observe, RunStart};
 use crate::record::TrialRecord;
 use crate::scenario::Scenario;
@@ -63,7 +63,7 @@ pub(crate) fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runt
     builder
         .enable_all()
         .build()
-        .map_err(|e| Error::Runtime(format!("cannot start tokio: {e}")))
+        .map_err(|e| RuntimeError::Tokio(e.to_string()).into())
 }
 
 /// [`run_scenario`] on the caller's tokio runtime (a multi-thread one, for
@@ -226,9 +226,7 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
         }
     }
     if next < experiments.len() {
-        return Err(Error::Runtime(
-            "an experiment stopped without reporting".into(),
-        ));
+        return Err(RuntimeError::StoppedEarly("an experiment").into());
     }
     Ok(outcome)
 }
@@ -306,7 +304,7 @@ impl Observe for Forward {
                 trials,
                 record: record.clone(),
             })
-            .map_err(|_| Error::Runtime("the run was abandoned".into()))
+            .map_err(|_| RuntimeError::StoppedEarly("the run").into())
     }
 
     fn on_trial(&mut self) {

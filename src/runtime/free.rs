@@ -23,7 +23,7 @@ use super::cohort::cohort_ranges;
 use super::options::{Continuity, RunTiming};
 use super::recorder::TrialRecorder;
 use crate::env::Task;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RuntimeError};
 use crate::learner::{Cohort, LearnerMetrics};
 use crate::model::Evidence;
 use crate::observe::Observe;
@@ -203,7 +203,7 @@ pub async fn run_free<T: Task>(
                 let snap = publisher
                     .ask(Snapshot)
                     .await
-                    .map_err(|e| Error::Runtime(format!("aggregator failed: {e:?}")))?;
+                    .map_err(|e| RuntimeError::Aggregator(format!("{e:?}")))?;
                 recorder.record(trial, &metrics, &snap.global, snap.traffic, observer)?;
             }
         }
@@ -224,7 +224,7 @@ pub async fn run_free<T: Task>(
         return Err(if stopped {
             Error::Interrupted
         } else {
-            Error::Runtime("a learner cohort stopped early".into())
+            RuntimeError::StoppedEarly("a learner cohort").into()
         });
     }
     Ok(recorder.finish(started.elapsed().as_secs_f64(), None))
@@ -292,7 +292,7 @@ impl<T: Task> Uplink<T> for LocalUplink {
         metrics: Option<Vec<LearnerMetrics>>,
     ) -> Result<Vec<OthersUpdate>> {
         if !shares.is_empty() && self.publisher.tell(Shares(shares)).await.is_err() {
-            return Err(Error::Runtime("the aggregator stopped".into()));
+            return Err(RuntimeError::StoppedEarly("the aggregator").into());
         }
         let report = Progress {
             cohort: self.cohort,
@@ -300,7 +300,7 @@ impl<T: Task> Uplink<T> for LocalUplink {
             metrics,
         };
         if self.progress.send(Ok(report)).is_err() {
-            return Err(Error::Runtime("the driver stopped".into()));
+            return Err(RuntimeError::StoppedEarly("the driver").into());
         }
         // Let the aggregator and the other cohorts run on this worker.
         tokio::task::yield_now().await;

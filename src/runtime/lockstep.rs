@@ -16,7 +16,7 @@ use super::cohort::{CohortActor, Crash, Ping, RunTrial, SaveCohort, Supervisor, 
 use super::options::{Continuity, RunTiming};
 use super::recorder::TrialRecorder;
 use crate::env::Task;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, RuntimeError};
 use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
 use crate::observe::Observe;
 use crate::record::TrialRecord;
@@ -182,19 +182,21 @@ impl<T: Task> Actors<T> {
     /// until its supervisor has started it again.
     async fn crash(&self, v: u32) -> Result<()> {
         let actor = &self.cohorts[v as usize];
-        actor
-            .tell(Crash)
-            .await
-            .map_err(|e| Error::Runtime(format!("cannot crash learner {v}: {e:?}")))?;
+        actor.tell(Crash).await.map_err(|e| RuntimeError::Restart {
+            learner: v,
+            problem: format!("cannot crash it: {e:?}"),
+        })?;
         for _ in 0..100_000 {
             if actor.ask(Ping).await.is_ok() {
                 return Ok(());
             }
             tokio::task::yield_now().await;
         }
-        Err(Error::Runtime(format!(
-            "learner {v} was not restarted after its crash"
-        )))
+        Err(RuntimeError::Restart {
+            learner: v,
+            problem: "not restarted after its crash".into(),
+        }
+        .into())
     }
 
     /// Stops every actor, learners first, and waits for them.
@@ -214,11 +216,11 @@ impl<T: Task> Actors<T> {
 }
 
 fn cohort_failed<E: std::fmt::Debug>(e: E) -> Error {
-    Error::Runtime(format!("learner cohort failed: {e:?}"))
+    RuntimeError::Cohort(format!("{e:?}")).into()
 }
 
 fn aggregator_failed<E: std::fmt::Debug>(e: E) -> Error {
-    Error::Runtime(format!("aggregator failed: {e:?}"))
+    RuntimeError::Aggregator(format!("{e:?}")).into()
 }
 
 /// The driver's side of a lockstep experiment: everything a checkpoint
@@ -326,7 +328,9 @@ impl<T: Task> Lockstep<T> {
             })
             .collect::<Result<_>>()?;
         let aggregator = s.aggregator.ok_or_else(|| {
-            Error::Runtime("a checkpoint of an unfinished run lacks its aggregator".into())
+            RuntimeError::Checkpoint(
+                "a checkpoint of an unfinished run lacks its aggregator".into(),
+            )
         })?;
         Ok((state, cohorts, aggregator))
     }
@@ -408,9 +412,10 @@ impl<T: Task> Lockstep<T> {
                         other => aggregator_failed(other),
                     })?;
                 if trial < last && !folded.updates.is_empty() {
-                    return Err(Error::Runtime(format!(
+                    return Err(RuntimeError::Invariant(format!(
                         "trial {trial} had answers for learners inside a batch of trials"
-                    )));
+                    ))
+                    .into());
                 }
                 for update in folded.updates {
                     let c = cohort_of(&self.ranges, update.learner);

@@ -12,19 +12,17 @@ mod lockstep;
 mod options;
 mod recorder;
 
-pub use aggregator::{AggregatorActor, Fold, Folded, Recover, SaveAggregator, SavedAggregator};
 pub use checkpoint::{Checkpoints, ExperimentSnapshot};
 #[cfg(feature = "remote")]
 pub(crate) use cohort::cohort_ranges;
-pub use cohort::{CohortActor, Crash, RunTrial, SaveCohort, SavedCohort, Supervisor, TrialDone};
+
 #[cfg(feature = "remote")]
 pub(crate) use experiments::announce;
 pub(crate) use experiments::tokio_runtime;
 pub use experiments::{run_scenario, run_scenario_async, run_scenario_until};
-pub use free::{Publisher, PublisherArgs, Shares, Snapped, Snapshot, run_free};
+
 #[cfg(feature = "remote")]
 pub(crate) use free::{Uplink, run_free_cohort};
-pub use lockstep::run_lockstep;
 pub use options::{
     Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes,
 };

@@ -21,7 +21,7 @@ use crate::learner::LearnerConfig;
 ///     .agents([1, 3])
 ///     .trials(50)
 ///     .build()?;
-/// assert_eq!(scenario.run.agents, vec![1, 3]);
+/// assert_eq!(scenario.run().agents(), [1, 3]);
 /// assert!(Scenario::builder("two-coins", coin).trials(0).build().is_err());
 /// # Ok::<(), parbayes::Error>(())
 /// ```
@@ -135,6 +135,16 @@ impl<T: Task> ScenarioBuilder<T> {
     /// Report the first recorded trial whose model error falls below this.
     pub fn target_model_kl(mut self, target: f64) -> Self {
         self.metrics.target_model_kl = Some(target);
+        self
+    }
+
+    /// Records, evaluates and targets as `plan` does.
+    pub(crate) fn metrics_plan(mut self, plan: &MetricsPlan) -> Self {
+        self.metrics = RawMetrics {
+            record_every: Some(plan.record_every),
+            target_model_kl: plan.target_model_kl,
+            eval_every: plan.eval_every,
+        };
         self
     }
 

@@ -18,7 +18,7 @@ use crate::env::{
     BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, ResponseModel,
     TabularMdp, VmAllocation, VmParams, load_levels,
 };
-use crate::error::{Error, Result, read_text};
+use crate::error::{Error, ParamError, Result, read_text};
 use crate::learner::LearnerConfig;
 use crate::model::Structure;
 use crate::policy::{POLICY_FORMS, Policy, Replan};
@@ -38,49 +38,49 @@ pub const MAX_REPS: u32 = 100_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario<T: Task = Environment> {
     /// Its name, used for the results folder.
-    pub name: String,
+    pub(crate) name: String,
     /// One line on what it shows.
-    pub description: String,
+    pub(crate) description: String,
     /// Where it was read from, for messages.
-    pub source: String,
+    pub(crate) source: String,
     /// The task and every learner's configuration.
-    pub learner: LearnerConfig<T>,
+    pub(crate) learner: LearnerConfig<T>,
     /// Steps between the aggregator's answers (at trial ends in lockstep).
-    pub broadcast_every: u64,
+    pub(crate) broadcast_every: u64,
     /// Agent counts, trials, repetitions, seed.
-    pub run: RunPlan,
+    pub(crate) run: RunPlan,
     /// What is measured, and how often.
-    pub metrics: MetricsPlan,
+    pub(crate) metrics: MetricsPlan,
 }
 
 /// How a scenario's experiments are laid out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunPlan {
     /// Agent counts to run, each a separate experiment.
-    pub agents: Vec<u32>,
+    pub(crate) agents: Vec<u32>,
     /// Trials per experiment.
-    pub trials: u64,
+    pub(crate) trials: u64,
     /// Steps of every learner per trial (an episode).
-    pub steps_per_trial: u64,
+    pub(crate) steps_per_trial: u64,
     /// Repetitions per agent count.
-    pub reps: u32,
+    pub(crate) reps: u32,
     /// The seed every learner's stream derives from.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Each learner crashes with this probability per trial and is rebuilt
     /// from the aggregator's record (fault injection; lockstep only).
-    pub fault_kill: f64,
+    pub(crate) fault_kill: f64,
 }
 
 /// When metrics are recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsPlan {
     /// Metrics are recorded every this many trials and always at the last one.
-    pub record_every: u64,
+    pub(crate) record_every: u64,
     /// Convergence is the first recorded trial with model error below this.
-    pub target_model_kl: Option<f64>,
+    pub(crate) target_model_kl: Option<f64>,
     /// Policy loss is evaluated every this many trials and at the last one
     /// (MDP tasks; a multiple of `record_every`).
-    pub eval_every: Option<u64>,
+    pub(crate) eval_every: Option<u64>,
 }
 
 impl MetricsPlan {
@@ -289,6 +289,113 @@ impl<T: Task> Scenario<T> {
     pub fn steps(&self) -> u64 {
         self.run.trials * self.run.steps_per_trial
     }
+
+    /// Its name, used for the results folder.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One line on what it shows.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Where it was read from, for messages.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The task and every learner's configuration.
+    pub fn learner(&self) -> &LearnerConfig<T> {
+        &self.learner
+    }
+
+    /// Steps between the aggregator's answers (at trial ends in lockstep).
+    pub fn broadcast_every(&self) -> u64 {
+        self.broadcast_every
+    }
+
+    /// Agent counts, trials, repetitions, seed.
+    pub fn run(&self) -> &RunPlan {
+        &self.run
+    }
+
+    /// What is measured, and how often.
+    pub fn metrics(&self) -> &MetricsPlan {
+        &self.metrics
+    }
+
+    /// The same scenario with every learner configured by `learner` (the
+    /// same task, another policy or share rule).
+    pub fn with_learner(mut self, learner: LearnerConfig<T>) -> Self {
+        self.learner = learner;
+        self
+    }
+
+    /// A builder holding this scenario's settings, to change some and check
+    /// the result again.
+    pub fn to_builder(&self) -> ScenarioBuilder<T> {
+        Scenario::builder(self.name.clone(), self.learner.task().clone())
+            .description(self.description.clone())
+            .agent(self.learner.agent().clone())
+            .broadcast_every(self.broadcast_every)
+            .agents(self.run.agents.clone())
+            .trials(self.run.trials)
+            .steps_per_trial(self.run.steps_per_trial)
+            .reps(self.run.reps)
+            .seed(self.run.seed)
+            .fault_kill(self.run.fault_kill)
+            .metrics_plan(&self.metrics)
+    }
+}
+
+impl RunPlan {
+    /// Agent counts to run, each a separate experiment.
+    pub fn agents(&self) -> &[u32] {
+        &self.agents
+    }
+
+    /// Trials per experiment.
+    pub fn trials(&self) -> u64 {
+        self.trials
+    }
+
+    /// Steps of every learner per trial (an episode).
+    pub fn steps_per_trial(&self) -> u64 {
+        self.steps_per_trial
+    }
+
+    /// Repetitions per agent count.
+    pub fn reps(&self) -> u32 {
+        self.reps
+    }
+
+    /// The seed every learner's stream derives from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The probability per trial that a learner crashes (fault injection).
+    pub fn fault_kill(&self) -> f64 {
+        self.fault_kill
+    }
+}
+
+impl MetricsPlan {
+    /// Metrics are recorded every this many trials and at the last one.
+    pub fn record_every(&self) -> u64 {
+        self.record_every
+    }
+
+    /// Convergence is the first recorded trial with model error below this.
+    pub fn target_model_kl(&self) -> Option<f64> {
+        self.target_model_kl
+    }
+
+    /// Policy loss is evaluated every this many trials and at the last one.
+    pub fn eval_every(&self) -> Option<u64> {
+        self.eval_every
+    }
 }
 
 impl Scenario {
@@ -487,7 +594,9 @@ fn agent_config(
     let policy = match o.policy {
         Some(p) => p,
         None => match &raw.policy {
-            Some(s) => s.parse().map_err(|e: String| c.err("learner.policy", e))?,
+            Some(s) => s
+                .parse()
+                .map_err(|e: ParamError| c.err("learner.policy", e.problem()))?,
             None => Policy::PosteriorSampling,
         },
     };
@@ -515,7 +624,9 @@ fn agent_config(
     let sharing = match o.share {
         Some(s) => s,
         None => match &share.rule {
-            Some(s) => s.parse().map_err(|e: String| c.err("share.rule", e))?,
+            Some(s) => s
+                .parse()
+                .map_err(|e: ParamError| c.err("share.rule", e.problem()))?,
             None => ShareRule::Kl(0.01).into(),
         },
     };

@@ -63,7 +63,7 @@ impl Ledger {
 
     /// Checks a ledger read back from a file against the task's `shape`
     /// and the configuration's `prior`.
-    pub fn check_fits(&self, shape: Shape, prior: f64) -> Result<(), String> {
+    pub(crate) fn check_fits(&self, shape: Shape, prior: f64) -> Result<(), String> {
         let (rows, outcomes) = (shape.rows(), shape.outcomes);
         if self.prior != prior {
             return Err(format!(

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::ParamError;
+
 /// When a learner sends a row to the aggregator.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -61,14 +63,15 @@ impl fmt::Display for Downlink {
 }
 
 impl Downlink {
-    /// Checks the parameter: the fraction finite and > 0.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the parameter: the fraction finite and > 0, θ finite and ≥ 0.
+    pub fn check(&self) -> Result<(), ParamError> {
+        let bad = |p: String| Err(ParamError::new("downlink", p));
         match *self {
-            Downlink::Doubling(f) if !(f.is_finite() && f > 0.0) => Err(format!(
+            Downlink::Doubling(f) if !(f.is_finite() && f > 0.0) => bad(format!(
                 "downlink doubling:{f}; the fraction must be finite and > 0"
             )),
             Downlink::Kl(t) if !(t.is_finite() && t >= 0.0) => {
-                Err(format!("downlink kl:{t}; θ must be finite and ≥ 0"))
+                bad(format!("downlink kl:{t}; θ must be finite and ≥ 0"))
             }
             _ => Ok(()),
         }
@@ -76,25 +79,26 @@ impl Downlink {
 }
 
 impl FromStr for Downlink {
-    type Err = String;
+    type Err = ParamError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s == "every" {
             return Ok(Downlink::Every);
         }
-        let number = |a: &str| -> Result<f64, String> {
+        let bad = |p: String| ParamError::new("downlink", p);
+        let number = |a: &str| -> Result<f64, ParamError> {
             a.trim()
                 .parse()
-                .map_err(|_| format!("`{a}` is not a number"))
+                .map_err(|_| bad(format!("`{a}` is not a number")))
         };
         let down = match s.split_once(':') {
             Some(("doubling", f)) => Downlink::Doubling(number(f)?),
             Some(("kl", t)) => Downlink::Kl(number(t)?),
             _ => {
-                return Err(format!(
+                return Err(bad(format!(
                     "unknown downlink `{s}`; use every, doubling:F with F > 0 or kl:θ with θ ≥ 0"
-                ));
+                )));
             }
         };
         down.check().map(|()| down)
@@ -113,7 +117,7 @@ impl FromStr for Downlink {
 /// assert_eq!((s.rule, s.downlink), (ShareRule::Periodic(100), Downlink::Doubling(0.5)));
 /// assert_eq!("doubling:1".parse::<Sharing>()?.downlink, Downlink::Doubling(1.0));
 /// assert_eq!("kl:0.01".parse::<Sharing>()?.to_string(), "kl:0.01");
-/// # Ok::<(), String>(())
+/// # Ok::<(), parbayes::ParamError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sharing {
@@ -143,7 +147,7 @@ impl fmt::Display for Sharing {
 }
 
 impl FromStr for Sharing {
-    type Err = String;
+    type Err = ParamError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('/') {
@@ -166,16 +170,18 @@ impl ShareRule {
         }
     }
 
-    /// Checks the rule's parameter: θ finite and ≥ 0, k ≥ 1.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks the rule's parameter: θ finite and ≥ 0, K ≥ 1, F finite and
+    /// > 0. The one gate every rule passes, parsed or built in code.
+    pub fn check(&self) -> Result<(), ParamError> {
+        let bad = |p: String| Err(ParamError::new("share rule", p));
         match *self {
             ShareRule::Kl(t) | ShareRule::KlPosterior(t) if !(t.is_finite() && t >= 0.0) => {
-                Err(format!("θ = {t} must be finite and ≥ 0"))
+                bad(format!("θ = {t} must be finite and ≥ 0"))
             }
-            ShareRule::Periodic(0) => Err("periodic:0; the period must be ≥ 1 step".into()),
-            ShareRule::Ramp(0) => Err("ramp:0; the period must be ≥ 1 step".into()),
+            ShareRule::Periodic(0) => bad("periodic:0; the period must be ≥ 1 step".into()),
+            ShareRule::Ramp(0) => bad("ramp:0; the period must be ≥ 1 step".into()),
             ShareRule::Doubling(f) if !(f.is_finite() && f > 0.0) => {
-                Err(format!("doubling:{f}; the fraction must be finite and > 0"))
+                bad(format!("doubling:{f}; the fraction must be finite and > 0"))
             }
             _ => Ok(()),
         }
@@ -202,45 +208,39 @@ impl fmt::Display for ShareRule {
 }
 
 impl FromStr for ShareRule {
-    type Err = String;
+    type Err = ParamError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |p: String| ParamError::new("share rule", p);
         let (name, arg) = match s.split_once(':') {
             Some((n, a)) => (n.trim(), Some(a.trim())),
             None => (s.trim(), None),
         };
         let need = |example: &str| {
-            arg.ok_or_else(|| format!("`{name}` needs a parameter, e.g. `{name}:{example}`"))
+            arg.ok_or_else(|| {
+                bad(format!(
+                    "`{name}` needs a parameter, e.g. `{name}:{example}`"
+                ))
+            })
         };
-        let threshold = |a: &str| -> Result<f64, String> {
-            let t: f64 = a.parse().map_err(|_| format!("`{a}` is not a number"))?;
-            if t.is_finite() && t >= 0.0 {
-                Ok(t)
-            } else {
-                Err(format!("θ = {t} must be finite and ≥ 0"))
-            }
+        let number = |a: &str| -> Result<f64, ParamError> {
+            a.parse().map_err(|_| bad(format!("`{a}` is not a number")))
         };
-        match (name, arg) {
-            ("never", None) => Ok(ShareRule::Never),
-            ("always", None) => Ok(ShareRule::Always),
-            ("kl", _) => Ok(ShareRule::Kl(threshold(need("0.01")?)?)),
-            ("kl-posterior", _) => Ok(ShareRule::KlPosterior(threshold(need("1")?)?)),
-            ("doubling", _) => {
-                let a = need("1")?;
-                let f: f64 = a.parse().map_err(|_| format!("`{a}` is not a number"))?;
-                let rule = ShareRule::Doubling(f);
-                rule.check().map(|()| rule)
-            }
-            ("periodic" | "ramp", _) => {
-                let a = need("100")?;
-                match a.parse::<u64>() {
-                    Ok(k) if k >= 1 && name == "periodic" => Ok(ShareRule::Periodic(k)),
-                    Ok(k) if k >= 1 => Ok(ShareRule::Ramp(k)),
-                    _ => Err(format!("`{a}` is not a whole number of steps ≥ 1")),
-                }
-            }
-            _ => Err(format!("unknown share rule `{s}`; use {SHARE_FORMS}")),
-        }
+        let steps = |a: &str| -> Result<u64, ParamError> {
+            a.parse()
+                .map_err(|_| bad(format!("`{a}` is not a whole number of steps ≥ 1")))
+        };
+        let rule = match (name, arg) {
+            ("never", None) => ShareRule::Never,
+            ("always", None) => ShareRule::Always,
+            ("kl", _) => ShareRule::Kl(number(need("0.01")?)?),
+            ("kl-posterior", _) => ShareRule::KlPosterior(number(need("1")?)?),
+            ("doubling", _) => ShareRule::Doubling(number(need("1")?)?),
+            ("periodic", _) => ShareRule::Periodic(steps(need("100")?)?),
+            ("ramp", _) => ShareRule::Ramp(steps(need("100")?)?),
+            _ => return Err(bad(format!("unknown share rule `{s}`; use {SHARE_FORMS}"))),
+        };
+        rule.check().map(|()| rule)
     }
 }
 

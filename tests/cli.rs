@@ -481,7 +481,7 @@ fn a_sweep_writes_its_table_csv_json_and_pareto_plot() {
     for file in ["sweep.csv", "sweep.json", "pareto.svg", "trials.csv"] {
         assert!(dir.path().join("sw").join(file).exists(), "{file}");
     }
-    assert_is_png(&dir.path().join("sw").join("pareto.png"), (900, 580));
+    assert_is_png(&dir.path().join("sw").join("pareto.png"), (1200, 780));
     // One policy: no comparison figure.
     assert!(!dir.path().join("sw").join("policies.svg").exists());
     let bad = parbayes(&["sweep", "good.toml", "--share", "kl:-1"], dir.path());
@@ -515,9 +515,11 @@ fn a_sweep_over_three_policies_writes_rows_for_each_and_their_figure() {
     assert!(
         std::fs::read_to_string(sw.join("policies.svg"))
             .unwrap()
-            .contains("softmax:1")
+            .contains("softmax, τ = 1")
     );
-    assert_is_png(&sw.join("policies.png"), (1100, 500));
+    // One share rule: no trade-off to draw.
+    assert!(!sw.join("pareto.svg").exists());
+    assert_is_png(&sw.join("policies.png"), (1400, 640));
 
     let bad = parbayes(
         &[
@@ -673,7 +675,7 @@ fn a_run_writes_csv_json_and_svg_and_refuses_to_overwrite() {
             .unwrap()
             .contains("<svg")
     );
-    assert_is_png(&res.join("curves.png"), (1100, 500));
+    assert_is_png(&res.join("curves.png"), (1400, 640));
 
     let again = parbayes(&["run", "good.toml", "--out", "res"], dir.path());
     assert_eq!(again.status.code(), Some(2));

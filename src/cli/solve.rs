@@ -24,10 +24,8 @@ pub(crate) struct SolveArgs {
 
 pub(crate) fn solve(args: SolveArgs) -> Result<()> {
     if let Some(g) = args.gamma {
-        anyhow::ensure!(
-            (0.0..1.0).contains(&g),
-            parbayes::Error::invalid("command line", "--gamma", format!("{g} is outside [0, 1)"))
-        );
+        parbayes::model::check_gamma(g)
+            .map_err(|p| parbayes::Error::invalid("command line", "--gamma", p))?;
     }
     let is_model_file = args.model.extension().is_some_and(|e| e == "json");
     let env = if is_model_file {

@@ -106,8 +106,8 @@ impl GridWorld {
                 format!("{intended} is not a probability in [0, 1]"),
             );
         }
-        if !(0.0..1.0).contains(&gamma) {
-            return bad("gamma", format!("{gamma} is outside [0, 1)"));
+        if let Err(p) = crate::model::check_gamma(gamma) {
+            return bad("gamma", p);
         }
         changes.sort_by_key(|c| c.step);
         let mut models = vec![(0, true_model(&layout, intended))];

@@ -150,6 +150,15 @@ impl Task for Environment {
         true
     }
 
+    fn change_steps(&self) -> Vec<u64> {
+        match self {
+            Environment::Bandit(b) => b.changes().iter().map(|c| c.step).collect(),
+            Environment::GridWorld(g) => g.truth().change_steps().collect(),
+            // The VM task's demand profile is a cycle, not a drift.
+            Environment::Vm(_) | Environment::Tabular(_) => Vec::new(),
+        }
+    }
+
     fn truth(&self) -> Option<&Truth> {
         match self {
             Environment::Bandit(_) => None,

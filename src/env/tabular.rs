@@ -55,9 +55,7 @@ impl TabularMdp {
     pub fn parse(text: &str, source: &str, gamma: f64) -> Result<Self> {
         let bad = |field: String, problem: String| Error::invalid(source, field, problem);
         let raw = deserialize(text, source)?;
-        if !(0.0..1.0).contains(&gamma) {
-            return Err(bad("gamma".into(), format!("{gamma} is outside [0, 1)")));
-        }
+        crate::model::check_gamma(gamma).map_err(|p| bad("gamma".into(), p))?;
         let (states, actions) = (raw.n_states, raw.n_actions);
         if states == 0 || actions == 0 {
             return Err(bad(

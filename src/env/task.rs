@@ -109,6 +109,14 @@ pub trait Task: Clone + Debug + Send + Sync + 'static {
         None
     }
 
+    /// The steps at which the task changes (a drift schedule), for figures
+    /// to mark; by default those of [`truth`](Task::truth)'s phases.
+    fn change_steps(&self) -> Vec<u64> {
+        self.truth()
+            .map(|t| t.change_steps().collect())
+            .unwrap_or_default()
+    }
+
     /// One-step tasks: the expected reward of `action` in `state`, for
     /// regret; `None` (the default) leaves regret unmeasured.
     fn expected_reward(&self, state: usize, action: usize) -> Option<f64> {

@@ -43,6 +43,11 @@ impl Truth {
         }
     }
 
+    /// The steps at which a new model takes over (every phase's but the first).
+    pub fn change_steps(&self) -> impl Iterator<Item = u64> + '_ {
+        self.phases.iter().skip(1).map(|p| p.from_step)
+    }
+
     /// The model in force now.
     #[inline]
     pub fn model(&self) -> &Mdp {

@@ -514,8 +514,8 @@ fn check_costs(p: &VmParams) -> Result<()> {
     if p.threshold_lower_ms > p.threshold_upper_ms {
         return bad("threshold_lower_ms", "is above threshold_upper_ms".into());
     }
-    if !(0.0..1.0).contains(&p.gamma) {
-        return bad("gamma", format!("{} is outside [0, 1)", p.gamma));
+    if let Err(problem) = crate::model::check_gamma(p.gamma) {
+        return bad("gamma", problem);
     }
     Ok(())
 }

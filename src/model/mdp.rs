@@ -368,6 +368,16 @@ impl Builder {
     }
 }
 
+/// Checks a discount factor: γ in `[0, 1)` (0 for one-step decisions). The
+/// one rule every task, structure and command line that takes γ applies.
+pub fn check_gamma(gamma: f64) -> std::result::Result<f64, String> {
+    if (0.0..1.0).contains(&gamma) {
+        Ok(gamma)
+    } else {
+        Err(format!("{gamma} is outside [0, 1)"))
+    }
+}
+
 /// Checks that `p` is a distribution over `n` items.
 pub fn check_distribution(p: &[f64], n: usize) -> std::result::Result<(), String> {
     if p.len() != n {

@@ -8,7 +8,7 @@ mod plan;
 mod structure;
 
 pub use evidence::Evidence;
-pub use mdp::{Mdp, PROBABILITY_TOLERANCE, Transition, check_distribution};
+pub use mdp::{Mdp, PROBABILITY_TOLERANCE, Transition, check_distribution, check_gamma};
 pub use plan::{Convergence, MAX_SWEEPS, Solution, ValueIteration, evaluate_policy, solve};
 pub use structure::{Known, MAX_REWARD, MAX_STRUCTURE_ENTRIES, Structure};
 

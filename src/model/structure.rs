@@ -132,8 +132,8 @@ impl Structure {
                 ),
             );
         }
-        if !(0.0..1.0).contains(&gamma) {
-            return bad("gamma", format!("{gamma} is outside [0, 1)"));
+        if let Err(p) = super::check_gamma(gamma) {
+            return bad("gamma", p);
         }
         let mut problem = None;
         let start = start.unwrap_or_else(|| vec![1.0 / states as f64; states]);

@@ -16,6 +16,18 @@ use crate::error::{Error, Result};
 /// it).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
+/// Font sizes in pixels, for figures read at print size (a figure about
+/// 1400 px wide on a page, or half that on a slide).
+pub(crate) const TITLE_PX: u32 = 26;
+/// A panel's caption.
+pub(crate) const CAPTION_PX: u32 = 20;
+/// Axis descriptions.
+pub(crate) const AXIS_PX: u32 = 18;
+/// Tick labels.
+pub(crate) const TICK_PX: u32 = 16;
+/// Legend entries.
+pub(crate) const LEGEND_PX: u32 = 17;
+
 /// What drawing can fail with, whatever the backend.
 pub(crate) type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -177,6 +189,8 @@ pub(crate) enum Mark {
     Line(u32),
     /// A dashed line.
     Dashed,
+    /// A dotted line.
+    Dotted,
     /// A filled dot.
     Dot,
 }
@@ -194,13 +208,13 @@ fn layout<'a, DB: DrawingBackend>(
     entries: &'a [Entry],
 ) -> Vec<Vec<(i32, &'a Entry)>> {
     let (width, _) = area.dim_in_pixel();
-    let font = ("sans-serif", 13).into_font().into_text_style(area);
+    let font = ("sans-serif", LEGEND_PX).into_font().into_text_style(area);
     let mut rows: Vec<Vec<(i32, &Entry)>> = vec![Vec::new()];
     let mut used = 0;
     for e in entries {
         let (text, _) = area
             .estimate_text_size(&e.label, &font)
-            .unwrap_or((e.label.chars().count() as u32 * 8, 13));
+            .unwrap_or((e.label.chars().count() as u32 * 10, LEGEND_PX));
         // The mark, a gap, the text and the space before the next entry.
         let w = 26 + text as i32 + 18;
         if used + w > width as i32 - 16 && !rows.last().is_some_and(Vec::is_empty) {
@@ -213,12 +227,15 @@ fn layout<'a, DB: DrawingBackend>(
     rows
 }
 
+/// One legend row's height.
+const ROW_PX: u32 = 26;
+
 /// The height in pixels of the strip [`draw_legend`] needs on `area`.
 pub(crate) fn legend_height<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[Entry],
 ) -> u32 {
-    layout(area, entries).len() as u32 * 20 + 8
+    layout(area, entries).len() as u32 * ROW_PX + 10
 }
 
 /// Draws `entries` left to right across `area`, centred, wrapping onto as
@@ -231,14 +248,14 @@ where
     DB::ErrorType: 'static,
 {
     let (width, _) = area.dim_in_pixel();
-    let style = ("sans-serif", 13)
+    let style = ("sans-serif", LEGEND_PX)
         .into_font()
         .into_text_style(area)
         .pos(Pos::new(HPos::Left, VPos::Center));
     for (i, row) in layout(area, entries).iter().enumerate() {
         let total: i32 = row.iter().map(|(w, _)| w).sum();
         let mut x = (width as i32 - total) / 2;
-        let y = 14 + 20 * i as i32;
+        let y = 16 + ROW_PX as i32 * i as i32;
         for (w, e) in row {
             match e.mark {
                 Mark::Line(px) => area.draw(&PathElement::new(
@@ -249,6 +266,14 @@ where
                     for x0 in [x, x + 8, x + 16] {
                         area.draw(&PathElement::new(
                             vec![(x0, y), (x0 + 5, y)],
+                            e.color.stroke_width(2),
+                        ))?;
+                    }
+                }
+                Mark::Dotted => {
+                    for x0 in [x, x + 6, x + 12, x + 18] {
+                        area.draw(&PathElement::new(
+                            vec![(x0, y), (x0 + 2, y)],
                             e.color.stroke_width(2),
                         ))?;
                     }

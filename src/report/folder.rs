@@ -6,9 +6,7 @@ use crate::env::Task;
 use crate::error::{Error, Result};
 use crate::observe::Observe;
 use crate::policy::Policy;
-use crate::runtime::{
-    Checkpoints, Mode, RunOptions, RunOutcome, run_scenario_async, tokio_runtime,
-};
+use crate::runtime::{Checkpoints, Mode, RunOptions, RunOutcome, run_checked, tokio_runtime};
 use crate::scenario::{Overrides, Scenario};
 use crate::share::Sharing;
 use crate::sweep::{Sweep, run_sweep};
@@ -69,6 +67,7 @@ pub async fn run_in_folder_async<T: Task, O: Observe + ?Sized>(
     checkpoint_every: Option<u64>,
     observer: &mut O,
 ) -> Result<Summary> {
+    options.check(scenario)?;
     let folder = Folder {
         checkpoint_every,
         resume: false,
@@ -123,7 +122,7 @@ impl Folder {
         }
         let outcome = {
             let mut both = (&mut dir, observer);
-            run_scenario_async(scenario, &options, &mut both).await?
+            run_checked(scenario, &options, &mut both).await?
         };
         finish_in_folder(scenario, &outcome, &dir)
     }
@@ -147,13 +146,23 @@ pub fn finish_in_folder<T: Task>(
     dir.write_file("summary.json", json.as_bytes())?;
     #[cfg(feature = "plot")]
     {
+        let agent = scenario.learner.agent();
         let title = format!(
-            "{}: {} sharing, {}",
+            "{} · learners share by {} · {}",
             scenario.name,
-            scenario.learner.agent().sharing(),
-            scenario.learner.agent().policy()
+            super::words::sharing(agent.sharing()),
+            super::words::policy(agent.policy())
         );
-        write_curves(&dir.path().join("curves"), &title, &outcome.records)?;
+        let steps = scenario.run.steps_per_trial as f64;
+        let changes: Vec<f64> = (scenario.learner.task().change_steps().iter())
+            .map(|&s| s as f64 / steps)
+            .collect();
+        write_curves(
+            &dir.path().join("curves"),
+            &title,
+            &outcome.records,
+            &changes,
+        )?;
     }
     let _ = std::fs::remove_dir_all(dir.path().join("checkpoints"));
     Ok(summary)
@@ -212,18 +221,23 @@ fn write_sweep_figures<T: Task>(
     dir: &ResultsDir,
 ) -> Result<()> {
     let policy = match policies {
-        [] => scenario.learner.agent().policy().to_string(),
-        [one] => one.to_string(),
+        [] => super::words::policy(scenario.learner.agent().policy()),
+        [one] => super::words::policy(*one),
         _ => "each policy".to_string(),
     };
     let title = format!(
-        "{}: communication against accuracy, {policy}",
+        "{} · communication against accuracy · {policy}",
         scenario.name
     );
-    write_pareto(&dir.path().join("pareto"), &title, sweep)?;
+    // One rule is one point per policy: nothing to trade off.
+    let rules: std::collections::BTreeSet<&str> =
+        sweep.rows.iter().map(|r| r.share.as_str()).collect();
+    if rules.len() > 1 {
+        write_pareto(&dir.path().join("pareto"), &title, sweep)?;
+    }
     if policies.len() > 1 {
         let records: Vec<_> = outcomes.into_iter().flat_map(|o| o.records).collect();
-        let title = format!("{}: strategies compared", scenario.name);
+        let title = format!("{} · strategies compared", scenario.name);
         write_policy_curves(&dir.path().join("policies"), &title, &records)?;
     }
     Ok(())

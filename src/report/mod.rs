@@ -12,6 +12,8 @@ mod pareto;
 mod plot;
 mod results_dir;
 mod table;
+#[cfg(feature = "plot")]
+mod words;
 
 pub use folder::{
     MANIFEST, Manifest, fingerprint, finish_in_folder, resume, run_in_folder, run_in_folder_async,

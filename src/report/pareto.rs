@@ -5,8 +5,12 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::figure::{
-    Drawn, Entry, Figure, Mark, color, draw_legend, legend_height, log_ticks, tick, write_figure,
+    AXIS_PX, Drawn, Entry, Figure, Mark, TICK_PX, TITLE_PX, color, draw_legend, legend_height,
+    log_ticks, tick, write_figure,
 };
+
+/// A point's label.
+const LABEL_PX: u32 = 14;
 use crate::error::Result;
 use crate::sweep::{Sweep, SweepRow};
 
@@ -30,7 +34,7 @@ fn kb(r: &SweepRow) -> f64 {
 
 impl Figure for Pareto<'_> {
     fn size(&self) -> (u32, u32) {
-        (900, 580)
+        (1200, 780)
     }
 
     #[allow(
@@ -85,11 +89,11 @@ impl Figure for Pareto<'_> {
             "model error Σ KL(true ‖ estimate), learners' mean"
         };
         let mut chart = ChartBuilder::on(&body)
-            .caption(self.title, ("sans-serif", 20))
+            .caption(self.title, ("sans-serif", TITLE_PX))
             .margin(16)
             .margin_right(28)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
+            .x_label_area_size(56)
+            .y_label_area_size(86)
             .build_cartesian_2d(
                 (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
                 (e_lo - pad)..(e_hi + pad),
@@ -97,6 +101,8 @@ impl Figure for Pareto<'_> {
         chart
             .configure_mesh()
             .light_line_style(WHITE)
+            .label_style(("sans-serif", TICK_PX))
+            .axis_desc_style(("sans-serif", AXIS_PX))
             .x_label_formatter(&|x| tick(*x))
             .y_label_formatter(&|y| tick(*y))
             .x_desc("kB sent, up + down (rules that send nothing at the left edge)")
@@ -142,7 +148,7 @@ impl Figure for Pareto<'_> {
                     } else {
                         ((at.0 - 6, y0), HPos::Right)
                     };
-                    let style = ("sans-serif", 11)
+                    let style = ("sans-serif", LABEL_PX)
                         .into_font()
                         .into_text_style(root)
                         .pos(Pos::new(h, VPos::Top));
@@ -172,9 +178,9 @@ struct Labels {
 }
 
 impl Labels {
-    /// Width and height of a label in 11 px sans-serif, generously.
+    /// Width and height of a label in `LABEL_PX` sans-serif, generously.
     fn size(text: &str) -> (i32, i32) {
-        (text.chars().count() as i32 * 6 + 2, 13)
+        (text.chars().count() as i32 * 8 + 2, LABEL_PX as i32 + 3)
     }
 
     fn reserve(&mut self, (x, y): (i32, i32), (hw, hh): (i32, i32)) {
@@ -187,18 +193,18 @@ impl Labels {
     fn place(&mut self, (x, y): (i32, i32), text: &str, (w, h): (i32, i32)) -> Option<(i32, i32)> {
         let (tw, th) = Self::size(text);
         let spots = [
-            (6, -14),
+            (6, -th - 1),
             (6, 2),
-            (-tw - 6, -14),
+            (-tw - 6, -th - 1),
             (-tw - 6, 2),
-            (6, -28),
-            (6, 16),
-            (-tw - 6, -28),
-            (-tw - 6, 16),
-            (6, -42),
-            (6, 30),
-            (-tw - 6, -42),
-            (-tw - 6, 30),
+            (6, -2 * th - 1),
+            (6, th + 2),
+            (-tw - 6, -2 * th - 1),
+            (-tw - 6, th + 2),
+            (6, -3 * th - 1),
+            (6, 2 * th + 2),
+            (-tw - 6, -3 * th - 1),
+            (-tw - 6, 2 * th + 2),
         ];
         for (dx, dy) in spots {
             let (x0, y0) = (x + dx, y + dy);

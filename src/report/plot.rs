@@ -9,8 +9,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::figure::{
-    Drawn, Entry, Figure, Mark, color, draw_legend, legend_height, log_ticks, tick, write_figure,
+    AXIS_PX, CAPTION_PX, Drawn, Entry, Figure, Mark, TICK_PX, TITLE_PX, color, draw_legend,
+    legend_height, log_ticks, tick, write_figure,
 };
+use super::words;
 use crate::error::Result;
 use crate::record::TrialRecord;
 
@@ -19,8 +21,16 @@ use crate::record::TrialRecord;
 /// agent for bandits, or policy loss for MDPs (left), and model error (right,
 /// log scale; solid: learners' mean, dashed: the aggregator's global
 /// estimate).
-pub fn write_curves(stem: &Path, title: &str, records: &[TrialRecord]) -> Result<[PathBuf; 2]> {
-    let curves = Curves::group(title, records, |r| (r.agents, format!("N = {}", r.agents)));
+/// A dashed vertical line marks each trial in `changes` (where the task
+/// drifts; fractional when a change falls inside a trial).
+pub fn write_curves(
+    stem: &Path,
+    title: &str,
+    records: &[TrialRecord],
+    changes: &[f64],
+) -> Result<[PathBuf; 2]> {
+    let mut curves = Curves::group(title, records, |r| (r.agents, format!("N = {}", r.agents)));
+    curves.changes = changes.to_vec();
     write_figure(stem, &curves)
 }
 
@@ -46,9 +56,13 @@ pub fn write_policy_curves(
             order.len() - 1
         });
         let label = if one_rule {
-            r.policy.clone()
+            words::policy_str(&r.policy)
         } else {
-            format!("{}, {}", r.policy, r.share)
+            format!(
+                "{}; {}",
+                words::policy_str(&r.policy),
+                words::sharing_str(&r.share)
+            )
         };
         (i as u32, label)
     });
@@ -112,6 +126,8 @@ struct Curves {
     title: String,
     mdp: bool,
     curves: Vec<Curve>,
+    /// Trials at which the task changes.
+    changes: Vec<f64>,
 }
 
 impl Curves {
@@ -159,6 +175,7 @@ impl Curves {
             title: title.to_string(),
             mdp,
             curves,
+            changes: Vec::new(),
         }
     }
 }
@@ -177,7 +194,7 @@ fn band(points: &[(f64, Stat)], floor: f64) -> Vec<(f64, f64)> {
 
 impl Figure for Curves {
     fn size(&self) -> (u32, u32) {
-        (1100, 500)
+        (1400, 640)
     }
 
     #[allow(
@@ -188,7 +205,7 @@ impl Figure for Curves {
     where
         DB::ErrorType: 'static,
     {
-        let root = root.titled(&self.title, ("sans-serif", 20))?;
+        let root = root.titled(&self.title, ("sans-serif", TITLE_PX))?;
         let mut entries: Vec<Entry> = self
             .curves
             .iter()
@@ -215,10 +232,17 @@ impl Figure for Curves {
             color: gray.mix(0.25),
             mark: Mark::Line(10),
         });
-        let (_, h) = root.dim_in_pixel();
+        if !self.changes.is_empty() {
+            entries.push(Entry {
+                label: "the task changes".into(),
+                color: gray,
+                mark: Mark::Dotted,
+            });
+        }
+        let (w, h) = root.dim_in_pixel();
         let (body, legend) = root.split_vertically(h - legend_height(&root, &entries));
         draw_legend(&legend, &entries)?;
-        let (left, right) = body.split_horizontally(550);
+        let (left, right) = body.split_horizontally(w / 2);
         let max_trial = self
             .curves
             .iter()
@@ -243,27 +267,38 @@ impl Figure for Curves {
             .max(1e-9);
         let (caption, y_desc) = if self.mdp {
             (
-                "policy loss V*(s₀) − V^π(s₀), π greedy on the mean",
+                "policy loss: V* − V of the policy greedy on the mean, from s₀",
                 "value",
             )
         } else {
             ("regret per agent", "cumulative pseudo-regret")
         };
         let mut chart = ChartBuilder::on(&left)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .caption(caption, ("sans-serif", 16))
+            .margin(14)
+            .margin_right(28)
+            .x_label_area_size(52)
+            .y_label_area_size(76)
+            .caption(caption, ("sans-serif", CAPTION_PX))
             .build_cartesian_2d(0.0..max_trial, 0.0..max_left * 1.05)?;
         chart
             .configure_mesh()
             .x_label_formatter(&|x| tick(*x))
             .y_label_formatter(&|y| tick(*y))
             .light_line_style(WHITE)
+            .label_style(("sans-serif", TICK_PX))
+            .axis_desc_style(("sans-serif", AXIS_PX))
             .x_desc("trial")
             .y_desc(y_desc)
             .draw()?;
+        let change_color = RGBColor(90, 90, 90).stroke_width(2);
+        for &x in &self.changes {
+            chart.draw_series(DashedLineSeries::new(
+                [(x, 0.0), (x, max_left * 1.05)],
+                2,
+                4,
+                change_color,
+            ))?;
+        }
         for (i, c) in self.curves.iter().enumerate() {
             let color = color(i);
             let points = series(|p| p.left, c);
@@ -313,13 +348,13 @@ impl Figure for Curves {
             (1e-3, 1.0)
         };
         let mut chart = ChartBuilder::on(&right)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+            .margin(14)
+            .margin_right(28)
+            .x_label_area_size(52)
+            .y_label_area_size(76)
             .caption(
                 "model error Σ KL(true ‖ estimate), log scale",
-                ("sans-serif", 16),
+                ("sans-serif", CAPTION_PX),
             )
             .build_cartesian_2d(
                 0.0..max_trial,
@@ -330,9 +365,19 @@ impl Figure for Curves {
             .x_label_formatter(&|x| tick(*x))
             .y_label_formatter(&|y| tick(*y))
             .light_line_style(WHITE)
+            .label_style(("sans-serif", TICK_PX))
+            .axis_desc_style(("sans-serif", AXIS_PX))
             .x_desc("trial")
             .y_desc("nats")
             .draw()?;
+        for &x in &self.changes {
+            chart.draw_series(DashedLineSeries::new(
+                [(x, lo), (x, hi)],
+                2,
+                4,
+                change_color,
+            ))?;
+        }
         for (i, c) in self.curves.iter().enumerate() {
             let color = color(i);
             let kl = positive(|p| p.kl, c);

@@ -44,7 +44,7 @@ pub fn run_scenario<T: Task>(
     observer: &mut dyn Observe,
 ) -> Result<RunOutcome> {
     options.check(scenario)?;
-    tokio_runtime(options)?.block_on(run_scenario_async(scenario, options, observer))
+    tokio_runtime(options)?.block_on(run_checked(scenario, options, observer))
 }
 
 /// A runtime with `options.threads` workers, for the entry points that
@@ -69,6 +69,16 @@ pub(crate) fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runt
 /// [`run_scenario`] on the caller's tokio runtime (a multi-thread one, for
 /// experiments to run in parallel).
 pub async fn run_scenario_async<T: Task, O: Observe + ?Sized>(
+    scenario: &Scenario<T>,
+    options: &RunOptions,
+    observer: &mut O,
+) -> Result<RunOutcome> {
+    options.check(scenario)?;
+    run_checked(scenario, options, observer).await
+}
+
+/// [`run_scenario_async`] with `options` already checked against `scenario`.
+pub(crate) async fn run_checked<T: Task, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut O,
@@ -134,7 +144,6 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
     options: &RunOptions,
     observer: &mut O,
 ) -> Result<RunOutcome> {
-    options.check(scenario)?;
     let scenario = Arc::new(scenario.clone());
     let experiments = announce(&scenario, observer)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();

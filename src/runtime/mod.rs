@@ -18,7 +18,7 @@ pub(crate) use cohort::cohort_ranges;
 
 #[cfg(feature = "remote")]
 pub(crate) use experiments::announce;
-pub(crate) use experiments::tokio_runtime;
+pub(crate) use experiments::{run_checked, tokio_runtime};
 pub use experiments::{run_scenario, run_scenario_async, run_scenario_until};
 
 #[cfg(feature = "remote")]

@@ -1,6 +1,6 @@
 use super::{
-    Check, MAX_REPS, MetricsPlan, RawMetrics, RunPlan, Scenario, check_agents, check_name,
-    metrics_plan,
+    Check, MetricsPlan, Overrides, RawMetrics, RawRun, Scenario, check_name, metrics_plan,
+    run_length, run_plan,
 };
 use crate::agent::AgentConfig;
 use crate::env::Task;
@@ -153,30 +153,21 @@ impl<T: Task> ScenarioBuilder<T> {
         let source = format!("scenario `{}`", self.name);
         let c = Check { source: &source };
         check_name(&c, &self.name)?;
-        let trials = c.positive_int("run.trials", self.trials, 1_000_000_000)?;
-        let steps_per_trial =
-            c.positive_int("run.steps_per_trial", self.steps_per_trial, 1_000_000_000)?;
-        if trials.saturating_mul(steps_per_trial) > 1_000_000_000_000 {
-            return Err(c.err(
-                "run.steps_per_trial",
-                "trials × steps_per_trial exceeds 10¹²",
-            ));
-        }
-        let reps = c.positive_int("run.reps", self.reps.into(), MAX_REPS.into())? as u32;
-        if !(0.0..=1.0).contains(&self.fault_kill) {
-            return Err(c.err(
-                "run.fault_kill",
-                format!(
-                    "{} is not a probability; use a value in [0, 1]",
-                    self.fault_kill
-                ),
-            ));
-        }
+        // The same gates a scenario file passes, with nothing overridden.
+        let raw = RawRun {
+            agents: Some(self.agents),
+            trials: Some(self.trials),
+            steps_per_trial: Some(self.steps_per_trial),
+            reps: Some(self.reps),
+            seed: Some(self.seed),
+            fault_kill: Some(self.fault_kill),
+        };
+        let none = Overrides::default();
+        let (steps_per_trial, trials) = run_length(&raw, &c, &c, &none)?;
+        let run = run_plan(&raw, &c, &c, &none, trials, steps_per_trial)?;
         let broadcast_every =
             c.positive_int("share.broadcast_every", self.broadcast_every, u64::MAX)?;
-        let agents = check_agents(&c, "run.agents", self.agents)?;
-        let metrics: MetricsPlan =
-            metrics_plan(&c, trials, &self.metrics, self.task.truth().is_some())?;
+        let metrics = metrics_plan(&c, trials, &self.metrics, self.task.truth().is_some())?;
         let learner = LearnerConfig::new(self.task, self.agent)?;
         Ok(Scenario {
             name: self.name,
@@ -184,14 +175,7 @@ impl<T: Task> ScenarioBuilder<T> {
             source,
             learner,
             broadcast_every,
-            run: RunPlan {
-                agents,
-                trials,
-                steps_per_trial,
-                reps,
-                seed: self.seed,
-                fault_kill: self.fault_kill,
-            },
+            run,
             metrics,
         })
     }

@@ -808,12 +808,8 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
         ));
     }
     let gamma = c.finite("task.gamma", t.gamma.unwrap_or(0.9))?;
-    if !(0.0..1.0).contains(&gamma) {
-        return Err(c.err(
-            "task.gamma",
-            format!("{gamma} is outside [0, 1); 0.9 is the paper's"),
-        ));
-    }
+    crate::model::check_gamma(gamma)
+        .map_err(|p| c.err("task.gamma", format!("{p}; 0.9 is the paper's")))?;
     match t.kind.as_str() {
         "bandit" => bandit(t, c, trials * steps_per_trial).map(Environment::Bandit),
         "gridworld" => gridworld(t, c, gamma, steps_per_trial, trials).map(Environment::GridWorld),

@@ -2,7 +2,7 @@
 //!
 //! The application asks it for a decision, tells it what happened whenever
 //! the feedback arrives (late, out of order, in batches), and carries its
-//! share messages to an [`Aggregator`](crate::share::Aggregator) and the
+//! share messages to an [`Aggregator`] and the
 //! aggregator's answers back. A simulated [`Learner`](crate::learner::Learner)
 //! is an agent plus a task, so experiments and applications run one code
 //! path.
@@ -216,7 +216,7 @@ impl AgentConfig {
     }
 
     /// How the aggregator should answer: a run builds its
-    /// [`Aggregator`](crate::share::Aggregator) with it.
+    /// [`Aggregator`] with it ([`AgentConfig::aggregator`]).
     pub fn downlink(&self) -> Downlink {
         self.downlink
     }

@@ -20,7 +20,7 @@
 //! An [`Agent`] is a learner without an environment: the application asks
 //! it for decisions and tells it what happened whenever it learns (late, out
 //! of order, in batches). Agents share through an
-//! [`Aggregator`](share::Aggregator) that learners join and leave.
+//! [`Aggregator`] that learners join and leave.
 //!
 //! ```
 //! use parbayes::share::ShareRule;

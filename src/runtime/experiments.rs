@@ -93,7 +93,7 @@ pub(crate) async fn run_checked<T: Task, O: Observe + ?Sized>(
 /// [`run_scenario_async`] that stops when `shutdown` completes: every
 /// experiment ends its current trial (in lockstep, after writing a
 /// checkpoint if `options.continuity` says where) and the run returns
-/// [`Error::Interrupted`].
+/// [`Error::Interrupted`](crate::Error::Interrupted).
 pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,

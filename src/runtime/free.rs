@@ -111,22 +111,22 @@ impl Publisher {
 }
 
 /// The global counts and traffic now.
-pub struct Snapshot;
+pub struct LookGlobal;
 
 /// The global counts and traffic at a moment.
 #[derive(Reply)]
-pub struct Snapped {
+pub struct GlobalNow {
     /// `Σᵢ contrib[i]`.
     pub global: Evidence,
     /// Traffic so far.
     pub traffic: Traffic,
 }
 
-impl Message<Snapshot> for Publisher {
-    type Reply = Snapped;
+impl Message<LookGlobal> for Publisher {
+    type Reply = GlobalNow;
 
-    async fn handle(&mut self, _: Snapshot, _ctx: &mut Context<Self, Self::Reply>) -> Snapped {
-        Snapped {
+    async fn handle(&mut self, _: LookGlobal, _ctx: &mut Context<Self, Self::Reply>) -> GlobalNow {
+        GlobalNow {
             global: self.aggregator.global().clone(),
             traffic: self.aggregator.traffic(),
         }
@@ -201,7 +201,7 @@ pub async fn run_free<T: Task>(
             let slowest = reached.iter().copied().min().unwrap_or(0);
             while let Some((trial, metrics)) = recorder.next_due(slowest, observer) {
                 let snap = publisher
-                    .ask(Snapshot)
+                    .ask(LookGlobal)
                     .await
                     .map_err(|e| RuntimeError::Aggregator(format!("{e:?}")))?;
                 recorder.record(trial, &metrics, &snap.global, snap.traffic, observer)?;

@@ -14,7 +14,7 @@ use crate::scenario::Scenario;
 /// async mode trades reproducibility for speed.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Tokio worker threads ([`run_scenario`] only; the async entry points
+    /// Tokio worker threads ([`run_scenario`](crate::run_scenario) only; the async entry points
     /// run on the caller's runtime). Also how many experiments run at once.
     pub threads: usize,
     /// Learner actors per experiment; 0 picks four per thread.

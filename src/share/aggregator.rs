@@ -1,11 +1,11 @@
 use std::collections::BTreeMap;
 
+use super::family::{Dirichlet, Divergence, Family};
 use super::message::{OthersUpdate, Recovery, RowBatch, ShareMessage};
 use super::rule::Downlink;
 use super::traffic::Traffic;
 use crate::error::ProtocolError;
 use crate::model::{Evidence, Shape};
-use crate::posterior::divergence::kl_dirichlet_means;
 
 /// The global side of the protocol: `contrib[i][r]`, the latest counts from
 /// learner `i`, and `global[r] = Σᵢ contrib[i][r]`.
@@ -39,8 +39,13 @@ use crate::posterior::divergence::kl_dirichlet_means;
 /// assert!(!agg.is_member(a));
 /// # Ok::<(), parbayes::Error>(())
 /// ```
+///
+/// Generic over the posterior [`Family`] whose evidence it sums (Dirichlet
+/// counts unless told otherwise). For a family other than counts, `shape`
+/// reads as `actions` keys of `outcomes` statistics each.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Aggregator {
+#[serde(bound = "")]
+pub struct Aggregator<F: Family = Dirichlet> {
     shape: Shape,
     members: BTreeMap<u32, Member>,
     global: Evidence,
@@ -49,9 +54,10 @@ pub struct Aggregator {
     clock: u64,
     #[serde(default)]
     downlink: Downlink,
-    /// The learners' prior pseudo-count, for a KL-gated downlink.
-    #[serde(default = "one")]
-    prior: f64,
+    /// The learners' family and prior, for a KL-gated downlink; saved
+    /// under the name the Dirichlet prior had, so older files read.
+    #[serde(default, rename = "prior")]
+    family: F,
     traffic: Traffic,
     scratch: Vec<f64>,
     /// Room for two rows of concentrations (sized on first use).
@@ -67,10 +73,6 @@ pub struct Aggregator {
 struct Staged {
     rows: Vec<u32>,
     counts: Vec<f64>,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// One learner's record.
@@ -107,7 +109,13 @@ impl Member {
 
     /// Whether the others' counts of `row` (now `others`) are worth sending
     /// under `gate`; if so, notes them as told.
-    fn is_news(&mut self, gate: &mut Gate, row: usize, slot: usize, others: &[f64]) -> bool {
+    fn is_news<F: Family>(
+        &mut self,
+        gate: &mut Gate<F>,
+        row: usize,
+        slot: usize,
+        others: &[f64],
+    ) -> bool {
         match gate.downlink {
             Downlink::Every => true,
             Downlink::Doubling(fraction) => {
@@ -115,7 +123,7 @@ impl Member {
                     self.told.resize(slot + 1, 0.0);
                 }
                 let told = &mut self.told[slot];
-                let total: f64 = others.iter().sum();
+                let total = gate.family.mass(others);
                 if total - *told >= (fraction * *told).max(1.0) {
                     *told = total;
                     true
@@ -131,16 +139,10 @@ impl Member {
                 let [now, then] = &mut gate.alphas;
                 now.resize(outcomes, 0.0);
                 then.resize(outcomes, 0.0);
-                now.fill(gate.prior);
-                if let Some(mine) = self.contrib.row(row) {
-                    now.iter_mut().zip(mine).for_each(|(a, c)| *a += c);
-                }
-                then.copy_from_slice(now);
-                now.iter_mut().zip(others).for_each(|(a, c)| *a += c);
-                if let Some(told) = told_rows.row(row) {
-                    then.iter_mut().zip(told).for_each(|(a, c)| *a += c);
-                }
-                if kl_dirichlet_means(now, then) > theta {
+                let mine = self.contrib.row(row);
+                gate.family.posterior_into([mine, Some(others)], now);
+                gate.family.posterior_into([mine, told_rows.row(row)], then);
+                if gate.family.divergence(Divergence::Means, now, then) > theta {
                     told_rows.set_row(row, others);
                     true
                 } else {
@@ -151,11 +153,11 @@ impl Member {
     }
 }
 
-/// What a gated downlink needs besides the member: the rule, the prior,
+/// What a gated downlink needs besides the member: the rule, the family,
 /// the number of rows and room for two rows of concentrations.
-struct Gate<'a> {
+struct Gate<'a, F> {
     downlink: Downlink,
-    prior: f64,
+    family: &'a mut F,
     rows: usize,
     alphas: &'a mut [Vec<f64>; 2],
 }
@@ -198,6 +200,22 @@ impl Aggregator {
     /// An aggregator for a task of `shape`, with learners `0..learners`
     /// already joined.
     pub fn new(shape: Shape, learners: usize) -> Self {
+        Aggregator::with_family(shape, learners, Dirichlet::default())
+    }
+
+    /// The learners' prior pseudo-count per outcome (default 1), which a
+    /// KL-gated downlink needs to compute their posterior means.
+    pub fn with_prior(mut self, alpha0: f64) -> Self {
+        self.family = Dirichlet::new(alpha0);
+        self
+    }
+}
+
+impl<F: Family> Aggregator<F> {
+    /// An aggregator of `family` evidence for `shape.actions` keys of
+    /// `shape.outcomes` statistics (`shape.states` of them for a tabular
+    /// task), with learners `0..learners` already joined.
+    pub fn with_family(shape: Shape, learners: usize, family: F) -> Self {
         Self {
             shape,
             members: (0..learners as u32)
@@ -207,7 +225,7 @@ impl Aggregator {
             changes: vec![RowChange::NEVER; shape.rows()],
             clock: 0,
             downlink: Downlink::Every,
-            prior: 1.0,
+            family,
             traffic: Traffic::default(),
             scratch: vec![0.0; shape.outcomes],
             alphas: Default::default(),
@@ -225,13 +243,6 @@ impl Aggregator {
     /// How it answers.
     pub fn downlink(&self) -> Downlink {
         self.downlink
-    }
-
-    /// The learners' prior pseudo-count per outcome (default 1), which a
-    /// KL-gated downlink needs to compute their posterior means.
-    pub fn with_prior(mut self, alpha0: f64) -> Self {
-        self.prior = alpha0;
-        self
     }
 
     /// The same state, for an aggregator that restarts from it while its
@@ -336,7 +347,7 @@ impl Aggregator {
         let learner = msg.learner;
         let member = active(&mut self.members, learner)?;
         msg.rows
-            .check(shape)
+            .check_with(shape, &self.family)
             .map_err(|problem| ProtocolError::Malformed { learner, problem })?;
         let newer = |row: u32| {
             member
@@ -385,7 +396,7 @@ impl Aggregator {
         let member = active(&mut self.members, id)?;
         let mut gate = Gate {
             downlink: self.downlink,
-            prior: self.prior,
+            family: &mut self.family,
             rows: self.shape.rows(),
             alphas: &mut self.alphas,
         };
@@ -407,7 +418,7 @@ impl Aggregator {
         let mut out = Vec::with_capacity(self.members.len());
         let mut gate = Gate {
             downlink: self.downlink,
-            prior: self.prior,
+            family: &mut self.family,
             rows: self.shape.rows(),
             alphas: &mut self.alphas,
         };
@@ -440,18 +451,14 @@ impl Aggregator {
             own.push(row, counts);
         }
         for (row, global) in self.global.iter() {
-            self.scratch.copy_from_slice(global);
-            if let Some(mine) = member.contrib.row(row) {
-                for (o, c) in self.scratch.iter_mut().zip(mine) {
-                    *o = (*o - c).max(0.0);
-                }
-            }
+            self.family
+                .others_into(global, member.contrib.row(row), &mut self.scratch);
             match self.downlink {
                 Downlink::Every => {}
                 Downlink::Doubling(_) => {
                     let slot = self.global.existing_slot(row).expect("a stored row");
                     member.told.resize(member.told.len().max(slot + 1), 0.0);
-                    member.told[slot] = self.scratch.iter().sum();
+                    member.told[slot] = self.family.mass(&self.scratch);
                 }
                 Downlink::Kl(_) => member
                     .told_rows
@@ -485,13 +492,13 @@ fn active(members: &mut BTreeMap<u32, Member>, id: u32) -> Result<&mut Member, P
 /// changed since it last heard, as far as `downlink` finds them news. A row
 /// held back is looked at again when someone changes it next.
 #[allow(clippy::too_many_arguments)]
-fn answer(
+fn answer<F: Family>(
     id: u32,
     member: &mut Member,
     global: &Evidence,
     changes: &[RowChange],
     clock: u64,
-    gate: &mut Gate,
+    gate: &mut Gate<F>,
     scratch: &mut [f64],
     staged: &mut Staged,
     traffic: &mut Traffic,
@@ -511,13 +518,8 @@ fn answer(
         if !changes[row].changed_for(id, since) {
             continue;
         }
-        scratch.copy_from_slice(counts);
-        if let Some(own) = member.contrib.row(row) {
-            for (o, c) in scratch.iter_mut().zip(own) {
-                // Exact for whole counts; clamp rounding of discounted ones.
-                *o = (*o - c).max(0.0);
-            }
-        }
+        gate.family
+            .others_into(counts, member.contrib.row(row), scratch);
         if gate.downlink != Downlink::Every {
             let slot = global.existing_slot(row).expect("a stored row");
             if !member.is_news(gate, row, slot, scratch) {

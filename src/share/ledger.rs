@@ -1,8 +1,8 @@
+use super::family::{Dirichlet, Divergence, Family};
 use super::message::{OthersUpdate, RowBatch, ShareMessage};
 use super::rule::ShareRule;
 use crate::model::{Evidence, Shape};
 use crate::policy::PosteriorRows;
-use crate::posterior::divergence::{kl_dirichlet, kl_dirichlet_means};
 
 /// One learner's side of the protocol: its own counts, what it last sent,
 /// and the others' counts as the aggregator last told it.
@@ -10,10 +10,16 @@ use crate::posterior::divergence::{kl_dirichlet, kl_dirichlet_means};
 /// The combined estimate `prior + own + others` drives decisions; the
 /// learner's picture of the global estimate is `prior + sent + others`. Its
 /// own counts never enter twice.
+///
+/// Generic over the posterior [`Family`] whose evidence it keeps; counts
+/// under a Dirichlet prior unless told otherwise.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Ledger {
+#[serde(bound = "")]
+pub struct Ledger<F: Family = Dirichlet> {
     learner: u32,
-    prior: f64,
+    /// Saved under the name the Dirichlet prior had, so older files read.
+    #[serde(rename = "prior")]
+    family: F,
     own: Evidence,
     sent: Evidence,
     others: Evidence,
@@ -32,6 +38,7 @@ pub struct Ledger {
     #[serde(default)]
     steps: u64,
     seq: u64,
+    /// Room for the two posteriors a KL rule compares.
     combined_alpha: Vec<f64>,
     global_alpha: Vec<f64>,
 }
@@ -40,35 +47,17 @@ impl Ledger {
     /// Learner `learner`'s empty ledger for a task of `shape`, with prior
     /// pseudo-count `prior` per outcome.
     pub fn new(learner: u32, shape: Shape, prior: f64) -> Self {
-        let (rows, outcomes) = (shape.rows(), shape.outcomes);
-        Self {
-            learner,
-            prior,
-            own: Evidence::new(rows, outcomes),
-            sent: Evidence::new(rows, outcomes),
-            others: Evidence::new(rows, outcomes),
-            combined: Evidence::new(rows, outcomes),
-            others_stamp: Vec::new(),
-            touched: Vec::new(),
-            is_touched: vec![false; rows],
-            unsent: Vec::new(),
-            is_unsent: vec![false; rows],
-            steps_since_periodic: 0,
-            steps: 0,
-            seq: 0,
-            combined_alpha: vec![0.0; outcomes],
-            global_alpha: vec![0.0; outcomes],
-        }
+        Ledger::with_family(learner, shape.rows(), shape.outcomes, Dirichlet::new(prior))
     }
 
     /// Checks a ledger read back from a file against the task's `shape`
     /// and the configuration's `prior`.
     pub(crate) fn check_fits(&self, shape: Shape, prior: f64) -> Result<(), String> {
         let (rows, outcomes) = (shape.rows(), shape.outcomes);
-        if self.prior != prior {
+        if self.family.prior() != prior {
             return Err(format!(
                 "prior {}; the configuration's is {prior}",
-                self.prior
+                self.family.prior()
             ));
         }
         for (name, e) in [
@@ -114,6 +103,36 @@ impl Ledger {
         ledger.seq = rec.seq;
         ledger
     }
+}
+
+impl<F: Family> Ledger<F> {
+    /// Learner `learner`'s empty ledger of `keys` keys whose evidence is
+    /// `width` statistics of `family` each.
+    pub fn with_family(learner: u32, keys: usize, width: usize, family: F) -> Self {
+        Self {
+            learner,
+            family,
+            own: Evidence::new(keys, width),
+            sent: Evidence::new(keys, width),
+            others: Evidence::new(keys, width),
+            combined: Evidence::new(keys, width),
+            others_stamp: Vec::new(),
+            touched: Vec::new(),
+            is_touched: vec![false; keys],
+            unsent: Vec::new(),
+            is_unsent: vec![false; keys],
+            steps_since_periodic: 0,
+            steps: 0,
+            seq: 0,
+            combined_alpha: vec![0.0; width],
+            global_alpha: vec![0.0; width],
+        }
+    }
+
+    /// The family of its evidence.
+    pub fn family(&self) -> &F {
+        &self.family
+    }
 
     /// Whose ledger it is.
     pub fn learner(&self) -> u32 {
@@ -130,16 +149,21 @@ impl Ledger {
         &self.sent
     }
 
+    /// `own + others`: the evidence decisions use, without the prior.
+    pub fn combined(&self) -> &Evidence {
+        &self.combined
+    }
+
     /// Everyone else's counts, as the aggregator last told it.
     pub fn others(&self) -> &Evidence {
         &self.others
     }
 
-    /// Records one step's outcome in `row`.
+    /// Records one observation of `row`.
     #[inline]
-    pub fn observe(&mut self, row: usize, outcome: usize) {
-        self.own.add(row, outcome, 1.0);
-        self.combined.add(row, outcome, 1.0);
+    pub fn observe(&mut self, row: usize, obs: F::Observation<'_>) {
+        self.family.add(self.own.row_mut(row), obs);
+        self.family.add(self.combined.row_mut(row), obs);
         if !self.is_touched[row] {
             self.is_touched[row] = true;
             self.touched.push(row as u32);
@@ -164,16 +188,19 @@ impl Ledger {
         self.combined.scale(factor);
     }
 
-    /// Writes the combined concentrations `prior + own + others` of `row`.
+    /// Writes the parameters of the combined posterior `prior + own +
+    /// others` of `row` (for counts, the concentrations).
     #[inline]
     pub fn combined_alpha_into(&self, row: usize, out: &mut [f64]) {
-        fill_alpha(self.prior, self.combined.row(row), None, out);
+        self.family
+            .posterior_into([self.combined.row(row), None], out);
     }
 
-    /// Writes the learner's picture of the global concentrations
-    /// `prior + sent + others` of `row`.
+    /// Writes the parameters of the learner's picture of the global
+    /// posterior `prior + sent + others` of `row`.
     pub fn global_alpha_into(&self, row: usize, out: &mut [f64]) {
-        fill_alpha(self.prior, self.sent.row(row), self.others.row(row), out);
+        self.family
+            .posterior_into([self.sent.row(row), self.others.row(row)], out);
     }
 
     /// How many more observations the learner can make with every check
@@ -265,29 +292,26 @@ impl Ledger {
     fn is_due(&mut self, rule: ShareRule, row: usize) -> bool {
         match rule {
             ShareRule::Kl(theta) | ShareRule::KlPosterior(theta) => {
-                fill_alpha(
-                    self.prior,
-                    self.combined.row(row),
-                    None,
-                    &mut self.combined_alpha,
-                );
-                fill_alpha(
-                    self.prior,
-                    self.sent.row(row),
-                    self.others.row(row),
+                self.family
+                    .posterior_into([self.combined.row(row), None], &mut self.combined_alpha);
+                self.family.posterior_into(
+                    [self.sent.row(row), self.others.row(row)],
                     &mut self.global_alpha,
                 );
-                let kl = if let ShareRule::Kl(_) = rule {
-                    kl_dirichlet_means(&self.combined_alpha, &self.global_alpha)
+                let kind = if let ShareRule::Kl(_) = rule {
+                    Divergence::Means
                 } else {
-                    kl_dirichlet(&self.combined_alpha, &self.global_alpha)
+                    Divergence::Posteriors
                 };
-                kl > theta
+                self.family
+                    .divergence(kind, &self.combined_alpha, &self.global_alpha)
+                    > theta
             }
             ShareRule::Doubling(fraction) => {
                 // Unsent observations against those already sent: a schedule
                 // that does not look at what was observed.
-                let total = |e: &Evidence| e.row(row).map_or(0.0, |c| c.iter().sum::<f64>());
+                let family = &self.family;
+                let total = |e: &Evidence| e.row(row).map_or(0.0, |c| family.mass(c));
                 let sent = total(&self.sent);
                 total(&self.own) - sent >= (fraction * sent).max(1.0)
             }
@@ -342,25 +366,16 @@ impl PosteriorRows for Ledger {
     }
 
     fn prior(&self) -> f64 {
-        self.prior
+        self.family.prior()
     }
 
     #[inline]
     fn alpha_pair(&self, row: usize) -> [f64; 2] {
-        // `prior + count`, as `fill_alpha` adds them.
+        // `prior + count`, as `Dirichlet::posterior_into` adds them.
+        let prior = self.family.prior();
         match self.combined.row(row) {
-            Some(&[c0, c1]) => [self.prior + c0, self.prior + c1],
-            _ => [self.prior; 2],
-        }
-    }
-}
-
-#[inline]
-fn fill_alpha(prior: f64, a: Option<&[f64]>, b: Option<&[f64]>, out: &mut [f64]) {
-    out.fill(prior);
-    for counts in [a, b].into_iter().flatten() {
-        for (o, c) in out.iter_mut().zip(counts) {
-            *o += c;
+            Some(&[c0, c1]) => [prior + c0, prior + c1],
+            _ => [prior; 2],
         }
     }
 }

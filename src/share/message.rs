@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use super::family::{Dirichlet, Family};
 use crate::model::Shape;
 
 /// Full counts of some rows, flat: row `rows[k]` has counts
@@ -55,6 +56,12 @@ impl RowBatch {
     /// Checks that the batch fits a task of `shape`: its outcome count, rows
     /// that exist, counts that are finite and ≥ 0.
     pub fn check(&self, shape: Shape) -> Result<(), String> {
+        self.check_with(shape, &Dirichlet::default())
+    }
+
+    /// Checks that the batch fits `shape.rows()` keys of `shape.outcomes`
+    /// statistics of `family`, each key valid for the family.
+    pub fn check_with<F: Family>(&self, shape: Shape, family: &F) -> Result<(), String> {
         if self.outcomes as usize != shape.outcomes {
             return Err(format!(
                 "{} outcomes per row; the task has {}",
@@ -75,10 +82,8 @@ impl RowBatch {
                 shape.rows()
             ));
         }
-        if let Some(c) = self.counts.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
-            return Err(format!("count {c}; counts must be finite and ≥ 0"));
-        }
-        Ok(())
+        self.iter()
+            .try_for_each(|(_, stats)| family.check_stats(stats))
     }
 
     /// The rows and their counts, in order.

@@ -10,6 +10,7 @@
 //! ([`compact_counts`]).
 
 mod aggregator;
+mod family;
 mod ledger;
 mod message;
 mod rule;
@@ -17,6 +18,7 @@ mod schedule;
 mod traffic;
 
 pub use aggregator::Aggregator;
+pub use family::{Dirichlet, Divergence, Family};
 pub use ledger::Ledger;
 pub use message::{OthersUpdate, Recovery, RowBatch, ShareMessage, compact_counts, encoded_len};
 pub use rule::{Downlink, SHARE_FORMS, ShareRule, Sharing};

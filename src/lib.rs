@@ -96,6 +96,7 @@ pub mod agent;
 pub mod env;
 pub mod error;
 pub mod learner;
+pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod observe;

@@ -5,6 +5,7 @@
 mod bandit;
 mod drift;
 mod gridworld;
+mod linear;
 mod tabular;
 mod task;
 mod truth;
@@ -13,6 +14,7 @@ mod vm;
 pub use bandit::BernoulliBandit;
 pub use drift::RateChange;
 pub use gridworld::{ARROWS, GridWorld, IntendedChange, Layout, MAX_GRID_SIZE};
+pub use linear::LinearBandit;
 pub use tabular::{MAX_PLANNING_ENTRIES, TabularMdp};
 pub use task::{Step, Task};
 pub use truth::{Phase, Truth};

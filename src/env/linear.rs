@@ -1,0 +1,130 @@
+//! A synthetic contextual bandit with linear expected rewards.
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal, StandardNormal};
+
+use crate::error::{Error, Result};
+
+/// K arms with true parameters θ₁ … θ_K ∈ ℝᵈ; a context x ~ N(0, I) comes
+/// with every decision and arm k pays `xᵀθ_k + ε`, ε ~ N(0, σ²). Regret is
+/// against the best arm for each context, in expectation over the noise.
+///
+/// ```
+/// use parbayes::env::LinearBandit;
+/// use rand::SeedableRng;
+///
+/// let task = LinearBandit::new(vec![vec![1.0, 0.0], vec![0.0, 1.0]], 0.1)?;
+/// let x = [0.5, 2.0];
+/// assert_eq!(task.best_arm(&x), 1);
+/// assert_eq!(task.regret(&x, 0), 1.5);
+/// let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+/// assert!((task.reward(&x, 1, &mut rng) - 2.0).abs() < 1.0);
+/// # Ok::<(), parbayes::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearBandit {
+    dim: usize,
+    /// θ of arm k at `k·dim .. (k+1)·dim`.
+    theta: Vec<f64>,
+    noise: Normal<f64>,
+}
+
+impl LinearBandit {
+    /// A task with the given true parameters (one vector per arm) and
+    /// reward noise σ ≥ 0.
+    pub fn new(theta: Vec<Vec<f64>>, noise_sd: f64) -> Result<Self> {
+        let bad = |field: &str, problem: String| Err(Error::invalid("linear task", field, problem));
+        let dim = theta.first().map_or(0, Vec::len);
+        if theta.is_empty() || dim == 0 {
+            return bad(
+                "theta",
+                "no arms or no features; give one vector per arm".into(),
+            );
+        }
+        if let Some(k) = theta.iter().position(|t| t.len() != dim) {
+            return bad(
+                "theta",
+                format!("arm {k} has {} features; arm 0 has {dim}", theta[k].len()),
+            );
+        }
+        if theta.iter().flatten().any(|v| !v.is_finite()) {
+            return bad("theta", "a parameter is not finite".into());
+        }
+        let Ok(noise) = Normal::new(0.0, noise_sd) else {
+            return bad("noise", format!("σ = {noise_sd}; it is finite and ≥ 0"));
+        };
+        if !noise_sd.is_finite() {
+            return bad("noise", format!("σ = {noise_sd}; it is finite and ≥ 0"));
+        }
+        Ok(Self {
+            dim,
+            theta: theta.concat(),
+            noise,
+        })
+    }
+
+    /// A task whose parameters are drawn θ_k ~ N(0, I/d), so `xᵀθ_k` has
+    /// unit variance over contexts whatever d.
+    pub fn random<R: Rng + ?Sized>(
+        arms: usize,
+        dim: usize,
+        noise_sd: f64,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let scale = 1.0 / (dim.max(1) as f64).sqrt();
+        let theta = (0..arms)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| scale * Distribution::<f64>::sample(&StandardNormal, rng))
+                    .collect::<Vec<f64>>()
+            })
+            .collect();
+        Self::new(theta, noise_sd)
+    }
+
+    /// The number of arms.
+    pub fn arms(&self) -> usize {
+        self.theta.len() / self.dim
+    }
+
+    /// The number of features.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// θ of `arm`.
+    pub fn theta(&self, arm: usize) -> &[f64] {
+        &self.theta[arm * self.dim..(arm + 1) * self.dim]
+    }
+
+    /// Draws a context x ~ N(0, I) into `out`.
+    pub fn context_into<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
+        out.iter_mut().for_each(|v| *v = StandardNormal.sample(rng));
+    }
+
+    /// The expected reward `xᵀθ_arm`.
+    pub fn mean(&self, x: &[f64], arm: usize) -> f64 {
+        self.theta(arm).iter().zip(x).map(|(t, x)| t * x).sum()
+    }
+
+    /// A reward of `arm` in context `x`.
+    pub fn reward<R: Rng + ?Sized>(&self, x: &[f64], arm: usize, rng: &mut R) -> f64 {
+        self.mean(x, arm) + self.noise.sample(rng)
+    }
+
+    /// The arm of highest expected reward in `x` (the first, on a tie).
+    pub fn best_arm(&self, x: &[f64]) -> usize {
+        (0..self.arms()).fold(0, |best, k| {
+            if self.mean(x, k) > self.mean(x, best) {
+                k
+            } else {
+                best
+            }
+        })
+    }
+
+    /// Expected reward lost by playing `arm` in `x`.
+    pub fn regret(&self, x: &[f64], arm: usize) -> f64 {
+        self.mean(x, self.best_arm(x)) - self.mean(x, arm)
+    }
+}

@@ -168,5 +168,54 @@ fn downlink(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_observe, share_check, downlink);
+/// A contextual agent's `decide` + `observe` (LinTS, disjoint arms) on
+/// `LinearBandit` contexts. Target: ≥ 150 k per second at d = 20, K = 10.
+fn linear_decide_observe(c: &mut Criterion) {
+    use parbayes::env::LinearBandit;
+    use parbayes::linear::{LinearAgent, LinearConfig, LinearPolicy};
+    let mut group = c.benchmark_group("linear");
+    const STEPS: u64 = 2_000;
+    group.throughput(Throughput::Elements(STEPS));
+    for (dim, policy) in [
+        (20, LinearPolicy::Thompson { scale: 1.0 }),
+        (20, LinearPolicy::LinUcb { alpha: 1.0 }),
+    ] {
+        let config = LinearConfig::builder(10, dim)
+            .policy(policy)
+            .build()
+            .expect("valid");
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let task = LinearBandit::random(10, dim, 0.5, &mut rng).expect("valid");
+        let id = BenchmarkId::new(
+            "decide_observe",
+            format!("arms=10/dim={dim}/policy={policy}/steps={STEPS}/seed=42"),
+        );
+        group.bench_function(id, |b| {
+            b.iter_batched_ref(
+                || {
+                    let agent = LinearAgent::new(&config, 0, 42).expect("fits");
+                    (agent, Xoshiro256PlusPlus::seed_from_u64(7), vec![0.0; dim])
+                },
+                |(agent, rng, x)| {
+                    for _ in 0..STEPS {
+                        task.context_into(rng, x);
+                        let arm = agent.decide(x).expect("d features");
+                        let r = task.reward(x, arm, rng);
+                        agent.observe(x, arm, r).expect("arm exists");
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decide_observe,
+    share_check,
+    downlink,
+    linear_decide_observe
+);
 criterion_main!(benches);

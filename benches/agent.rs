@@ -208,7 +208,55 @@ fn linear_decide_observe(c: &mut Criterion) {
             )
         });
     }
+    shared_theta(&mut group);
     group.finish();
+}
+
+/// LinTS with one θ over per-arm features, the seed study's model: K = 10
+/// arms of d = 66 features (6K + 6), contexts N(0, I/d) per arm, rewards
+/// `x_kᵀθ + N(0, 0.25)`. A decision is one θ̃ draw and K dot products.
+fn shared_theta(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    use parbayes::linear::{LinearAgent, LinearConfig, LinearModel, LinearPolicy};
+    use rand_distr::StandardNormal;
+    const STEPS: u64 = 2_000;
+    let (arms, dim) = (10, 66);
+    let policy = LinearPolicy::Thompson { scale: 1.0 };
+    let config = LinearConfig::builder(arms, dim)
+        .model(LinearModel::Shared)
+        .policy(policy)
+        .build()
+        .expect("valid");
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let theta: Vec<f64> = (0..dim).map(|_| rng.sample(StandardNormal)).collect();
+    let scale = 1.0 / (dim as f64).sqrt();
+    let id = BenchmarkId::new(
+        "decide_observe",
+        format!("arms={arms}/dim={dim}/model=shared/policy={policy}/steps={STEPS}/seed=42"),
+    );
+    group.bench_function(id, |b| {
+        b.iter_batched_ref(
+            || {
+                let agent = LinearAgent::new(&config, 0, 42).expect("fits");
+                (
+                    agent,
+                    Xoshiro256PlusPlus::seed_from_u64(7),
+                    vec![0.0; arms * dim],
+                )
+            },
+            |(agent, rng, x)| {
+                for _ in 0..STEPS {
+                    x.iter_mut()
+                        .for_each(|v| *v = scale * rng.sample::<f64, _>(StandardNormal));
+                    let arm = agent.decide(x).expect("K × d features");
+                    let features = &x[arm * dim..(arm + 1) * dim];
+                    let mean: f64 = features.iter().zip(&theta).map(|(x, t)| x * t).sum();
+                    let r = mean + 0.5 * rng.sample::<f64, _>(StandardNormal);
+                    agent.observe(x, arm, r).expect("arm exists");
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
 }
 
 criterion_group!(

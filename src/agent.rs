@@ -9,7 +9,7 @@
 
 use crate::error::{Error, ProtocolError, Result};
 use crate::model::{Shape, Structure};
-use crate::policy::{Decision, PlanState, Planner, Policy, PosteriorRows, Replan, Scratch};
+use crate::policy::{Choice, Decision, PlanState, Planner, Policy, PosteriorRows, Replan, Scratch};
 use crate::rng::{LearnerRng, learner_rng};
 use crate::share::{
     Aggregator, Downlink, Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing,
@@ -37,7 +37,7 @@ pub const MAX_PRIOR: f64 = 1e6;
 /// assert!(AgentConfig::builder().prior(-1.0).build().is_err());
 /// # Ok::<(), parbayes::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct AgentConfig {
     prior: f64,
     forgetting: f64,
@@ -46,6 +46,27 @@ pub struct AgentConfig {
     downlink: Downlink,
     check_every: u64,
     replan: Replan,
+    propensity_draws: u32,
+}
+
+/// The derived form, but `propensity_draws` only where it is not the
+/// default: a run's fingerprint hashes this text, and the setting (which
+/// no simulated learner uses) came after runs were fingerprinted.
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("AgentConfig");
+        d.field("prior", &self.prior)
+            .field("forgetting", &self.forgetting)
+            .field("policy", &self.policy)
+            .field("share", &self.share)
+            .field("downlink", &self.downlink)
+            .field("check_every", &self.check_every)
+            .field("replan", &self.replan);
+        if self.propensity_draws != AgentConfig::default().propensity_draws {
+            d.field("propensity_draws", &self.propensity_draws);
+        }
+        d.finish()
+    }
 }
 
 /// Builds an [`AgentConfig`]; every setting has a default.
@@ -67,6 +88,7 @@ impl Default for AgentConfig {
             downlink: Downlink::Every,
             check_every: 1,
             replan: Replan::EveryTrial,
+            propensity_draws: 1000,
         }
     }
 }
@@ -118,6 +140,14 @@ impl AgentConfigBuilder {
         self
     }
 
+    /// How many extra posterior draws estimate a posterior-sampling
+    /// decision's probability in [`Agent::decide_with_propensity`]
+    /// (default 1,000; 1 to 10⁶).
+    pub fn propensity_draws(mut self, draws: u32) -> Self {
+        self.config.propensity_draws = draws;
+        self
+    }
+
     /// The checked configuration, or an [`Error::Invalid`] naming the
     /// setting.
     pub fn build(self) -> Result<AgentConfig> {
@@ -150,6 +180,12 @@ impl AgentConfigBuilder {
         }
         if c.check_every == 0 {
             return bad("check_every", "0; check at least every observation".into());
+        }
+        if !(1..=1_000_000).contains(&c.propensity_draws) {
+            return bad(
+                "propensity_draws",
+                format!("{}; use 1 to 1000000", c.propensity_draws),
+            );
         }
         if c.replan == Replan::EverySteps(0) {
             return bad("replan", "every 0 steps; use 1 or more".into());
@@ -239,6 +275,11 @@ impl AgentConfig {
         self.replan
     }
 
+    /// Extra draws behind an estimated propensity.
+    pub fn propensity_draws(&self) -> u32 {
+        self.propensity_draws
+    }
+
     /// Whether this configuration can drive an agent of `structure`:
     /// Bayes-UCB needs a Bernoulli bandit.
     pub fn fits(&self, structure: &Structure) -> Result<()> {
@@ -266,6 +307,9 @@ pub struct AgentState {
     pub(crate) since_check: u64,
     pub(crate) rng: LearnerRng,
     pub(crate) plan: Option<PlanState>,
+    /// Actions the agent no longer chooses (empty: none).
+    #[serde(default)]
+    pub(crate) retired: Vec<bool>,
 }
 
 impl AgentState {
@@ -316,6 +360,10 @@ pub struct Agent {
     scratch: Scratch,
     /// Present when the structure is planned with γ > 0.
     pub(crate) planner: Option<Planner>,
+    /// `retired[a]`: never chosen; empty while no action is retired, so
+    /// the usual decision takes no detour.
+    retired: Vec<bool>,
+    propensity_draws: u32,
 }
 
 impl Agent {
@@ -357,6 +405,8 @@ impl Agent {
             rng,
             scratch: Scratch::new(shape),
             planner: (structure.gamma() > 0.0).then(|| Planner::new(structure, config.replan)),
+            retired: Vec::new(),
+            propensity_draws: config.propensity_draws,
         }
     }
 
@@ -398,6 +448,7 @@ impl Agent {
             since_check: self.since_check,
             rng: self.rng.clone(),
             plan: self.planner.as_ref().map(Planner::save),
+            retired: self.retired.clone(),
         }
     }
 
@@ -423,6 +474,28 @@ impl Agent {
                 ));
             }
             (_, None) => {}
+        }
+        if !state.retired.is_empty() {
+            if state.retired.len() != structure.shape().actions
+                || agent.planner.is_some()
+                || state.retired.iter().all(|r| *r)
+            {
+                return Err(Error::invalid(
+                    "agent state",
+                    "retired",
+                    format!(
+                        "{} retirement marks for {} actions{}",
+                        state.retired.len(),
+                        structure.shape().actions,
+                        if agent.planner.is_some() {
+                            " of a planning agent"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+            agent.retired = state.retired;
         }
         agent.ledger = state.ledger;
         agent.since_check = state.since_check;
@@ -467,14 +540,155 @@ impl Agent {
                     state,
                     structure: &self.structure,
                 };
-                self.policy
-                    .select(&d, &self.ledger, &mut self.scratch, &mut self.rng)
+                if self.retired.is_empty() {
+                    self.policy
+                        .select(&d, &self.ledger, &mut self.scratch, &mut self.rng)
+                } else {
+                    self.policy.select_among(
+                        &d,
+                        &self.ledger,
+                        &mut self.scratch,
+                        &mut self.rng,
+                        &self.retired,
+                    )
+                }
             }
             Some(planner) => {
                 let q = planner.q_of(self.policy, &self.ledger, state, &mut self.rng);
                 self.scratch.q.copy_from_slice(q);
                 self.policy.choose(&mut self.scratch.q, &mut self.rng)
             }
+        }
+    }
+
+    /// [`decide`](Agent::decide), and the probability with which the
+    /// policy chose that action: exact for ε-greedy, softmax and Bayes-UCB
+    /// (random ties included), estimated for posterior sampling by
+    /// counting how often the action wins in
+    /// [`propensity_draws`](AgentConfigBuilder::propensity_draws) further
+    /// draws, the decision's own included, so it is never 0. Those draws
+    /// advance the agent's random stream. For agents that do not plan
+    /// (γ = 0): a planning agent's choice depends on the model it drew for
+    /// the episode, not on this state alone.
+    ///
+    /// ```
+    /// use parbayes::{Agent, AgentConfig, Structure};
+    /// use parbayes::policy::Policy;
+    ///
+    /// let news = Structure::bandit(4)?;
+    /// let config = AgentConfig::builder().policy(Policy::Softmax { temperature: 0.5 }).build()?;
+    /// let mut agent = Agent::new(&news, &config, 0, 3)?;
+    /// // No evidence: every arm's mean is ½, so each is chosen with ¼.
+    /// let choice = agent.decide_with_propensity(0)?;
+    /// assert!((choice.propensity - 0.25).abs() < 1e-12 && !choice.estimated);
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn decide_with_propensity(&mut self, state: usize) -> Result<Choice> {
+        self.refuse_planning("propensities")?;
+        check("state", state, self.structure.shape().states)?;
+        let action = self.act(state);
+        let d = Decision {
+            state,
+            structure: &self.structure,
+        };
+        Ok(self.policy.propensity(
+            action,
+            &d,
+            &self.ledger,
+            &mut self.scratch,
+            &mut self.rng,
+            &self.retired,
+            self.propensity_draws,
+        ))
+    }
+
+    /// Stops choosing `action` (its evidence is kept, and feedback for it
+    /// still arrives and is learned from) until it is
+    /// [reinstated](Agent::reinstate). For agents that do not plan; the
+    /// last action in play cannot retire.
+    pub fn retire(&mut self, action: usize) -> Result<()> {
+        self.refuse_planning("retiring actions")?;
+        let actions = self.structure.shape().actions;
+        check("action", action, actions)?;
+        if self.retired.is_empty() {
+            self.retired = vec![false; actions];
+        }
+        if !self.retired[action] && self.retired.iter().filter(|r| !**r).count() == 1 {
+            return Err(Error::invalid(
+                "actions",
+                format!("action {action}"),
+                "it is the last action in play; add or reinstate another first",
+            ));
+        }
+        self.retired[action] = true;
+        Ok(())
+    }
+
+    /// Chooses `action` again.
+    pub fn reinstate(&mut self, action: usize) -> Result<()> {
+        check("action", action, self.structure.shape().actions)?;
+        if let Some(r) = self.retired.get_mut(action) {
+            *r = false;
+        }
+        if self.retired.iter().all(|r| !*r) {
+            self.retired.clear();
+        }
+        Ok(())
+    }
+
+    /// Whether `action` is retired.
+    pub fn is_retired(&self, action: usize) -> bool {
+        self.retired.get(action).copied().unwrap_or(false)
+    }
+
+    /// Adds an arm to a Bernoulli bandit and returns its index; it starts
+    /// from the prior. The aggregator must gain the arm too
+    /// ([`Aggregator::add_keys`]) before this agent's messages about it are
+    /// accepted; [`structure`](Agent::structure) is the grown bandit, the
+    /// one to [`restore`](Agent::restore) a saved state with.
+    ///
+    /// ```
+    /// use parbayes::{Agent, AgentConfig, Structure};
+    ///
+    /// let config = AgentConfig::default();
+    /// let mut aggregator = config.aggregator(&Structure::bandit(2)?, 0);
+    /// let mut agent = Agent::new(&Structure::bandit(2)?, &config, aggregator.join(), 1)?;
+    /// assert_eq!(agent.add_arm()?, 2);
+    /// aggregator.add_keys(1)?;
+    /// agent.observe_click(2, true)?;
+    /// aggregator.receive(&agent.flush().expect("a click to share"))?;
+    /// assert_eq!(aggregator.global().row(2), Some(&[0.0, 1.0][..]));
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn add_arm(&mut self) -> Result<usize> {
+        let shape = self.structure.shape();
+        if !(self.structure.is_bernoulli() && shape.states == 1) {
+            return Err(Error::invalid(
+                "actions",
+                "arms",
+                "only a Bernoulli bandit (one state, outcomes paying 0 and 1) adds arms",
+            ));
+        }
+        self.structure = Structure::bandit(shape.actions + 1)?;
+        self.ledger.add_keys(1);
+        self.scratch = Scratch::new(self.structure.shape());
+        if !self.retired.is_empty() {
+            self.retired.push(false);
+        }
+        Ok(shape.actions)
+    }
+
+    fn refuse_planning(&self, what: &str) -> Result<()> {
+        match self.planner {
+            Some(_) => Err(Error::invalid(
+                "agent",
+                "policy",
+                format!(
+                    "{what} are for agents that do not plan (gamma = 0); this one plans with gamma = {}",
+                    self.structure.gamma()
+                ),
+            )),
+            None => Ok(()),
         }
     }
 

@@ -216,6 +216,7 @@ impl<T: Task> Learner<T> {
             since_check: saved.since_check,
             rng: saved.rng,
             plan: saved.plan,
+            retired: Vec::new(),
         };
         if saved.state >= config.structure.shape().states {
             return Err(Error::invalid(

@@ -72,7 +72,11 @@
 //!      MDPs ([`model::Mdp`]), value iteration and policy evaluation;
 //!    - [`env`](mod@env): the [`Task`] trait and the built-in tasks:
 //!      Bernoulli bandits, the stochastic GridWorld, the VM-allocation task,
-//!      tabular MDPs from JSON files, with drift schedules;
+//!      tabular MDPs from JSON files, with drift schedules; the
+//!      [`env::ContextualTask`] trait with a synthetic linear bandit and
+//!      labelled datasets as contextual bandits;
+//!    - [`linear`]: the second posterior family, Bayesian linear
+//!      regression, and the contextual [`linear::LinearAgent`];
 //!    - [`policy`]: posterior sampling, ε-greedy, softmax, Bayes-UCB, and
 //!      the [`policy::Planner`] that plans on a sampled or mean model;
 //!    - [`share`]: share rules, messages, the learner's [`share::Ledger`],

@@ -421,3 +421,67 @@ fn a_state_that_does_not_fit_is_refused() {
     // The GridWorld's own state fits it.
     assert!(Agent::restore(grid.structure(), grid.agent(), planned).is_ok());
 }
+
+/// Arms retire, come back and are added while the agent runs; a retired
+/// arm is never chosen, still learns, and its mark survives a save; a
+/// planning agent refuses both arm changes and propensities.
+#[test]
+fn arms_retire_return_and_grow() {
+    let news = Structure::bandit(3).unwrap();
+    for policy in [
+        "posterior-sampling",
+        "epsilon-greedy:0.5",
+        "softmax:0.1",
+        "ucb",
+    ] {
+        let config = AgentConfig::builder()
+            .policy(policy.parse().unwrap())
+            .build()
+            .unwrap();
+        let mut agent = Agent::new(&news, &config, 0, 5).unwrap();
+        agent.retire(2).unwrap();
+        for _ in 0..2000 {
+            let arm = agent.decide(0).unwrap();
+            assert_ne!(arm, 2, "{policy}");
+            agent.observe_click(2, true).unwrap();
+            let choice = agent.decide_with_propensity(0).unwrap();
+            assert!(choice.arm != 2 && choice.propensity > 0.0);
+        }
+        let mut mean = [0.0; 2];
+        agent.posterior_mean_into(0, 2, &mut mean).unwrap();
+        assert!(mean[1] > 0.99, "a retired arm still learns");
+        let mut copy = Agent::restore(&news, &config, agent.save()).unwrap();
+        assert!(copy.is_retired(2));
+        for _ in 0..200 {
+            assert_eq!(copy.decide(0).unwrap(), agent.decide(0).unwrap());
+        }
+        agent.retire(0).unwrap();
+        assert!(agent.retire(1).is_err(), "the last arm in play stays");
+        agent.reinstate(2).unwrap();
+        assert!(!agent.is_retired(2));
+    }
+
+    // A new arm: the structure grows, and a saved state restores with it.
+    let config = AgentConfig::default();
+    let mut agent = Agent::new(&news, &config, 0, 5).unwrap();
+    assert_eq!(agent.add_arm().unwrap(), 3);
+    assert_eq!(agent.shape().actions, 4);
+    agent.observe_click(3, true).unwrap();
+    let grown = agent.structure().clone();
+    assert!(Agent::restore(&news, &config, agent.save()).is_err());
+    let mut copy = Agent::restore(&grown, &config, agent.save()).unwrap();
+    for _ in 0..100 {
+        assert_eq!(copy.decide(0).unwrap(), agent.decide(0).unwrap());
+    }
+
+    // An MDP agent plans: its choices are not a state's alone.
+    let config = shipped("gridworld", Policy::PosteriorSampling);
+    let mut planner = Agent::new(config.structure(), config.agent(), 0, 1).unwrap();
+    for e in [
+        planner.retire(1).unwrap_err(),
+        planner.decide_with_propensity(0).unwrap_err(),
+        planner.add_arm().unwrap_err(),
+    ] {
+        assert!(e.is_bad_input(), "{e}");
+    }
+}

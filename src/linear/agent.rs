@@ -1,173 +1,23 @@
 //! The contextual agent an application drives.
 
-use nalgebra::DVector;
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::family::{Gaussian, Noise};
+use super::config::{LinearConfig, LinearModel};
+use super::family::Gaussian;
 use super::policy::LinearPolicy;
-use super::posterior::{KeyPosterior, Work};
+use super::posterior::{KeyPosterior, KeyState, Work};
 use crate::error::{Error, ProtocolError, Result};
 use crate::model::Shape;
+use crate::policy::{Choice, greedy_share};
 use crate::rng::{LearnerRng, learner_rng};
-use crate::share::{
-    Aggregator, Downlink, Family, Ledger, OthersUpdate, RowBatch, ShareMessage, ShareRule, Sharing,
-};
+use crate::share::{Family, Ledger, OthersUpdate, RowBatch, ShareMessage, ShareRule};
 
-/// What every contextual agent of an application shares: the arms, the
-/// regression, the policy and how it shares. Built by
-/// [`LinearConfig::builder`], checked once.
-#[derive(Debug, Clone)]
-pub struct LinearConfig {
-    arms: usize,
-    family: Gaussian,
-    policy: LinearPolicy,
-    share: ShareRule,
-    downlink: Downlink,
-    check_every: u64,
-}
-
-/// Builds a [`LinearConfig`].
-#[derive(Debug, Clone)]
-pub struct LinearConfigBuilder {
-    arms: usize,
-    dim: usize,
-    ridge: f64,
-    noise: Noise,
-    policy: LinearPolicy,
-    sharing: Sharing,
-    check_every: u64,
-}
-
-impl LinearConfigBuilder {
-    /// The prior precision λ of θ (default 1).
-    pub fn ridge(mut self, lambda: f64) -> Self {
-        self.ridge = lambda;
-        self
-    }
-
-    /// What is known of the reward noise (default: variance 1, known).
-    pub fn noise(mut self, noise: Noise) -> Self {
-        self.noise = noise;
-        self
-    }
-
-    /// The policy (default linear Thompson sampling).
-    pub fn policy(mut self, policy: LinearPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// The share rule, with the downlink it implies.
-    pub fn share(self, rule: ShareRule) -> Self {
-        self.sharing(rule.into())
-    }
-
-    /// Both directions of sharing (default `doubling:1` both ways).
-    pub fn sharing(mut self, sharing: Sharing) -> Self {
-        self.sharing = sharing;
-        self
-    }
-
-    /// Run the share rule every this many observations (default 1).
-    pub fn check_every(mut self, observations: u64) -> Self {
-        self.check_every = observations;
-        self
-    }
-
-    /// The checked configuration, or an [`Error::Invalid`] naming the
-    /// setting.
-    pub fn build(self) -> Result<LinearConfig> {
-        let bad =
-            |field: &str, problem: String| Err(Error::invalid("linear config", field, problem));
-        if self.arms == 0 || self.arms > u32::MAX as usize / 2 {
-            return bad("arms", format!("{}; use 1 or more", self.arms));
-        }
-        if self.check_every == 0 {
-            return bad("check_every", "0; check at least every observation".into());
-        }
-        let family = Gaussian::new(self.dim, self.ridge, self.noise)?;
-        if let Err(p) = self.policy.check() {
-            return bad("policy", p.problem().into());
-        }
-        if let Err(p) = self.sharing.rule.check() {
-            return bad("share", p.problem().into());
-        }
-        if let Err(p) = self.sharing.downlink.check() {
-            return bad("downlink", p.problem().into());
-        }
-        Ok(LinearConfig {
-            arms: self.arms,
-            family,
-            policy: self.policy,
-            share: self.sharing.rule,
-            downlink: self.sharing.downlink,
-            check_every: self.check_every,
-        })
-    }
-}
-
-impl LinearConfig {
-    /// A configuration for `arms` arms of `dim` features each, one
-    /// regression per arm (disjoint models, as in Li et al. 2010).
-    pub fn builder(arms: usize, dim: usize) -> LinearConfigBuilder {
-        LinearConfigBuilder {
-            arms,
-            dim,
-            ridge: 1.0,
-            noise: Noise::Known { variance: 1.0 },
-            policy: LinearPolicy::default(),
-            sharing: ShareRule::Doubling(1.0).into(),
-            check_every: 1,
-        }
-    }
-
-    /// The arms.
-    pub fn arms(&self) -> usize {
-        self.arms
-    }
-
-    /// The number of features d.
-    pub fn dim(&self) -> usize {
-        self.family.dim()
-    }
-
-    /// The regression family, with its prior and noise.
-    pub fn family(&self) -> &Gaussian {
-        &self.family
-    }
-
-    /// The policy.
-    pub fn policy(&self) -> LinearPolicy {
-        self.policy
-    }
-
-    /// The share rule.
-    pub fn share(&self) -> ShareRule {
-        self.share
-    }
-
-    /// The key layout the protocol sees: one key per arm, of the family's
-    /// width.
-    pub fn shape(&self) -> Shape {
-        Shape {
-            states: 1,
-            actions: self.arms,
-            outcomes: self.family.width(),
-        }
-    }
-
-    /// An aggregator for agents of this configuration, with learners
-    /// `0..learners` joined, answering by the configured downlink.
-    pub fn aggregator(&self, learners: usize) -> Aggregator<Gaussian> {
-        Aggregator::with_family(self.shape(), learners, self.family.clone())
-            .with_downlink(self.downlink)
-    }
-}
-
-/// A contextual bandit agent: one Bayesian linear regression per arm, kept
-/// apart from the others' evidence as the protocol requires, and factored
-/// so a decision costs O(K d²) and an observation O(d²).
+/// A contextual bandit agent: Bayesian linear regression (one per arm, or
+/// one shared by every arm), kept apart from the others' evidence as the
+/// protocol requires, and factored so a decision costs O(K d²) and an
+/// observation O(d²), allocating nothing.
 ///
 /// ```
 /// use parbayes::linear::{LinearAgent, LinearConfig};
@@ -197,10 +47,27 @@ pub struct LinearAgent {
     config: LinearConfig,
     ledger: Ledger<Gaussian>,
     keys: Vec<KeyPosterior>,
+    /// `retired[arm]`: never chosen until reinstated.
+    retired: Vec<bool>,
     rng: LearnerRng,
     /// The context being decided on or learned from.
-    x: DVector<f64>,
+    context: Vec<f64>,
+    /// The policy's value of each arm for the loaded context.
+    values: Vec<f64>,
     work: Work,
+    since_check: u64,
+    observations: u64,
+}
+
+/// Everything about a [`LinearAgent`] that its configuration does not fix:
+/// what [`LinearAgent::restore`] continues from, draw for draw. Serde, so
+/// an application can keep it as JSON, MessagePack or anything else.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinearAgentState {
+    ledger: Ledger<Gaussian>,
+    keys: Vec<KeyState>,
+    retired: Vec<bool>,
+    rng: LearnerRng,
     since_check: u64,
     observations: u64,
 }
@@ -214,12 +81,15 @@ impl LinearAgent {
 
     /// Agent `id` drawing from the stream `rng`.
     pub fn with_rng(config: &LinearConfig, id: u32, rng: LearnerRng) -> Self {
-        let family = config.family.clone();
+        let family = config.family().clone();
+        let (arms, keys) = (config.arms(), config.keys(config.arms()));
         Self {
-            ledger: Ledger::with_family(id, config.arms, family.width(), family.clone()),
-            keys: vec![KeyPosterior::prior(&family); config.arms],
+            ledger: Ledger::with_family(id, keys, family.width(), family.clone()),
+            keys: vec![KeyPosterior::prior(&family); keys],
+            retired: vec![false; arms],
             work: Work::new(&family),
-            x: DVector::zeros(family.dim()),
+            context: vec![0.0; config.context_len(arms)],
+            values: vec![0.0; arms],
             config: config.clone(),
             rng,
             since_check: 0,
@@ -237,36 +107,110 @@ impl LinearAgent {
         &self.config
     }
 
+    /// The arms it knows, retired ones included.
+    pub fn arms(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// Numbers in the context [`decide`](Self::decide) and
+    /// [`observe`](Self::observe) take now: d, or d per arm for a shared θ.
+    pub fn context_len(&self) -> usize {
+        self.context.len()
+    }
+
     /// The ledger: own, sent and others' statistics.
     pub fn ledger(&self) -> &Ledger<Gaussian> {
         &self.ledger
     }
 
-    /// Observations of `arm` in its posterior, its own and the others'.
+    /// The key layout its ledger has now (it grows with
+    /// [`add_arm`](Self::add_arm) on disjoint models).
+    pub fn shape(&self) -> Shape {
+        Shape {
+            states: 1,
+            actions: self.keys.len(),
+            outcomes: self.config.family().width(),
+        }
+    }
+
+    /// Observations in `arm`'s posterior, its own and the others' (for a
+    /// shared θ, every arm's).
     pub fn observations(&self, arm: usize) -> f64 {
         let family = self.ledger.family();
         self.ledger
             .combined()
-            .row(arm)
+            .row(self.key_of(arm))
             .map_or(0.0, |s| family.mass(s))
     }
 
-    /// The posterior mean of `arm`'s θ.
+    /// The posterior mean of `arm`'s θ (for a shared θ, the one θ).
     pub fn mean(&self, arm: usize) -> Result<&[f64]> {
-        check_arm(arm, self.config.arms)?;
-        Ok(self.keys[arm].mean().as_slice())
+        self.check_arm(arm)?;
+        Ok(self.keys[self.key_of(arm)].mean().as_slice())
     }
 
-    /// The arm to play in `context` (one feature per dimension).
+    /// The arm to play in `context`: d features for a disjoint model, one
+    /// d-vector per arm (row after row) for a shared θ.
     pub fn decide(&mut self, context: &[f64]) -> Result<usize> {
         self.load(context)?;
         Ok(self.choose())
     }
 
-    /// Learns that `arm`, played in `context`, earned `reward`. Feedback
-    /// may arrive late, in any order, and in batches.
+    /// [`decide`](Self::decide), and the probability with which the policy
+    /// chose that arm: exact for ε-greedy, greedy, LinUCB and Bayes-UCB
+    /// (random ties included), estimated for Thompson sampling by counting
+    /// how often the arm wins in [`propensity_draws`] further draws, the
+    /// decision's own included, so it is never 0. Those draws advance the
+    /// agent's random stream.
+    ///
+    /// [`propensity_draws`]: super::LinearConfigBuilder::propensity_draws
+    ///
+    /// ```
+    /// use parbayes::linear::{LinearAgent, LinearConfig, LinearPolicy};
+    ///
+    /// let config = LinearConfig::builder(4, 2)
+    ///     .policy(LinearPolicy::EpsilonGreedy { epsilon: 0.2 })
+    ///     .build()?;
+    /// let mut agent = LinearAgent::new(&config, 0, 1)?;
+    /// agent.observe(&[1.0, 0.0], 3, 1.0)?;
+    /// let d = agent.decide_with_propensity(&[1.0, 0.0])?;
+    /// // Arm 3 is the greedy arm: 0.8 + 0.2 / 4; any other, 0.2 / 4.
+    /// let expected = if d.arm == 3 { 0.85 } else { 0.05 };
+    /// assert!((d.propensity - expected).abs() < 1e-12 && !d.estimated);
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn decide_with_propensity(&mut self, context: &[f64]) -> Result<Choice> {
+        self.load(context)?;
+        let arm = self.choose();
+        let active = self.retired.iter().filter(|r| !**r).count() as f64;
+        let (propensity, estimated) = match self.config.policy() {
+            LinearPolicy::Thompson { .. } => {
+                let draws = self.config.propensity_draws();
+                let mut wins = 1u32;
+                for _ in 0..draws {
+                    self.fill_values(0.0);
+                    wins += u32::from(self.best_arms().1 == arm);
+                }
+                (f64::from(wins) / (f64::from(draws) + 1.0), true)
+            }
+            LinearPolicy::EpsilonGreedy { epsilon } => {
+                self.fill_values(0.0);
+                let greedy = greedy_share(&self.values, arm);
+                (epsilon / active + (1.0 - epsilon) * greedy, false)
+            }
+            LinearPolicy::LinUcb { .. } | LinearPolicy::BayesUcb => {
+                // `choose` left every arm's (deterministic) value behind.
+                (greedy_share(&self.values, arm), false)
+            }
+        };
+        Ok(Choice::new(arm, propensity, estimated))
+    }
+
+    /// Learns that `arm`, played in `context` (as given to
+    /// [`decide`](Self::decide)), earned `reward`. Feedback may arrive
+    /// late, in any order, and in batches; a retired arm still learns.
     pub fn observe(&mut self, context: &[f64], arm: usize, reward: f64) -> Result<()> {
-        check_arm(arm, self.config.arms)?;
+        self.check_arm(arm)?;
         if !reward.is_finite() {
             return Err(Error::invalid(
                 "observation",
@@ -275,8 +219,11 @@ impl LinearAgent {
             ));
         }
         self.load(context)?;
-        self.ledger.observe(arm, (context, reward));
-        self.keys[arm].update(&self.x, reward);
+        let key = self.key_of(arm);
+        let x = &self.context[self.features(arm)];
+        self.ledger.observe(key, (x, reward));
+        self.work.x.as_mut_slice().copy_from_slice(x);
+        self.keys[key].update(&self.work.x, reward, &mut self.work.z);
         self.since_check += 1;
         self.observations += 1;
         Ok(())
@@ -285,18 +232,25 @@ impl LinearAgent {
     /// Runs the share rule if `check_every` observations have arrived since
     /// the last check; returns the message for the aggregator, if any.
     pub fn share(&mut self) -> Option<ShareMessage> {
-        if self.since_check >= self.config.check_every {
+        if self.since_check >= self.config.check_every() {
             self.since_check = 0;
-            self.ledger.check(self.config.share)
+            self.ledger.check(self.config.share())
         } else {
             None
         }
     }
 
-    /// Sends every arm whose evidence changed since it was last sent.
+    /// Sends every key whose evidence changed since it was last sent.
     pub fn flush(&mut self) -> Option<ShareMessage> {
         self.since_check = 0;
         self.ledger.check(ShareRule::Always)
+    }
+
+    /// Every key sent so far, at the statistics last sent, under a new
+    /// sequence number: for an aggregator that restarted from an older
+    /// snapshot.
+    pub fn resend(&mut self) -> Option<ShareMessage> {
+        self.ledger.resend()
     }
 
     /// Takes the aggregator's word on the others' evidence. A malformed or
@@ -304,15 +258,160 @@ impl LinearAgent {
     pub fn absorb(&mut self, update: &OthersUpdate) -> Result<()> {
         self.check_rows(update.learner, &update.rows)?;
         self.ledger.absorb(update);
-        for (arm, _) in update.rows.iter() {
-            self.refactor(arm);
+        for (key, _) in update.rows.iter() {
+            self.ledger.combined_alpha_into(key, &mut self.work.post);
+            self.keys[key].rebuild(self.ledger.family(), &self.work.post);
         }
         Ok(())
     }
 
-    fn refactor(&mut self, arm: usize) {
-        self.ledger.combined_alpha_into(arm, &mut self.work.post);
-        self.keys[arm].rebuild(self.ledger.family(), &self.work.post);
+    /// Stops choosing `arm` (its evidence is kept, and feedback for it
+    /// still arrives and is learned from) until it is
+    /// [reinstated](Self::reinstate). The last active arm cannot retire.
+    pub fn retire(&mut self, arm: usize) -> Result<()> {
+        self.check_arm(arm)?;
+        if !self.retired[arm] && self.retired.iter().filter(|r| !**r).count() == 1 {
+            return Err(Error::invalid(
+                "arms",
+                format!("arm {arm}"),
+                "it is the last active arm; add or reinstate another first",
+            ));
+        }
+        self.retired[arm] = true;
+        Ok(())
+    }
+
+    /// Chooses `arm` again.
+    pub fn reinstate(&mut self, arm: usize) -> Result<()> {
+        self.check_arm(arm)?;
+        self.retired[arm] = false;
+        Ok(())
+    }
+
+    /// Whether `arm` is retired.
+    pub fn is_retired(&self, arm: usize) -> bool {
+        self.retired.get(arm).copied().unwrap_or(false)
+    }
+
+    /// Adds an arm, with the prior's posterior for a disjoint model and
+    /// the shared θ's otherwise, and returns its index. On a disjoint
+    /// model the ledger gains a key: the aggregator must gain it too
+    /// ([`Aggregator::add_keys`](crate::share::Aggregator::add_keys)) before
+    /// this agent's messages about it are accepted. A shared θ's context
+    /// grows by d.
+    pub fn add_arm(&mut self) -> usize {
+        let family = self.config.family();
+        if self.config.model() == LinearModel::Disjoint {
+            self.ledger.add_keys(1);
+            self.keys.push(KeyPosterior::prior(family));
+        }
+        self.retired.push(false);
+        self.values.push(0.0);
+        self.context
+            .resize(self.config.context_len(self.retired.len()), 0.0);
+        self.retired.len() - 1
+    }
+
+    /// The agent's state, for [`restore`](Self::restore).
+    pub fn save(&self) -> LinearAgentState {
+        LinearAgentState {
+            ledger: self.ledger.clone(),
+            keys: self.keys.iter().map(KeyPosterior::save).collect(),
+            retired: self.retired.clone(),
+            rng: self.rng.clone(),
+            since_check: self.since_check,
+            observations: self.observations,
+        }
+    }
+
+    /// The agent `state` describes, continuing draw for draw where it was
+    /// saved; a state that does not fit `config` (another dimension,
+    /// prior, noise or model, a malformed key, an inconsistent ledger) is
+    /// refused.
+    ///
+    /// ```
+    /// use parbayes::linear::{LinearAgent, LinearConfig};
+    ///
+    /// let config = LinearConfig::builder(3, 2).build()?;
+    /// let mut agent = LinearAgent::new(&config, 0, 9)?;
+    /// agent.observe(&[0.5, 1.0], 1, 0.8)?;
+    /// let json = serde_json::to_string(&agent.save()).unwrap();
+    /// let mut again = LinearAgent::restore(&config, serde_json::from_str(&json).unwrap())?;
+    /// for t in 0..50 {
+    ///     let x = [1.0, t as f64 / 50.0];
+    ///     assert_eq!(agent.decide(&x)?, again.decide(&x)?);
+    /// }
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn restore(config: &LinearConfig, state: LinearAgentState) -> Result<Self> {
+        let bad = |problem: String| Err(Error::invalid("linear agent state", "state", problem));
+        let family = config.family();
+        let arms = state.retired.len();
+        if arms == 0 || arms > u32::MAX as usize / 2 {
+            return bad(format!("{arms} arms"));
+        }
+        let keys = config.keys(arms);
+        if state.ledger.family() != family {
+            return bad(format!(
+                "its regression is {:?}; the configuration's is {family:?}",
+                state.ledger.family()
+            ));
+        }
+        if state.keys.len() != keys {
+            return bad(format!(
+                "{} keys for {arms} arms; the model has {keys}",
+                state.keys.len()
+            ));
+        }
+        if let Err(p) = state.ledger.check_layout(keys, family.width()) {
+            return bad(format!("its ledger: {p}"));
+        }
+        let restored: std::result::Result<Vec<_>, String> = state
+            .keys
+            .iter()
+            .map(|k| KeyPosterior::restore(family, k))
+            .collect();
+        let restored = match restored {
+            Ok(k) => k,
+            Err(p) => return bad(p),
+        };
+        let mut agent = Self::with_rng(config, state.ledger.learner(), state.rng);
+        agent.keys = restored;
+        agent.ledger = state.ledger;
+        agent.retired = state.retired;
+        agent.values = vec![0.0; arms];
+        agent.context = vec![0.0; config.context_len(arms)];
+        agent.since_check = state.since_check;
+        agent.observations = state.observations;
+        Ok(agent)
+    }
+
+    fn key_of(&self, arm: usize) -> usize {
+        match self.config.model() {
+            LinearModel::Disjoint => arm,
+            LinearModel::Shared => 0,
+        }
+    }
+
+    /// Where `arm`'s features are in the loaded context.
+    fn features(&self, arm: usize) -> std::ops::Range<usize> {
+        let d = self.config.dim();
+        match self.config.model() {
+            LinearModel::Disjoint => 0..d,
+            LinearModel::Shared => arm * d..(arm + 1) * d,
+        }
+    }
+
+    fn check_arm(&self, arm: usize) -> Result<()> {
+        if arm < self.arms() {
+            Ok(())
+        } else {
+            Err(Error::OutOfRange {
+                what: "arm",
+                index: arm,
+                count: self.arms(),
+            })
+        }
     }
 
     fn check_rows(&self, learner: u32, rows: &RowBatch) -> Result<()> {
@@ -323,7 +422,7 @@ impl LinearAgent {
             }
             .into());
         }
-        rows.check_with(self.config.shape(), self.ledger.family())
+        rows.check_with(self.shape(), self.ledger.family())
             .map_err(|problem| {
                 ProtocolError::Malformed {
                     learner: self.id(),
@@ -333,15 +432,22 @@ impl LinearAgent {
             })
     }
 
-    /// Copies a checked context into the work vector.
+    /// Copies a checked context into the agent's buffer.
     fn load(&mut self, context: &[f64]) -> Result<()> {
-        let d = self.config.dim();
-        if context.len() != d {
-            return Err(Error::invalid(
-                "context",
-                "features",
-                format!("{} features; the agents have {d}", context.len()),
-            ));
+        let want = self.context.len();
+        if context.len() != want {
+            let problem = match self.config.model() {
+                LinearModel::Disjoint => {
+                    format!("{} features; the agents have {want}", context.len())
+                }
+                LinearModel::Shared => format!(
+                    "{} numbers; {} arms × {} features make {want}",
+                    context.len(),
+                    self.arms(),
+                    self.config.dim()
+                ),
+            };
+            return Err(Error::invalid("context", "features", problem));
         }
         if let Some(k) = context.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
@@ -350,29 +456,41 @@ impl LinearAgent {
                 format!("{}; features are finite", context[k]),
             ));
         }
-        self.x.as_mut_slice().copy_from_slice(context);
+        self.context.copy_from_slice(context);
         Ok(())
     }
 
-    /// The arm of highest value for the loaded context, ties at random.
+    /// The arm to play for the loaded context.
     fn choose(&mut self) -> usize {
-        let arms = self.config.arms;
-        if let LinearPolicy::EpsilonGreedy { epsilon } = self.config.policy
+        if let LinearPolicy::EpsilonGreedy { epsilon } = self.config.policy()
             && epsilon > 0.0
             && self.rng.random::<f64>() < epsilon
         {
-            return self.rng.random_range(0..arms);
+            let active = self.retired.iter().filter(|r| !**r).count();
+            let k = self.rng.random_range(0..active);
+            return (0..self.arms())
+                .filter(|a| !self.retired[*a])
+                .nth(k)
+                .expect("k < the active arms");
         }
         // Bayes-UCB's quantile depends on t alone: once per decision.
         let t = 1.0 + self.observations as f64;
-        let z = match self.config.policy {
+        let z = match self.config.policy() {
             LinearPolicy::BayesUcb => Normal::standard().inverse_cdf(1.0 - 1.0 / (t + 1.0)),
             _ => 0.0,
         };
+        self.fill_values(z);
+        self.best_arms().1
+    }
+
+    /// The highest value's ties, and one of them at random.
+    fn best_arms(&mut self) -> (u32, usize) {
         let mut best = f64::NEG_INFINITY;
         let (mut choice, mut ties) = (0, 0u32);
-        for arm in 0..arms {
-            let v = self.value(arm, z);
+        for (arm, &v) in self.values.iter().enumerate() {
+            if self.retired[arm] {
+                continue;
+            }
             if v > best {
                 (best, choice, ties) = (v, arm, 1);
             } else if v == best {
@@ -382,41 +500,47 @@ impl LinearAgent {
                 }
             }
         }
-        choice
+        (ties, choice)
     }
 
-    /// The policy's value of `arm` for the loaded context; `z` is
-    /// Bayes-UCB's standard normal quantile.
-    fn value(&mut self, arm: usize, z: f64) -> f64 {
-        let key = &self.keys[arm];
+    /// The policy's value of every arm for the loaded context, −∞ if
+    /// retired (ε-greedy's is the mean; its exploration is drawn before);
+    /// `z` is Bayes-UCB's standard normal quantile.
+    fn fill_values(&mut self, z: f64) {
         let family = self.ledger.family();
-        let x = &self.x;
-        match self.config.policy {
-            LinearPolicy::Thompson { scale } => {
-                key.sample_value(family, x, scale, &mut self.work, &mut self.rng)
-            }
-            LinearPolicy::LinUcb { alpha } => {
-                key.whiten(x, &mut self.work.solved);
-                key.mean_value(x) + alpha * self.work.solved.norm()
-            }
-            LinearPolicy::BayesUcb => {
-                key.whiten(x, &mut self.work.solved);
-                let sd = (key.mean_variance(family)).sqrt() * self.work.solved.norm();
-                key.mean_value(x) + z * sd
-            }
-            LinearPolicy::EpsilonGreedy { .. } => key.mean_value(x),
+        let policy = self.config.policy();
+        if let (LinearModel::Shared, LinearPolicy::Thompson { scale }) =
+            (self.config.model(), policy)
+        {
+            // One θ̃ for every arm: a decision is one draw.
+            self.keys[0].sample_theta(family, scale, &mut self.work, &mut self.rng);
         }
-    }
-}
-
-fn check_arm(arm: usize, arms: usize) -> Result<()> {
-    if arm < arms {
-        Ok(())
-    } else {
-        Err(Error::OutOfRange {
-            what: "arm",
-            index: arm,
-            count: arms,
-        })
+        for arm in 0..self.retired.len() {
+            if self.retired[arm] {
+                self.values[arm] = f64::NEG_INFINITY;
+                continue;
+            }
+            let (key, range) = (self.key_of(arm), self.features(arm));
+            let key = &self.keys[key];
+            let w = &mut self.work;
+            w.x.as_mut_slice().copy_from_slice(&self.context[range]);
+            self.values[arm] = match (self.config.model(), policy) {
+                (LinearModel::Shared, LinearPolicy::Thompson { .. }) => w.solved.dot(&w.x),
+                (_, LinearPolicy::Thompson { scale }) => {
+                    let (kx, solved, zs) = (&w.x, &mut w.solved, &mut w.z);
+                    key.sample_value(family, kx, scale, solved, zs, &mut self.rng)
+                }
+                (_, LinearPolicy::LinUcb { alpha }) => {
+                    key.whiten(&w.x, &mut w.solved);
+                    key.mean_value(&w.x) + alpha * w.solved.norm()
+                }
+                (_, LinearPolicy::BayesUcb) => {
+                    key.whiten(&w.x, &mut w.solved);
+                    let sd = key.mean_variance(family).sqrt() * w.solved.norm();
+                    key.mean_value(&w.x) + z * sd
+                }
+                (_, LinearPolicy::EpsilonGreedy { .. }) => key.mean_value(&w.x),
+            };
+        }
     }
 }

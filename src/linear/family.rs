@@ -6,6 +6,7 @@ use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::{digamma, ln_gamma};
 
+use crate::model::{MAX_FEATURES, linear_width as width};
 use crate::share::{Divergence, Family};
 
 /// What is known of the reward noise.
@@ -64,6 +65,14 @@ struct Workspace {
     mean_q: DVector<f64>,
 }
 
+/// Equal when the model is: dimension, prior and noise (the workspace is
+/// scratch).
+impl PartialEq for Gaussian {
+    fn eq(&self, other: &Self) -> bool {
+        (self.dim, self.ridge, self.noise) == (other.dim, other.ridge, other.noise)
+    }
+}
+
 /// One feature, ridge 1, noise variance 1.
 impl Default for Gaussian {
     fn default() -> Self {
@@ -75,11 +84,6 @@ impl Default for Gaussian {
         }
     }
 }
-
-/// Above this many features a key's statistics (d²/2 numbers per key per
-/// learner) are refused before anything is allocated; the memory estimate
-/// of a run decides below it.
-pub const MAX_FEATURES: usize = 4096;
 
 impl Gaussian {
     /// Regression on `dim` features with prior precision `ridge` (λ > 0)
@@ -187,11 +191,6 @@ impl Gaussian {
         let d = self.dim;
         (&stats[at..at + d], stats[at + d], stats[at + d + 1])
     }
-}
-
-/// Statistics per key of a d-feature regression.
-pub fn width(dim: usize) -> usize {
-    dim * (dim + 1) / 2 + dim + 2
 }
 
 /// The Cholesky factor of `m`, kept in `m`'s storage; `None` (and `m`

@@ -11,10 +11,13 @@
 //! [`LinearPolicy`].
 
 mod agent;
+mod config;
 mod family;
 mod policy;
 mod posterior;
 
-pub use agent::{LinearAgent, LinearConfig, LinearConfigBuilder};
-pub use family::{Gaussian, MAX_FEATURES, Noise, kl_gamma, width};
+pub use crate::model::{MAX_FEATURES, linear_width as width};
+pub use agent::{LinearAgent, LinearAgentState};
+pub use config::{LinearConfig, LinearConfigBuilder, LinearModel};
+pub use family::{Gaussian, Noise, kl_gamma};
 pub use policy::{LINEAR_POLICY_FORMS, LinearPolicy};

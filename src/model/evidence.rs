@@ -39,6 +39,16 @@ impl Evidence {
     /// Checks a store read back from a file: `rows` rows of `outcomes`
     /// outcomes, a consistent index, counts finite and ≥ 0.
     pub(crate) fn check(&self, rows: usize, outcomes: usize) -> Result<(), String> {
+        self.check_layout(rows, outcomes)?;
+        match self.counts.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
+            Some(c) => Err(format!("a count of {c}; counts are finite and ≥ 0")),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks a store read back from a file for `rows` rows of `outcomes`
+    /// numbers each and a consistent index, whatever the numbers.
+    pub(crate) fn check_layout(&self, rows: usize, outcomes: usize) -> Result<(), String> {
         if self.outcomes != outcomes || self.slot_of.len() != rows {
             return Err(format!(
                 "{} rows of {} outcomes; the task has {rows} of {outcomes}",
@@ -56,10 +66,17 @@ impl Evidence {
         {
             return Err("its row index is inconsistent".into());
         }
-        match self.counts.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
-            Some(c) => Err(format!("a count of {c}; counts are finite and ≥ 0")),
-            None => Ok(()),
-        }
+        Ok(())
+    }
+
+    /// Appends `rows` untouched rows.
+    pub fn add_rows(&mut self, rows: usize) {
+        self.slot_of.resize(self.slot_of.len() + rows, NONE);
+    }
+
+    /// Rows in all, touched or not.
+    pub fn rows(&self) -> usize {
+        self.slot_of.len()
     }
 
     /// Outcomes per row.

@@ -7,12 +7,15 @@
 //! value iteration on a whole model, sampled or mean, on a schedule
 //! ([`Replan`]), and the policy acts on the planned Q of the current state.
 
+mod choice;
 mod epsilon_greedy;
 mod planner;
 mod posterior_sampling;
 mod softmax;
 mod ucb;
 
+pub use choice::Choice;
+pub(crate) use choice::greedy_share;
 pub use planner::{
     PLAN_TOLERANCE, PlanState, Planner, Replan, mean_model, policy_loss, sample_model,
 };

@@ -259,6 +259,47 @@ impl<F: Family> Aggregator<F> {
         self.shape
     }
 
+    /// Appends `keys` keys (a bandit's new arms) that no learner has
+    /// evidence of yet, so learners that added them may send them. Only a
+    /// one-state shape grows: an MDP's rows are states × actions.
+    ///
+    /// ```
+    /// use parbayes::model::Shape;
+    /// use parbayes::share::{Aggregator, RowBatch, ShareMessage};
+    ///
+    /// let mut agg = Aggregator::new(Shape { states: 1, actions: 2, outcomes: 2 }, 1);
+    /// let mut rows = RowBatch::new(2);
+    /// rows.push(2, &[1.0, 1.0]);
+    /// let message = ShareMessage { learner: 0, seq: 1, rows };
+    /// assert!(agg.receive(&message).is_err(), "arm 2 does not exist yet");
+    /// agg.add_keys(1)?;
+    /// agg.receive(&message)?;
+    /// assert_eq!(agg.global().row(2), Some(&[1.0, 1.0][..]));
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn add_keys(&mut self, keys: usize) -> Result<(), crate::Error> {
+        if self.shape.states != 1 {
+            return Err(crate::Error::invalid(
+                "aggregator",
+                "keys",
+                format!(
+                    "a task of {} states; only a one-state task (a bandit) adds arms",
+                    self.shape.states
+                ),
+            ));
+        }
+        self.shape.actions += keys;
+        self.global.add_rows(keys);
+        self.changes.resize(self.shape.rows(), RowChange::NEVER);
+        for m in self.members.values_mut() {
+            m.contrib.add_rows(keys);
+            if let Some(told) = &mut m.told_rows {
+                told.add_rows(keys);
+            }
+        }
+        Ok(())
+    }
+
     /// A new learner joins; returns its id, one above every id ever used.
     pub fn join(&mut self) -> u32 {
         let id = self

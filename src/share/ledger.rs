@@ -69,20 +69,7 @@ impl Ledger {
             e.check(rows, outcomes)
                 .map_err(|p| format!("{name} counts: {p}"))?;
         }
-        let listed = |list: &[u32], marks: &[bool]| {
-            marks.len() == rows
-                && list.len() == marks.iter().filter(|&&m| m).count()
-                && list.iter().all(|&r| marks.get(r as usize) == Some(&true))
-        };
-        if !listed(&self.touched, &self.is_touched)
-            || !listed(&self.unsent, &self.is_unsent)
-            || self.others_stamp.len() != self.others.stored_rows()
-            || self.combined_alpha.len() != outcomes
-            || self.global_alpha.len() != outcomes
-        {
-            return Err("its bookkeeping does not fit the task's shape".into());
-        }
-        Ok(())
+        self.check_layout(rows, outcomes)
     }
 
     /// A ledger rebuilt after a crash from the aggregator's record: what the
@@ -106,6 +93,53 @@ impl Ledger {
 }
 
 impl<F: Family> Ledger<F> {
+    /// Checks a ledger read back from a file against `keys` keys of
+    /// `width` statistics: a consistent index, every key's statistics
+    /// valid for its family, bookkeeping that fits.
+    pub(crate) fn check_layout(&self, keys: usize, width: usize) -> Result<(), String> {
+        for (name, e) in [
+            ("own", &self.own),
+            ("sent", &self.sent),
+            ("others", &self.others),
+            ("combined", &self.combined),
+        ] {
+            e.check_layout(keys, width)
+                .map_err(|p| format!("{name} statistics: {p}"))?;
+            e.iter()
+                .try_for_each(|(_, stats)| self.family.check_stats(stats))
+                .map_err(|p| format!("{name} statistics: {p}"))?;
+        }
+        let listed = |list: &[u32], marks: &[bool]| {
+            marks.len() == keys
+                && list.len() == marks.iter().filter(|&&m| m).count()
+                && list.iter().all(|&r| marks.get(r as usize) == Some(&true))
+        };
+        if !listed(&self.touched, &self.is_touched)
+            || !listed(&self.unsent, &self.is_unsent)
+            || self.others_stamp.len() != self.others.stored_rows()
+            || self.combined_alpha.len() != width
+            || self.global_alpha.len() != width
+        {
+            return Err("its bookkeeping does not fit the task's shape".into());
+        }
+        Ok(())
+    }
+
+    /// Appends `keys` keys with no evidence (a bandit's new arms).
+    pub fn add_keys(&mut self, keys: usize) {
+        for e in [
+            &mut self.own,
+            &mut self.sent,
+            &mut self.others,
+            &mut self.combined,
+        ] {
+            e.add_rows(keys);
+        }
+        let all = self.is_touched.len() + keys;
+        self.is_touched.resize(all, false);
+        self.is_unsent.resize(all, false);
+    }
+
     /// Learner `learner`'s empty ledger of `keys` keys whose evidence is
     /// `width` statistics of `family` each.
     pub fn with_family(learner: u32, keys: usize, width: usize, family: F) -> Self {

@@ -1,12 +1,27 @@
 //! A synthetic contextual bandit with linear expected rewards.
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Normal, StandardNormal};
 
+use super::contextual::ContextualTask;
 use crate::error::{Error, Result};
 
+/// How a [`LinearBandit`]'s arm pays in context x.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum LinearRewards {
+    /// `xᵀθ_k + ε`, ε ~ N(0, σ²).
+    Gaussian {
+        /// σ ≥ 0.
+        noise_sd: f64,
+    },
+    /// 1 with probability `1 / (1 + exp(−xᵀθ_k))`, else 0: a click.
+    Logistic,
+}
+
 /// K arms with true parameters θ₁ … θ_K ∈ ℝᵈ; a context x ~ N(0, I) comes
-/// with every decision and arm k pays `xᵀθ_k + ε`, ε ~ N(0, σ²). Regret is
+/// with every decision and arm k pays `xᵀθ_k + ε`, ε ~ N(0, σ²) (or a
+/// click with probability σ(xᵀθ_k), [`LinearBandit::logistic`]). Regret is
 /// against the best arm for each context, in expectation over the noise.
 ///
 /// ```
@@ -27,6 +42,9 @@ pub struct LinearBandit {
     /// θ of arm k at `k·dim .. (k+1)·dim`.
     theta: Vec<f64>,
     noise: Normal<f64>,
+    logistic: bool,
+    /// The context of the current decision, as a [`ContextualTask`].
+    current: Vec<f64>,
 }
 
 impl LinearBandit {
@@ -60,7 +78,29 @@ impl LinearBandit {
             dim,
             theta: theta.concat(),
             noise,
+            logistic: false,
+            current: vec![0.0; dim],
         })
+    }
+
+    /// A task with the given true parameters whose rewards are clicks:
+    /// arm k pays 1 with probability `1 / (1 + exp(−xᵀθ_k))`.
+    pub fn logistic(theta: Vec<Vec<f64>>) -> Result<Self> {
+        Ok(Self {
+            logistic: true,
+            ..Self::new(theta, 0.0)?
+        })
+    }
+
+    /// How the arms pay.
+    pub fn rewards(&self) -> LinearRewards {
+        if self.logistic {
+            LinearRewards::Logistic
+        } else {
+            LinearRewards::Gaussian {
+                noise_sd: self.noise.std_dev(),
+            }
+        }
     }
 
     /// A task whose parameters are drawn θ_k ~ N(0, I/d), so `xᵀθ_k` has
@@ -102,14 +142,23 @@ impl LinearBandit {
         out.iter_mut().for_each(|v| *v = StandardNormal.sample(rng));
     }
 
-    /// The expected reward `xᵀθ_arm`.
+    /// The expected reward: `xᵀθ_arm`, or its logistic σ(xᵀθ_arm).
     pub fn mean(&self, x: &[f64], arm: usize) -> f64 {
-        self.theta(arm).iter().zip(x).map(|(t, x)| t * x).sum()
+        let z: f64 = self.theta(arm).iter().zip(x).map(|(t, x)| t * x).sum();
+        if self.logistic {
+            1.0 / (1.0 + (-z).exp())
+        } else {
+            z
+        }
     }
 
     /// A reward of `arm` in context `x`.
     pub fn reward<R: Rng + ?Sized>(&self, x: &[f64], arm: usize, rng: &mut R) -> f64 {
-        self.mean(x, arm) + self.noise.sample(rng)
+        if self.logistic {
+            f64::from(u8::from(rng.random::<f64>() < self.mean(x, arm)))
+        } else {
+            self.mean(x, arm) + self.noise.sample(rng)
+        }
     }
 
     /// The arm of highest expected reward in `x` (the first, on a tie).
@@ -126,5 +175,28 @@ impl LinearBandit {
     /// Expected reward lost by playing `arm` in `x`.
     pub fn regret(&self, x: &[f64], arm: usize) -> f64 {
         self.mean(x, self.best_arm(x)) - self.mean(x, arm)
+    }
+}
+
+impl ContextualTask for LinearBandit {
+    fn arms(&self) -> usize {
+        LinearBandit::arms(self)
+    }
+
+    fn context_len(&self) -> usize {
+        self.dim
+    }
+
+    fn next_context<R: Rng + ?Sized>(&mut self, rng: &mut R, out: &mut [f64]) {
+        self.context_into(rng, out);
+        self.current.copy_from_slice(out);
+    }
+
+    fn reward<R: Rng + ?Sized>(&mut self, arm: usize, rng: &mut R) -> f64 {
+        LinearBandit::reward(self, &self.current, arm, rng)
+    }
+
+    fn expected_reward(&self, arm: usize) -> Option<f64> {
+        Some(self.mean(&self.current, arm))
     }
 }

@@ -3,6 +3,8 @@
 //! whether it ends the episode) and learns only its outcome probabilities.
 
 mod bandit;
+mod classification;
+mod contextual;
 mod drift;
 mod gridworld;
 mod linear;
@@ -12,9 +14,11 @@ mod truth;
 mod vm;
 
 pub use bandit::BernoulliBandit;
+pub use classification::{Classification, Dataset, MAX_DATASET_BYTES};
+pub use contextual::ContextualTask;
 pub use drift::RateChange;
 pub use gridworld::{ARROWS, GridWorld, IntendedChange, Layout, MAX_GRID_SIZE};
-pub use linear::LinearBandit;
+pub use linear::{LinearBandit, LinearRewards};
 pub use tabular::{MAX_PLANNING_ENTRIES, TabularMdp};
 pub use task::{Step, Task};
 pub use truth::{Phase, Truth};

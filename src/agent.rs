@@ -323,7 +323,9 @@ impl AgentState {
 /// it is given, and shares through an aggregator.
 ///
 /// Every call is synchronous and allocates nothing, except
-/// [`share`](Agent::share), which builds the message it returns.
+/// [`share`](Agent::share), which builds the message it returns, and the
+/// calls that change the arms ([`add_arm`](Agent::add_arm), the first
+/// [`retire`](Agent::retire)).
 ///
 /// ```
 /// use parbayes::agent::{Agent, AgentConfig};

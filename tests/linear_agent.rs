@@ -333,3 +333,42 @@ fn a_restored_agent_continues_exactly() {
         assert!(e.to_string().contains("semi-definite"), "{e}");
     }
 }
+
+/// A restarted agent recovers what it shared from the aggregator's record
+/// (its unshared evidence is gone), its posterior is the record's, and it
+/// goes on sharing under sequence numbers the aggregator accepts.
+#[test]
+fn a_restarted_agent_recovers_what_it_shared() {
+    let config = LinearConfig::builder(2, 3).build().unwrap();
+    let mut agg = config.aggregator(2);
+    let mut a = LinearAgent::new(&config, 0, 1).unwrap();
+    let mut b = LinearAgent::new(&config, 1, 2).unwrap();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    for _ in 0..200 {
+        for agent in [&mut a, &mut b] {
+            let x: Vec<f64> = (0..3).map(|_| normal(&mut rng)).collect();
+            let arm = agent.decide(&x).unwrap();
+            agent.observe(&x, arm, x[0]).unwrap();
+            if let Some(m) = agent.flush() {
+                agg.receive(&m).unwrap();
+            }
+        }
+    }
+    let shared = a.ledger().own().clone();
+    a.observe(&[1.0, 0.0, 0.0], 0, 5.0).unwrap(); // never shared: lost
+    let record = agg.recovery(0).unwrap();
+    assert!(b.recover(&record).is_err(), "another learner's record");
+    let mut restarted = LinearAgent::new(&config, 0, 9).unwrap();
+    restarted.recover(&record).unwrap();
+    assert_eq!(restarted.ledger().own(), &shared);
+    // Own + others is the global sum again.
+    for arm in 0..2 {
+        let global = agg.global().row(arm).unwrap();
+        let mine = restarted.ledger().combined().row(arm).unwrap();
+        for (m, s) in mine.iter().zip(global) {
+            assert!((m - s).abs() < 1e-9 * (1.0 + s.abs()), "arm {arm}");
+        }
+    }
+    restarted.observe(&[0.0, 1.0, 0.0], 1, 1.0).unwrap();
+    agg.receive(&restarted.flush().unwrap()).unwrap();
+}

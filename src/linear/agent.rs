@@ -12,7 +12,7 @@ use crate::error::{Error, ProtocolError, Result};
 use crate::model::Shape;
 use crate::policy::{Choice, greedy_share};
 use crate::rng::{LearnerRng, learner_rng};
-use crate::share::{Family, Ledger, OthersUpdate, RowBatch, ShareMessage, ShareRule};
+use crate::share::{Family, Ledger, OthersUpdate, Recovery, RowBatch, ShareMessage, ShareRule};
 
 /// A contextual bandit agent: Bayesian linear regression (one per arm, or
 /// one shared by every arm), kept apart from the others' evidence as the
@@ -262,6 +262,25 @@ impl LinearAgent {
             self.ledger.combined_alpha_into(key, &mut self.work.post);
             self.keys[key].rebuild(self.ledger.family(), &self.work.post);
         }
+        Ok(())
+    }
+
+    /// Rebuilds the agent's evidence from the aggregator's record of it,
+    /// as after a restart: what it last shared becomes its own and sent
+    /// statistics, and the others' are current. Evidence it never shared
+    /// is gone; its random stream and arms carry on. A record that does not
+    /// fit is refused and changes nothing.
+    pub fn recover(&mut self, record: &Recovery) -> Result<()> {
+        self.check_rows(record.learner, &record.own)?;
+        self.check_rows(record.learner, &record.others)?;
+        let family = self.config.family();
+        self.ledger =
+            Ledger::recovered_with(self.keys.len(), family.width(), family.clone(), record);
+        for key in 0..self.keys.len() {
+            self.ledger.combined_alpha_into(key, &mut self.work.post);
+            self.keys[key].rebuild(self.ledger.family(), &self.work.post);
+        }
+        self.since_check = 0;
         Ok(())
     }
 

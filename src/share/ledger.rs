@@ -76,7 +76,15 @@ impl Ledger {
     /// learner last shared becomes both its own and its sent counts (anything
     /// it saw since is lost with it), and the others' counts are current.
     pub fn recovered(shape: Shape, prior: f64, rec: &super::Recovery) -> Self {
-        let mut ledger = Self::new(rec.learner, shape, prior);
+        Self::recovered_with(shape.rows(), shape.outcomes, Dirichlet::new(prior), rec)
+    }
+}
+
+impl<F: Family> Ledger<F> {
+    /// [`Ledger::recovered`] for any family: `keys` keys of `width`
+    /// statistics, rebuilt from the aggregator's record `rec`.
+    pub fn recovered_with(keys: usize, width: usize, family: F, rec: &super::Recovery) -> Self {
+        let mut ledger = Self::with_family(rec.learner, keys, width, family);
         for (row, counts) in rec.own.iter() {
             ledger.own.set_row(row, counts);
             ledger.sent.set_row(row, counts);
@@ -90,9 +98,7 @@ impl Ledger {
         ledger.seq = rec.seq;
         ledger
     }
-}
 
-impl<F: Family> Ledger<F> {
     /// Checks a ledger read back from a file against `keys` keys of
     /// `width` statistics: a consistent index, every key's statistics
     /// valid for its family, bookkeeping that fits.

@@ -30,6 +30,12 @@ pub trait ContextualTask: Clone + Send + Sync + 'static {
     /// knows.
     fn expected_reward(&self, arm: usize) -> Option<f64>;
 
+    /// Applies every scheduled change due at or before `step` (0-based,
+    /// the learner's own decisions). No drift by default.
+    fn advance_to(&mut self, step: u64) {
+        let _ = step;
+    }
+
     /// The most any arm is expected to pay in the current context, if the
     /// task knows.
     fn best_expected_reward(&self) -> Option<f64> {

@@ -19,6 +19,18 @@ pub enum LinearRewards {
     Logistic,
 }
 
+/// A scheduled change of a [`LinearBandit`]'s parameters: from `step` on,
+/// every θ is multiplied by `scale`, then the arms in `set` take new θ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThetaChange {
+    /// The 0-based step the change holds from.
+    pub step: u64,
+    /// Every θ is multiplied by this first.
+    pub scale: f64,
+    /// Then these arms take these parameters.
+    pub set: Vec<(usize, Vec<f64>)>,
+}
+
 /// K arms with true parameters θ₁ … θ_K ∈ ℝᵈ; a context x ~ N(0, I) comes
 /// with every decision and arm k pays `xᵀθ_k + ε`, ε ~ N(0, σ²) (or a
 /// click with probability σ(xᵀθ_k), [`LinearBandit::logistic`]). Regret is
@@ -45,6 +57,8 @@ pub struct LinearBandit {
     logistic: bool,
     /// The context of the current decision, as a [`ContextualTask`].
     current: Vec<f64>,
+    changes: Vec<ThetaChange>,
+    next_change: usize,
 }
 
 impl LinearBandit {
@@ -80,7 +94,59 @@ impl LinearBandit {
             noise,
             logistic: false,
             current: vec![0.0; dim],
+            changes: Vec::new(),
+            next_change: 0,
         })
+    }
+
+    /// The same task with a drift schedule, in increasing order of step;
+    /// a change that names an arm or a dimension the task does not have, a
+    /// parameter that is not finite or steps out of order is refused.
+    ///
+    /// ```
+    /// use parbayes::env::{ContextualTask, LinearBandit, ThetaChange};
+    ///
+    /// let task = LinearBandit::new(vec![vec![1.0], vec![0.5]], 0.0)?;
+    /// let mut task = task.with_drift(vec![ThetaChange { step: 100, scale: 0.5, set: vec![(1, vec![2.0])] }])?;
+    /// task.advance_to(99);
+    /// assert_eq!((task.theta(0), task.theta(1)), (&[1.0][..], &[0.5][..]));
+    /// task.advance_to(100);
+    /// assert_eq!((task.theta(0), task.theta(1)), (&[0.5][..], &[2.0][..]));
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn with_drift(mut self, changes: Vec<ThetaChange>) -> Result<Self> {
+        let bad = |k: usize, problem: String| {
+            Err(Error::invalid(
+                "linear task",
+                format!("drift[{k}]"),
+                problem,
+            ))
+        };
+        for (k, c) in changes.iter().enumerate() {
+            if k > 0 && c.step <= changes[k - 1].step {
+                return bad(
+                    k,
+                    format!("step {} is not after the change before it", c.step),
+                );
+            }
+            if !c.scale.is_finite() {
+                return bad(k, format!("scale {}; it is finite", c.scale));
+            }
+            for (arm, theta) in &c.set {
+                if *arm >= self.arms() {
+                    return bad(k, format!("arm {arm}; the task has {}", self.arms()));
+                }
+                if theta.len() != self.dim || theta.iter().any(|v| !v.is_finite()) {
+                    return bad(
+                        k,
+                        format!("θ of arm {arm} needs {} finite numbers", self.dim),
+                    );
+                }
+            }
+        }
+        self.changes = changes;
+        self.next_change = 0;
+        Ok(self)
     }
 
     /// A task with the given true parameters whose rewards are clicks:
@@ -198,5 +264,20 @@ impl ContextualTask for LinearBandit {
 
     fn expected_reward(&self, arm: usize) -> Option<f64> {
         Some(self.mean(&self.current, arm))
+    }
+
+    fn advance_to(&mut self, step: u64) {
+        while let Some(c) = self.changes.get(self.next_change) {
+            if c.step > step {
+                break;
+            }
+            for t in &mut self.theta {
+                *t *= c.scale;
+            }
+            for (arm, theta) in &c.set {
+                self.theta[arm * self.dim..(arm + 1) * self.dim].copy_from_slice(theta);
+            }
+            self.next_change += 1;
+        }
     }
 }

@@ -18,7 +18,7 @@ pub use classification::{Classification, Dataset, MAX_DATASET_BYTES};
 pub use contextual::ContextualTask;
 pub use drift::RateChange;
 pub use gridworld::{ARROWS, GridWorld, IntendedChange, Layout, MAX_GRID_SIZE};
-pub use linear::{LinearBandit, LinearRewards};
+pub use linear::{LinearBandit, LinearRewards, ThetaChange};
 pub use tabular::{MAX_PLANNING_ENTRIES, TabularMdp};
 pub use task::{Step, Task};
 pub use truth::{Phase, Truth};

@@ -36,16 +36,6 @@ impl Evidence {
         }
     }
 
-    /// Checks a store read back from a file: `rows` rows of `outcomes`
-    /// outcomes, a consistent index, counts finite and ≥ 0.
-    pub(crate) fn check(&self, rows: usize, outcomes: usize) -> Result<(), String> {
-        self.check_layout(rows, outcomes)?;
-        match self.counts.iter().find(|c| !(c.is_finite() && **c >= 0.0)) {
-            Some(c) => Err(format!("a count of {c}; counts are finite and ≥ 0")),
-            None => Ok(()),
-        }
-    }
-
     /// Checks a store read back from a file for `rows` rows of `outcomes`
     /// numbers each and a consistent index, whatever the numbers.
     pub(crate) fn check_layout(&self, rows: usize, outcomes: usize) -> Result<(), String> {

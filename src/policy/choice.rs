@@ -186,31 +186,30 @@ mod tests {
     use crate::model::Structure;
     use crate::rng::learner_rng;
 
-    struct Fixed(Vec<[f64; 2]>);
-    impl PosteriorRows for Fixed {
-        fn alpha_into(&self, row: usize, out: &mut [f64]) {
-            out.copy_from_slice(&self.0[row]);
-        }
-        fn prior(&self) -> f64 {
-            1.0
-        }
+    use crate::policy::FixedRows as Fixed;
+
+    /// Four arms, one of them twice over, and the posterior they share.
+    fn four_arms() -> (Structure, Fixed) {
+        let post = Fixed(vec![[3.0, 2.0], [2.0, 3.0], [2.0, 3.0], [9.0, 1.0]]);
+        (Structure::bandit(4).unwrap(), post)
     }
+
+    const POLICIES: [&str; 4] = [
+        "posterior-sampling",
+        "epsilon-greedy:0.3",
+        "softmax:0.2",
+        "ucb",
+    ];
 
     /// With no arm retired, the masked choice draws what `select` draws.
     #[test]
     fn nothing_retired_is_select_draw_for_draw() {
-        let structure = Structure::bandit(4).unwrap();
-        let post = Fixed(vec![[3.0, 2.0], [2.0, 3.0], [2.0, 3.0], [9.0, 1.0]]);
+        let (structure, post) = four_arms();
         let d = Decision {
             state: 0,
             structure: &structure,
         };
-        for policy in [
-            "posterior-sampling",
-            "epsilon-greedy:0.3",
-            "softmax:0.2",
-            "ucb",
-        ] {
+        for policy in POLICIES {
             let policy: Policy = policy.parse().unwrap();
             let (mut r1, mut r2) = (learner_rng(1, 0, 0), learner_rng(1, 0, 0));
             let (mut s1, mut s2) = (
@@ -231,19 +230,13 @@ mod tests {
     /// (4 standard errors), and a retired arm is never chosen.
     #[test]
     fn frequencies_match_propensities() {
-        let structure = Structure::bandit(4).unwrap();
-        let post = Fixed(vec![[3.0, 2.0], [2.0, 3.0], [2.0, 3.0], [9.0, 1.0]]);
+        let (structure, post) = four_arms();
         let d = Decision {
             state: 0,
             structure: &structure,
         };
         let retired = [false, false, true, false];
-        for policy in [
-            "posterior-sampling",
-            "epsilon-greedy:0.3",
-            "softmax:0.2",
-            "ucb",
-        ] {
+        for policy in POLICIES {
             let policy: Policy = policy.parse().unwrap();
             let mut rng = learner_rng(2, 0, 0);
             let mut scratch = Scratch::new(structure.shape());

@@ -46,6 +46,20 @@ pub trait PosteriorRows {
     }
 }
 
+/// Two-outcome posterior rows fixed by hand, for the policies' tests.
+#[cfg(test)]
+pub(crate) struct FixedRows(pub Vec<[f64; 2]>);
+
+#[cfg(test)]
+impl PosteriorRows for FixedRows {
+    fn alpha_into(&self, row: usize, out: &mut [f64]) {
+        out.copy_from_slice(&self.0[row]);
+    }
+    fn prior(&self) -> f64 {
+        1.0
+    }
+}
+
 /// An action-selection rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]

@@ -39,19 +39,9 @@ pub(super) fn boltzmann<R: Rng + ?Sized>(temperature: f64, q: &mut [f64], rng: &
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Decision, Policy, PosteriorRows, Scratch};
+    use super::super::{Decision, FixedRows as Fixed, Policy, Scratch};
     use crate::model::Structure;
     use crate::rng::learner_rng;
-
-    struct Fixed(Vec<[f64; 2]>);
-    impl PosteriorRows for Fixed {
-        fn alpha_into(&self, row: usize, out: &mut [f64]) {
-            out.copy_from_slice(&self.0[row]);
-        }
-        fn prior(&self) -> f64 {
-            1.0
-        }
-    }
 
     #[test]
     fn frequencies_follow_boltzmann_weights() {

@@ -182,7 +182,7 @@ impl LinearAgent {
     pub fn decide_with_propensity(&mut self, context: &[f64]) -> Result<Choice> {
         self.load(context)?;
         let arm = self.choose();
-        let active = self.retired.iter().filter(|r| !**r).count() as f64;
+        let active = self.in_play() as f64;
         let (propensity, estimated) = match self.config.policy() {
             LinearPolicy::Thompson { .. } => {
                 let draws = self.config.propensity_draws();
@@ -289,7 +289,7 @@ impl LinearAgent {
     /// [reinstated](Self::reinstate). The last active arm cannot retire.
     pub fn retire(&mut self, arm: usize) -> Result<()> {
         self.check_arm(arm)?;
-        if !self.retired[arm] && self.retired.iter().filter(|r| !**r).count() == 1 {
+        if !self.retired[arm] && self.in_play() == 1 {
             return Err(Error::invalid(
                 "arms",
                 format!("arm {arm}"),
@@ -405,6 +405,11 @@ impl LinearAgent {
         Ok(agent)
     }
 
+    /// Arms not retired.
+    fn in_play(&self) -> usize {
+        self.retired.iter().filter(|r| !**r).count()
+    }
+
     fn key_of(&self, arm: usize) -> usize {
         match self.config.model() {
             LinearModel::Disjoint => arm,
@@ -485,7 +490,7 @@ impl LinearAgent {
             && epsilon > 0.0
             && self.rng.random::<f64>() < epsilon
         {
-            let active = self.retired.iter().filter(|r| !**r).count();
+            let active = self.in_play();
             let k = self.rng.random_range(0..active);
             return (0..self.arms())
                 .filter(|a| !self.retired[*a])

@@ -148,35 +148,31 @@ impl Policy {
         P: PosteriorRows + ?Sized,
         R: Rng + ?Sized,
     {
-        match *self {
-            Policy::PosteriorSampling => {
-                let mut wins = 1u32;
-                for _ in 0..draws {
-                    self.values_into(d, post, scratch, rng, retired);
-                    wins += u32::from(argmax_random_ties(&scratch.q, rng) == arm);
-                }
-                Choice::new(arm, f64::from(wins) / (f64::from(draws) + 1.0), true)
-            }
-            Policy::EpsilonGreedy { epsilon } => {
+        if let Policy::PosteriorSampling = *self {
+            let mut wins = 1u32;
+            for _ in 0..draws {
                 self.values_into(d, post, scratch, rng, retired);
-                let active = in_play(retired, scratch.q.len()) as f64;
-                let p = epsilon / active + (1.0 - epsilon) * greedy_share(&scratch.q, arm);
-                Choice::new(arm, p, false)
+                wins += u32::from(argmax_random_ties(&scratch.q, rng) == arm);
+            }
+            return Choice::new(arm, f64::from(wins) / (f64::from(draws) + 1.0), true);
+        }
+        // The other policies' values draw nothing: the ones the choice saw.
+        self.values_into(d, post, scratch, rng, retired);
+        let q = &scratch.q;
+        let p = match *self {
+            Policy::EpsilonGreedy { epsilon } => {
+                let active = in_play(retired, q.len()) as f64;
+                epsilon / active + (1.0 - epsilon) * greedy_share(q, arm)
             }
             Policy::Softmax { temperature } => {
-                self.values_into(d, post, scratch, rng, retired);
                 // The weights `boltzmann` draws from, normalised.
-                let q = &scratch.q;
                 let top = q.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let weight = |x: f64| ((x - top) / temperature).exp();
-                let total: f64 = q.iter().map(|x| weight(*x)).sum();
-                Choice::new(arm, weight(q[arm]) / total, false)
+                weight(q[arm]) / q.iter().map(|x| weight(*x)).sum::<f64>()
             }
-            Policy::BayesUcb => {
-                self.values_into(d, post, scratch, rng, retired);
-                Choice::new(arm, greedy_share(&scratch.q, arm), false)
-            }
-        }
+            Policy::BayesUcb | Policy::PosteriorSampling => greedy_share(q, arm),
+        };
+        Choice::new(arm, p, false)
     }
 }
 

@@ -3,9 +3,8 @@
 
 use serde::Serialize;
 
-use crate::env::Task;
 use crate::learner::LearnerMetrics;
-use crate::metrics::measures_regret;
+use crate::learner::SimConfig;
 use crate::share::Traffic;
 
 /// One row of `trials.csv`: every metric of one (agents, repetition, trial).
@@ -80,13 +79,13 @@ pub struct RecordKey {
 
 impl RecordKey {
     /// The key of repetition `rep` with `agents` learners configured so.
-    pub fn new<T: Task>(agents: u32, config: &crate::learner::LearnerConfig<T>, rep: u32) -> Self {
+    pub fn new<C: SimConfig>(agents: u32, config: &C, rep: u32) -> Self {
         Self {
             agents,
-            share: config.agent().sharing().to_string(),
-            policy: config.agent().policy().to_string(),
+            share: config.sharing().to_string(),
+            policy: config.policy().to_string(),
             rep,
-            regret: measures_regret(config.task()),
+            regret: config.measures_regret(),
         }
     }
 }

@@ -33,6 +33,14 @@ pub fn recovered_rng(seed: u64, rep: u32, agent: u32, trial: u64) -> LearnerRng 
     Xoshiro256PlusPlus::seed_from_u64(key)
 }
 
+/// The stream a task's own parameters are drawn from (a linear task's
+/// θ when the scenario does not give them): the same for every learner and
+/// repetition of a run seeded `seed`, apart from every learner's stream.
+pub fn task_rng(seed: u64) -> LearnerRng {
+    // An even key, like the fault stream's, with a tag of its own.
+    Xoshiro256PlusPlus::seed_from_u64(mix(mix(seed) ^ 0x7a5c << 1))
+}
+
 /// The stream that decides which learners fail in trial `trial`, apart from
 /// every learner's own, so injecting faults leaves the survivors' draws alone.
 pub fn fault_rng(seed: u64, rep: u32, trial: u64) -> LearnerRng {

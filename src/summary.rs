@@ -5,7 +5,8 @@
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use crate::env::{Environment, Task};
+use crate::env::Environment;
+use crate::learner::{SimConfig, Workload};
 use crate::posterior::divergence::kl_bernoulli;
 use crate::record::TrialRecord;
 use crate::runtime::RunOutcome;
@@ -176,7 +177,7 @@ pub struct TimingRow {
 
 impl Summary {
     /// The summary of `outcome`, a run of `scenario`.
-    pub fn new<T: Task>(scenario: &Scenario<T>, outcome: &RunOutcome) -> Self {
+    pub fn new<T: Workload>(scenario: &Scenario<T>, outcome: &RunOutcome) -> Self {
         // Baselines and the Lai–Robbins bound exist for built-in tasks.
         let builtin = (scenario.learner.task() as &dyn std::any::Any).downcast_ref::<Environment>();
         let mut results: Vec<ResultRow> = Vec::new();
@@ -236,7 +237,7 @@ impl Summary {
         }
         Summary {
             scenario: scenario.name.clone(),
-            task: scenario.learner.task().kind().to_string(),
+            task: scenario.learner.kind().to_string(),
             mode: outcome.mode,
             seed: scenario.run.seed,
             trials: scenario.run.trials,

@@ -4,11 +4,9 @@
 
 use serde::Serialize;
 
-use crate::env::Task;
 use crate::error::{Error, Result};
-use crate::metrics::measures_regret;
+use crate::learner::{SimConfig, Workload};
 use crate::observe::Observe;
-use crate::policy::Policy;
 use crate::runtime::{RunOptions, RunOutcome, run_scenario};
 use crate::scenario::Scenario;
 use crate::share::{ShareRule, Sharing};
@@ -39,12 +37,12 @@ pub const STANDARD_RULES: &[&str] = &[
 
 /// [`STANDARD_RULES`], plus the scenario's own rule where it is not one of
 /// them (before `always`).
-pub fn standard_rules<T: Task>(scenario: &Scenario<T>) -> Vec<Sharing> {
+pub fn standard_rules<T: Workload>(scenario: &Scenario<T>) -> Vec<Sharing> {
     let mut rules: Vec<Sharing> = STANDARD_RULES
         .iter()
         .map(|r| r.parse().expect("the standard rules parse"))
         .collect();
-    let own = scenario.learner.agent().sharing();
+    let own = scenario.learner.sharing();
     if !rules.contains(&own) {
         rules.insert(rules.len() - 1, own);
     }
@@ -118,9 +116,9 @@ pub struct Sweep {
 /// Runs `scenario` once per (policy, rule) pair, policies outermost (its
 /// agent counts, repetitions and seed unchanged), so every pair meets the
 /// same learners' random streams. No policies means the scenario's own.
-pub fn run_sweep<T: Task>(
+pub fn run_sweep<T: Workload>(
     scenario: &Scenario<T>,
-    policies: &[Policy],
+    policies: &[<T::Config as SimConfig>::Policy],
     rules: &[Sharing],
     options: &RunOptions,
     observer: &mut dyn Observe,
@@ -132,13 +130,13 @@ pub fn run_sweep<T: Task>(
             "no rules; give at least one",
         ));
     }
-    let own = [scenario.learner.agent().policy()];
+    let own = [scenario.learner.policy()];
     let policies = if policies.is_empty() {
         &own[..]
     } else {
         policies
     };
-    let bandit = measures_regret(scenario.learner.task());
+    let bandit = scenario.learner.measures_regret();
     let mut rows = Vec::new();
     let mut outcomes = Vec::with_capacity(policies.len() * rules.len());
     for &policy in policies {
@@ -192,7 +190,7 @@ pub fn run_sweep<T: Task>(
     Ok((
         Sweep {
             scenario: scenario.name.clone(),
-            task: scenario.learner.task().kind().to_string(),
+            task: scenario.learner.kind().to_string(),
             error: if bandit {
                 "regret_per_agent"
             } else {

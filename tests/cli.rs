@@ -315,6 +315,186 @@ fn every_malformed_model_file_exits_2_naming_the_file_and_place() {
     }
 }
 
+/// (name, CSV text, what the one line must say besides the file)
+const MALFORMED_DATASETS: &[(&str, &str, &str)] = &[
+    ("nan-cell", "x,label\n1,0\nnan,1\n", "row 3, column `x`"),
+    ("empty-cell", "x,label\n1,0\n,1\n", "row 3, column `x`"),
+    ("ragged", "x,y,label\n1,2,0\n1,1\n", "row 3"),
+    ("text", "x,label\n1,0\nabc,1\n", "row 3, column `x`"),
+    ("no-label", "x,y\n1,0\n2,1\n", "no column `label`"),
+    ("one-class", "x,label\n1,0\n2,0\n", "two classes"),
+    (
+        "fraction-label",
+        "x,label\n1,0\n2,0.5\n",
+        "row 3, column `label`",
+    ),
+    ("no-features", "label\n0\n1\n", "features"),
+];
+
+#[test]
+fn every_malformed_dataset_exits_2_naming_the_file_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10⁵ feature columns: refused from the header by the memory estimate.
+    let wide: String = (0..100_000).map(|k| format!("f{k},")).collect::<String>() + "label\n";
+    let mut cases: Vec<(&str, String, &str)> = MALFORMED_DATASETS
+        .iter()
+        .map(|(n, t, w)| (*n, t.to_string(), *w))
+        .collect();
+    cases.push(("wide", wide, "GB per learner"));
+    for (name, text, needle) in &cases {
+        let data = format!("{name}.csv");
+        std::fs::write(dir.path().join(&data), text).unwrap();
+        let scenario = format!("{name}.toml");
+        std::fs::write(
+            dir.path().join(&scenario),
+            format!("[task]\nkind = \"classification\"\ndata = \"{data}\"\n"),
+        )
+        .unwrap();
+        for args in [
+            &["run", &scenario, "--out", "res"][..],
+            &["check", &scenario],
+        ] {
+            let out = parbayes(args, dir.path());
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+            assert!(err.contains(&data), "{name}: does not name the file: {err}");
+            assert!(
+                err.contains(needle),
+                "{name}: does not say `{needle}`: {err}"
+            );
+            assert!(!dir.path().join("res").exists(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_contextual_scenario_refuses_what_its_kind_does_not_take() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, needle) in [
+        (
+            "zero-features",
+            "[task]\nkind = \"linear\"\narms = 3\nfeatures = 0\n",
+            "task.features",
+        ),
+        (
+            "no-arms",
+            "[task]\nkind = \"linear\"\nfeatures = 3\n",
+            "task.arms",
+        ),
+        (
+            "rates",
+            "[task]\nkind = \"linear\"\narms = [0.1]\nfeatures = 3\n",
+            "task.arms",
+        ),
+        (
+            "gamma",
+            "[task]\nkind = \"linear\"\narms = 2\nfeatures = 2\ngamma = 0.9\n",
+            "task",
+        ),
+        (
+            "prior",
+            "[task]\nkind = \"linear\"\narms = 2\nfeatures = 2\n[learner]\nprior = 2.0\n",
+            "learner.prior",
+        ),
+        (
+            "tabular-policy",
+            "[task]\nkind = \"linear\"\narms = 2\nfeatures = 2\n[learner]\npolicy = \"softmax:1\"\n",
+            "learner.policy",
+        ),
+        (
+            "ridge-on-bandit",
+            "[task]\nkind = \"bandit\"\narms = [0.5]\n[learner]\nridge = 1.0\n",
+            "learner.ridge",
+        ),
+        (
+            "data-on-bandit",
+            "[task]\nkind = \"bandit\"\narms = [0.5]\ndata = \"x.csv\"\n",
+            "task.data",
+        ),
+        (
+            "bad-theta",
+            "[task]\nkind = \"linear\"\narms = 2\nfeatures = 2\ntheta = [[1.0, 2.0], [1.0]]\n",
+            "task.theta[1]",
+        ),
+        (
+            "too-big",
+            "[task]\nkind = \"linear\"\narms = 10\nfeatures = 2000\n[run]\nagents = [100000]\n",
+            "GB",
+        ),
+        (
+            "late-drift",
+            "[task]\nkind = \"linear\"\narms = 1\nfeatures = 1\n[[task.drift]]\nstep = 99999\n[run]\ntrials = 10\n",
+            "task.drift",
+        ),
+    ] {
+        let file = format!("{name}.toml");
+        std::fs::write(dir.path().join(&file), text).unwrap();
+        let out = parbayes(&["run", &file, "--out", "res"], dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(
+            err.contains(needle),
+            "{name}: does not say `{needle}`: {err}"
+        );
+        assert!(!dir.path().join("res").exists(), "{name}");
+    }
+    // A policy of the other family on the command line.
+    std::fs::write(
+        dir.path().join("lin.toml"),
+        "[task]\nkind = \"linear\"\narms = 2\nfeatures = 2\n",
+    )
+    .unwrap();
+    let out = parbayes(&["run", "lin.toml", "--policy", "softmax:1"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--policy"));
+}
+
+#[test]
+fn a_contextual_run_writes_its_records_and_a_sweep_compares_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = parbayes(
+        &[
+            "run", "digits", "--agents", "1,4", "--reps", "1", "--out", "run", "--format", "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["task"], "classification");
+    for f in ["trials.csv", "run.json", "summary.json", "curves.svg"] {
+        assert!(dir.path().join("run").join(f).exists(), "{f}");
+    }
+    let out = parbayes(
+        &[
+            "sweep",
+            "linear",
+            "--agents",
+            "4",
+            "--reps",
+            "1",
+            "--trials",
+            "40",
+            "--policy",
+            "thompson,linucb:1,greedy",
+            "--share",
+            "never,doubling:1,always",
+            "--out",
+            "sw",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sweep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = sweep["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 9);
+    assert!(dir.path().join("sw/policies.svg").exists());
+    assert!(rows.iter().any(|r| r["policy"] == "linucb:1"));
+}
+
 #[test]
 fn malformed_response_time_files_exit_2_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -746,6 +926,8 @@ fn every_help_has_an_example_and_shipped_scenarios_check() {
         "paper-fig3",
         "paper-fig4",
         "paper-fig6",
+        "linear",
+        "digits",
     ];
     assert_eq!(names, shipped);
     // Each passes `check` by name and as the file in scenarios/.

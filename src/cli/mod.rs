@@ -18,11 +18,13 @@ use parbayes::report::{
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use parbayes::learner::{SimConfig, Workload};
 use parbayes::runtime::Mode;
+use parbayes::scenario::AnyScenario;
 use parbayes::scenario::{SHIPPED, default_results_dir};
 use parbayes::share::Sharing;
 use parbayes::summary::Summary;
-use parbayes::{Observe, Overrides, RunOptions, Scenario};
+use parbayes::{Observe, Overrides, ParamError, RunOptions, Scenario};
 
 /// Parallel Bayesian reinforcement learning by actor message passing.
 #[derive(Debug, Parser)]
@@ -128,7 +130,23 @@ impl Common {
             share,
             policy,
             fault_kill: self.fault_kill,
+            ..Overrides::default()
         }
+    }
+
+    /// The overrides with `--policy` as written: a policy of either family.
+    fn overrides_text(
+        &self,
+        share: Option<Sharing>,
+        policy: Option<&str>,
+    ) -> parbayes::Result<Overrides> {
+        let mut overrides = self.overrides(share, None);
+        if let Some(p) = policy {
+            overrides
+                .set_policy(p)
+                .map_err(|e| parbayes::Error::invalid("command line", "--policy", e.problem()))?;
+        }
+        Ok(overrides)
     }
 }
 
@@ -140,9 +158,10 @@ struct RunArgs {
     /// kl-posterior:θ; `RULE/every` or `RULE/doubling:F` also sets the downlink.
     #[arg(long)]
     share: Option<Sharing>,
-    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb.
+    /// Policy: posterior-sampling, epsilon-greedy:E, softmax:T, ucb;
+    /// contextual tasks: thompson[:v], linucb:α, ucb, epsilon-greedy:E, greedy.
     #[arg(long)]
-    policy: Option<Policy>,
+    policy: Option<String>,
     /// Also write a checkpoint every K trials (lockstep; Ctrl-C always
     /// writes one), so `parbayes resume` can continue after a crash.
     #[arg(long, value_name = "K")]
@@ -176,10 +195,11 @@ struct SweepArgs {
     #[arg(long, value_delimiter = ',')]
     share: Vec<Sharing>,
     /// Policies to compare, comma-separated (posterior-sampling,
-    /// epsilon-greedy:E, softmax:T, ucb); each runs under every rule, and
-    /// with several the sweep also draws their curves side by side.
+    /// epsilon-greedy:E, softmax:T, ucb; contextual tasks: thompson[:v],
+    /// linucb:α, ucb, epsilon-greedy:E, greedy); each runs under every rule,
+    /// and with several the sweep also draws their curves side by side.
     #[arg(long, value_delimiter = ',')]
-    policy: Vec<Policy>,
+    policy: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -196,7 +216,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Check { scenarios } => {
             let mut stdout = std::io::stdout().lock();
             for path in scenarios {
-                let s = Scenario::load(&path, &Overrides::default())?;
+                let s = AnyScenario::load(&path, &Overrides::default())?;
                 writeln!(
                     stdout,
                     "{}: ok ({}, {} agent counts, {} trials × {} reps)",
@@ -215,7 +235,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Scenarios => {
             let mut stdout = std::io::stdout().lock();
             for (name, text) in SHIPPED {
-                let s = Scenario::parse(text, name, name, &Overrides::default())?;
+                let s = AnyScenario::parse(text, name, name, &Overrides::default())?;
                 writeln!(stdout, "{name:<20} {}", s.description())?;
             }
             Ok(())
@@ -234,6 +254,7 @@ fn run(
         ahead,
     }: RunArgs,
 ) -> Result<()> {
+    let overrides = common.overrides_text(share, policy.as_deref())?;
     if let Some(k) = processes {
         anyhow::ensure!(
             k >= 1 && checkpoint_every.is_none(),
@@ -243,10 +264,8 @@ fn run(
                 "must be ≥ 1, and runs across processes have no checkpoints",
             )
         );
-        return run_processes(common, share, policy, k, metrics, ahead);
+        return run_processes(common, overrides, k, metrics, ahead);
     }
-    let overrides = common.overrides(share, policy);
-    let scenario = Scenario::load(&common.scenario, &overrides)?;
     if let Some(k) = checkpoint_every {
         anyhow::ensure!(
             k >= 1 && common.mode == Mode::Lockstep,
@@ -257,18 +276,32 @@ fn run(
             )
         );
     }
+    match AnyScenario::load(&common.scenario, &overrides)? {
+        AnyScenario::Tabular(s) => run_loaded(&common, &s, &overrides, checkpoint_every),
+        AnyScenario::Contextual(s) => run_loaded(&common, &s, &overrides, checkpoint_every),
+        _ => anyhow::bail!("a scenario of a kind this parbayes cannot run"),
+    }
+}
+
+/// [`run`] once the scenario is loaded.
+fn run_loaded<T: Workload>(
+    common: &Common,
+    scenario: &Scenario<T>,
+    overrides: &Overrides,
+    checkpoint_every: Option<u64>,
+) -> Result<()> {
     let options = run_options(common.threads, common.mode)?;
     // Refuse what cannot run before the results folder exists.
-    options.check(&scenario)?;
+    options.check(scenario)?;
     let options = interruptible(options);
-    run_into_folder(&common, &scenario, &overrides, &options, checkpoint_every)
+    run_into_folder(common, scenario, overrides, &options, checkpoint_every)
 }
 
 /// Writes the manifest into a new results folder, runs `scenario` into it
 /// with a progress bar, and prints the summary.
-fn run_into_folder(
+fn run_into_folder<T: Workload>(
     common: &Common,
-    scenario: &Scenario,
+    scenario: &Scenario<T>,
     overrides: &Overrides,
     options: &RunOptions,
     checkpoint_every: Option<u64>,
@@ -281,9 +314,9 @@ fn run_into_folder(
 }
 
 /// Creates the run's results folder with the manifest that resumes it.
-fn results_folder(
+fn results_folder<T: Workload>(
     common: &Common,
-    scenario: &Scenario,
+    scenario: &Scenario<T>,
     overrides: &Overrides,
     options: &RunOptions,
     checkpoint_every: Option<u64>,
@@ -308,27 +341,33 @@ fn results_folder(
 #[cfg(feature = "remote")]
 fn run_processes(
     common: Common,
-    share: Option<Sharing>,
-    policy: Option<Policy>,
+    overrides: Overrides,
     k: usize,
     metrics: Option<std::net::SocketAddr>,
     ahead: Option<u64>,
 ) -> Result<()> {
+    if let AnyScenario::Contextual(_) = AnyScenario::load(&common.scenario, &overrides)? {
+        anyhow::bail!(parbayes::Error::invalid(
+            "command line",
+            "--processes",
+            "runs across processes take tabular tasks for now; run a contextual task in \
+             one process (without --processes)",
+        ));
+    }
     let hosting = serve::children(
         k,
         common.scenario.clone(),
-        &common.overrides(share, policy),
+        &overrides,
         metrics,
         ahead.unwrap_or(serve::AHEAD),
     )?;
-    run_hosted(common, share, policy, hosting)
+    run_hosted(common, overrides, hosting)
 }
 
 #[cfg(not(feature = "remote"))]
 fn run_processes(
     _: Common,
-    _: Option<Sharing>,
-    _: Option<Policy>,
+    _: Overrides,
     _: usize,
     _: Option<std::net::SocketAddr>,
     _: Option<u64>,
@@ -346,11 +385,9 @@ fn run_processes(
 #[cfg(feature = "remote")]
 fn run_hosted(
     common: Common,
-    share: Option<Sharing>,
-    policy: Option<Policy>,
+    overrides: Overrides,
     mut hosting: parbayes::remote::Hosting,
 ) -> Result<()> {
-    let overrides = common.overrides(share, policy);
     let scenario = Scenario::load(&common.scenario, &overrides)?;
     let options = run_options(common.threads, Mode::Async)?;
     options.check(&scenario)?;
@@ -544,17 +581,48 @@ fn sweep(
 ) -> Result<()> {
     // The first policy is checked against the task with the scenario; the
     // rest when their runs are built, before anything runs.
-    let scenario = Scenario::load(
-        &common.scenario,
-        &common.overrides(None, policy.first().copied()),
-    )?;
-    for p in &policy {
+    let overrides = common.overrides_text(None, policy.first().map(String::as_str))?;
+    match AnyScenario::load(&common.scenario, &overrides)? {
+        AnyScenario::Tabular(s) => {
+            let policies = parse_policies(&policy)?;
+            sweep_loaded(&common, &s, &policies, share)
+        }
+        AnyScenario::Contextual(s) => {
+            let policies = parse_policies(&policy)?;
+            sweep_loaded(&common, &s, &policies, share)
+        }
+        _ => anyhow::bail!("a scenario of a kind this parbayes cannot run"),
+    }
+}
+
+/// `--policy` of a sweep, as policies of the scenario's family.
+fn parse_policies<P: std::str::FromStr<Err = ParamError>>(
+    policies: &[String],
+) -> parbayes::Result<Vec<P>> {
+    policies
+        .iter()
+        .map(|p| {
+            p.parse().map_err(|e: ParamError| {
+                parbayes::Error::invalid("command line", "--policy", e.problem())
+            })
+        })
+        .collect()
+}
+
+/// [`sweep`] once the scenario is loaded.
+fn sweep_loaded<T: Workload>(
+    common: &Common,
+    scenario: &Scenario<T>,
+    policy: &[<T::Config as SimConfig>::Policy],
+    share: Vec<Sharing>,
+) -> Result<()> {
+    for p in policy {
         scenario.learner().with_policy(*p)?;
     }
     let options = run_options(common.threads, common.mode)?;
-    options.check(&scenario)?;
-    let out = common.out.unwrap_or_else(|| {
-        let mut dir = default_results_dir(&scenario);
+    options.check(scenario)?;
+    let out = common.out.clone().unwrap_or_else(|| {
+        let mut dir = default_results_dir(scenario);
         let name = dir.file_name().map(|n| {
             n.to_string_lossy()
                 .replacen(scenario.name(), &format!("{}-sweep", scenario.name()), 1)
@@ -568,10 +636,10 @@ fn sweep(
     let mut bar = Bar::new();
     let share = match (share.is_empty(), policy.len()) {
         (false, _) => share,
-        (true, 0 | 1) => parbayes::sweep::standard_rules(&scenario),
-        (true, _) => vec![scenario.learner().agent().sharing()],
+        (true, 0 | 1) => parbayes::sweep::standard_rules(scenario),
+        (true, _) => vec![scenario.learner().sharing()],
     };
-    let sweep = sweep_in_folder(&scenario, &policy, &share, &options, dir, &mut bar);
+    let sweep = sweep_in_folder(scenario, policy, &share, &options, dir, &mut bar);
     bar.0.finish_and_clear();
     let sweep = sweep?;
     let mut stdout = std::io::stdout().lock();

@@ -154,7 +154,8 @@ fn aggregator(args: AggregatorArgs) -> Result<()> {
         metrics,
         snapshot: snapshot.map(|p| (p, Duration::from_secs_f64(snapshot_every))),
     };
-    super::run_hosted(run, share, policy, hosting)
+    let overrides = run.overrides(share, policy);
+    super::run_hosted(run, overrides, hosting)
 }
 
 fn learners(args: LearnersArgs) -> Result<()> {

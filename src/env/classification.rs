@@ -85,8 +85,14 @@ impl Dataset {
     /// malformed row is refused, naming the file, the row (as numbered in
     /// the file, the header being row 1) and the column.
     pub fn from_csv(path: &Path, label: &str, standardize: bool) -> Result<Self> {
-        let source = path.display().to_string();
         let text = crate::error::read_text(path, MAX_DATASET_BYTES, "a dataset is CSV text")?;
+        Self::from_csv_text(&text, &path.display().to_string(), label, standardize)
+    }
+
+    /// [`from_csv`](Self::from_csv) of CSV text; `source` names it in
+    /// errors.
+    pub fn from_csv_text(text: &str, source: &str, label: &str, standardize: bool) -> Result<Self> {
+        let source = source.to_string();
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_reader(text.as_bytes());
@@ -324,7 +330,7 @@ fn clip_list(names: &[String]) -> String {
 /// assert_eq!(seen, [0.0, 1.0, 2.0], "one pass sees every row once");
 /// # Ok::<(), parbayes::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
     data: Arc<Dataset>,
     order: Vec<u32>,
@@ -360,6 +366,14 @@ impl Classification {
 }
 
 impl ContextualTask for Classification {
+    fn kind(&self) -> &str {
+        "classification"
+    }
+
+    fn copy_bytes(&self) -> u64 {
+        4 * self.order.len() as u64
+    }
+
     fn arms(&self) -> usize {
         self.data.arms()
     }
@@ -396,5 +410,35 @@ impl ContextualTask for Classification {
 
     fn best_expected_reward(&self) -> Option<f64> {
         Some(1.0)
+    }
+
+    /// The next position, the current row, then this pass's order.
+    fn stream_position(&self) -> Vec<u64> {
+        [self.next as u64, self.current as u64]
+            .into_iter()
+            .chain(self.order.iter().map(|&r| u64::from(r)))
+            .collect()
+    }
+
+    fn resume_at(&mut self, position: &[u64]) -> Result<(), String> {
+        let rows = self.data.rows();
+        let [next, current, order @ ..] = position else {
+            return Err("no position".into());
+        };
+        let mut seen = vec![false; rows];
+        let fits = order.len() == rows
+            && *next as usize <= rows
+            && (*current as usize) < rows
+            && order
+                .iter()
+                .all(|&r| (r as usize) < rows && !std::mem::replace(&mut seen[r as usize], true));
+        if !fits {
+            return Err(format!(
+                "not a position in a stream of {rows} rows (its order must list every row once)"
+            ));
+        }
+        self.order = order.iter().map(|&r| r as u32).collect();
+        (self.next, self.current) = (*next as usize, *current as usize);
+        Ok(())
     }
 }

@@ -188,6 +188,16 @@ impl LinearBandit {
         Self::new(theta, noise_sd)
     }
 
+    /// Every arm's θ, one vector per arm.
+    pub fn theta_rows(&self) -> Vec<Vec<f64>> {
+        self.theta.chunks(self.dim).map(<[f64]>::to_vec).collect()
+    }
+
+    /// The drift schedule.
+    pub fn changes(&self) -> &[ThetaChange] {
+        &self.changes
+    }
+
     /// The number of arms.
     pub fn arms(&self) -> usize {
         self.theta.len() / self.dim
@@ -245,6 +255,23 @@ impl LinearBandit {
 }
 
 impl ContextualTask for LinearBandit {
+    fn kind(&self) -> &str {
+        "linear"
+    }
+
+    fn change_steps(&self) -> Vec<u64> {
+        self.changes.iter().map(|c| c.step).collect()
+    }
+
+    fn copy_bytes(&self) -> u64 {
+        8 * (self.theta.len() + self.dim) as u64
+            + self
+                .changes
+                .iter()
+                .map(|c| 8 * c.set.len() as u64 * (self.dim as u64 + 1))
+                .sum::<u64>()
+    }
+
     fn arms(&self) -> usize {
         LinearBandit::arms(self)
     }
@@ -264,6 +291,30 @@ impl ContextualTask for LinearBandit {
 
     fn expected_reward(&self, arm: usize) -> Option<f64> {
         Some(self.mean(&self.current, arm))
+    }
+
+    /// With Gaussian rewards of σ > 0, the expected KL divergence, over
+    /// contexts x ~ N(0, I), from each arm's true reward distribution
+    /// N(xᵀθ_k, σ²) to the one the means predict, N(xᵀμ_k, σ²), summed over
+    /// arms: `Σ_k ‖θ_k − μ_k‖² / 2σ²`. Unknown for clicks and for σ = 0.
+    fn model_error(&self, means: &[Vec<f64>]) -> Option<f64> {
+        let sd = self.noise.std_dev();
+        if self.logistic || sd <= 0.0 || means.len() != self.arms() {
+            return None;
+        }
+        let squares: f64 = means
+            .iter()
+            .enumerate()
+            .map(|(k, mu)| {
+                let theta = self.theta(k);
+                theta
+                    .iter()
+                    .zip(mu)
+                    .map(|(t, m)| (t - m).powi(2))
+                    .sum::<f64>()
+            })
+            .sum();
+        Some(squares / (2.0 * sd * sd))
     }
 
     fn advance_to(&mut self, step: u64) {

@@ -15,7 +15,7 @@ mod vm;
 
 pub use bandit::BernoulliBandit;
 pub use classification::{Classification, Dataset, MAX_DATASET_BYTES};
-pub use contextual::ContextualTask;
+pub use contextual::{ContextualEnvironment, ContextualTask};
 pub use drift::RateChange;
 pub use gridworld::{ARROWS, GridWorld, IntendedChange, Layout, MAX_GRID_SIZE};
 pub use linear::{LinearBandit, LinearRewards, ThetaChange};

@@ -405,6 +405,32 @@ impl LinearAgent {
         Ok(agent)
     }
 
+    /// An agent rebuilt from the aggregator's record of it (the run's own,
+    /// so not re-checked), drawing from `rng`: what a simulated learner
+    /// that crashed restarts as.
+    pub(crate) fn recovered(config: &LinearConfig, record: &Recovery, rng: LearnerRng) -> Self {
+        let mut agent = Self::with_rng(config, record.learner, rng);
+        let family = config.family();
+        agent.ledger =
+            Ledger::recovered_with(agent.keys.len(), family.width(), family.clone(), record);
+        for key in 0..agent.keys.len() {
+            agent.ledger.combined_alpha_into(key, &mut agent.work.post);
+            agent.keys[key].rebuild(agent.ledger.family(), &agent.work.post);
+        }
+        agent
+    }
+
+    /// How many more observations the agent can make with its share checks
+    /// surely sending nothing (see [`Ledger::quiet_observations`]).
+    pub fn quiet_observations(&self) -> u64 {
+        self.ledger.quiet_observations(self.config.share())
+    }
+
+    /// Its random stream, which a simulated task draws from too.
+    pub(crate) fn rng_mut(&mut self) -> &mut LearnerRng {
+        &mut self.rng
+    }
+
     /// Arms not retired.
     fn in_play(&self) -> usize {
         self.retired.iter().filter(|r| !**r).count()

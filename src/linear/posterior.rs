@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Gamma, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::family::{Gaussian, Noise};
+use crate::share::Family;
 
 /// The posterior of one key: the lower Cholesky factor `L` of `Λ = L Lᵀ`
 /// (prior included), `b`, the mean `μ = Λ⁻¹ b`, and what the noise's
@@ -279,6 +280,30 @@ fn rank_one_update(l: &mut DMatrix<f64>, x: &mut DVector<f64>) {
                 l[(i, j)] = a * x[i] + b * l[(i, j)];
             }
         }
+    }
+}
+
+impl Gaussian {
+    /// The posterior mean of θ given a key's `evidence` (its statistics
+    /// without the prior; `None`: none yet): `(λI + Σ x xᵀ)⁻¹ Σ r x`.
+    ///
+    /// ```
+    /// use parbayes::linear::{Gaussian, Noise};
+    /// use parbayes::share::Family;
+    ///
+    /// let family = Gaussian::new(1, 1.0, Noise::Known { variance: 1.0 })?;
+    /// let mut stats = vec![0.0; family.width()];
+    /// family.add(&mut stats, (&[2.0][..], 3.0));
+    /// // (1 + 4)⁻¹ · 6
+    /// assert!((family.posterior_mean(Some(&stats))[0] - 1.2).abs() < 1e-15);
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn posterior_mean(&self, evidence: Option<&[f64]>) -> Vec<f64> {
+        let mut post = vec![0.0; self.width()];
+        self.posterior_into([evidence, None], &mut post);
+        let mut key = KeyPosterior::prior(self);
+        key.rebuild(self, &post);
+        key.mean().as_slice().to_vec()
     }
 }
 

@@ -9,7 +9,7 @@ use super::wire::{Progress, RunId, Synced, Totals};
 use crate::env::Task;
 use crate::error::RemoteError;
 use crate::error::{Error, Result};
-use crate::learner::{Cohort, LearnerMetrics, LearnerStats};
+use crate::learner::{Cohort, LearnerConfig, LearnerMetrics, LearnerStats};
 use crate::report::fingerprint;
 use crate::runtime::{Uplink, run_free_cohort};
 use crate::scenario::Scenario;
@@ -58,7 +58,7 @@ struct Pipe {
 
 impl Pipe {
     /// Sends what has gathered, with the block's progress through `reached`.
-    fn dispatch<T: Task>(&mut self, cohort: &mut Cohort<T>, reached: u64) {
+    fn dispatch<T: Task>(&mut self, cohort: &mut Cohort<LearnerConfig<T>>, reached: u64) {
         let mut shares = std::mem::take(&mut self.shares);
         if std::mem::take(&mut self.resend) {
             // Newer than anything gathered, and full counts: after them.
@@ -109,7 +109,7 @@ impl Pipe {
 impl<T: Task> Uplink<T> for Pipe {
     async fn after_trial(
         &mut self,
-        cohort: &mut Cohort<T>,
+        cohort: &mut Cohort<LearnerConfig<T>>,
         trial: u64,
         shares: Vec<ShareMessage>,
         metrics: Option<Vec<LearnerMetrics>>,
@@ -139,7 +139,7 @@ impl<T: Task> Uplink<T> for Pipe {
         Ok(updates)
     }
 
-    async fn finish(&mut self, cohort: &mut Cohort<T>) -> Result<()> {
+    async fn finish(&mut self, cohort: &mut Cohort<LearnerConfig<T>>) -> Result<()> {
         loop {
             if self.in_flight.is_some() {
                 self.collect(self.last_trial).await?;

@@ -2,12 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::env::Task;
 use crate::error::{Error, Result};
+use crate::learner::{SimConfig, StateOf, Workload};
 use crate::observe::Observe;
-use crate::policy::Policy;
 use crate::runtime::{Checkpoints, Mode, RunOptions, RunOutcome, run_checked, tokio_runtime};
-use crate::scenario::{Overrides, Scenario};
+use crate::scenario::{AnyScenario, Overrides, Scenario};
 use crate::share::Sharing;
 use crate::sweep::{Sweep, run_sweep};
 
@@ -45,7 +44,7 @@ pub const MANIFEST: &str = "run.json";
 /// }
 /// # Ok::<(), parbayes::Error>(())
 /// ```
-pub fn run_in_folder<T: Task>(
+pub fn run_in_folder<T: Workload>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     dir: ResultsDir,
@@ -60,7 +59,7 @@ pub fn run_in_folder<T: Task>(
 }
 
 /// [`run_in_folder`] on the caller's tokio runtime.
-pub async fn run_in_folder_async<T: Task, O: Observe + ?Sized>(
+pub async fn run_in_folder_async<T: Workload, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     dir: ResultsDir,
@@ -83,7 +82,7 @@ struct Folder {
 }
 
 impl Folder {
-    fn run_blocking<T: Task>(
+    fn run_blocking<T: Workload>(
         &self,
         scenario: &Scenario<T>,
         options: &RunOptions,
@@ -94,7 +93,7 @@ impl Folder {
         tokio_runtime(options)?.block_on(self.run(scenario, options, dir, observer))
     }
 
-    async fn run<T: Task, O: Observe + ?Sized>(
+    async fn run<T: Workload, O: Observe + ?Sized>(
         &self,
         scenario: &Scenario<T>,
         options: &RunOptions,
@@ -133,7 +132,7 @@ impl Folder {
 /// `summary.json` and the curves, and removes the checkpoints, which
 /// these now hold in full. For runs driven by something other than
 /// [`run_in_folder`], e.g. learners in other processes.
-pub fn finish_in_folder<T: Task>(
+pub fn finish_in_folder<T: Workload>(
     scenario: &Scenario<T>,
     outcome: &RunOutcome,
     dir: &ResultsDir,
@@ -146,15 +145,15 @@ pub fn finish_in_folder<T: Task>(
     dir.write_file("summary.json", json.as_bytes())?;
     #[cfg(feature = "plot")]
     {
-        let agent = scenario.learner.agent();
+        let learner = &scenario.learner;
         let title = format!(
             "{} · learners share by {} · {}",
             scenario.name,
-            super::words::sharing(agent.sharing()),
-            super::words::policy(agent.policy())
+            super::words::sharing(learner.sharing()),
+            super::words::policy_str(&learner.policy().to_string())
         );
         let steps = scenario.run.steps_per_trial as f64;
-        let changes: Vec<f64> = (scenario.learner.task().change_steps().iter())
+        let changes: Vec<f64> = (scenario.learner.change_steps().iter())
             .map(|&s| s as f64 / steps)
             .collect();
         write_curves(
@@ -173,9 +172,9 @@ pub fn finish_in_folder<T: Task>(
 /// `sweep.csv` and the Pareto plot `pareto.svg` and `.png`; with several
 /// policies also `policies.svg` and `.png`, their curves side by side at
 /// the largest agent count.
-pub fn sweep_in_folder<T: Task>(
+pub fn sweep_in_folder<T: Workload>(
     scenario: &Scenario<T>,
-    policies: &[Policy],
+    policies: &[<T::Config as SimConfig>::Policy],
     rules: &[Sharing],
     options: &RunOptions,
     mut dir: ResultsDir,
@@ -213,16 +212,16 @@ pub fn sweep_in_folder<T: Task>(
 
 /// The sweep's Pareto plot and, over several policies, their curves.
 #[cfg(feature = "plot")]
-fn write_sweep_figures<T: Task>(
+fn write_sweep_figures<T: Workload>(
     scenario: &Scenario<T>,
-    policies: &[Policy],
+    policies: &[<T::Config as SimConfig>::Policy],
     sweep: &Sweep,
     outcomes: Vec<RunOutcome>,
     dir: &ResultsDir,
 ) -> Result<()> {
     let policy = match policies {
-        [] => super::words::policy(scenario.learner.agent().policy()),
-        [one] => super::words::policy(*one),
+        [] => super::words::policy_str(&scenario.learner.policy().to_string()),
+        [one] => super::words::policy_str(&one.to_string()),
         _ => "each policy".to_string(),
     };
     let title = format!(
@@ -276,9 +275,9 @@ pub struct Manifest {
 impl Manifest {
     /// The manifest of `loaded`, a run of the scenario at `scenario` (a
     /// file, or a shipped name) with these overrides, in `mode`.
-    pub fn new(
+    pub fn new<T: Workload>(
         scenario: &Path,
-        loaded: &Scenario,
+        loaded: &Scenario<T>,
         overrides: &Overrides,
         threads: Option<usize>,
         checkpoint_every: Option<u64>,
@@ -296,7 +295,8 @@ impl Manifest {
             seed: overrides.seed,
             trials: overrides.trials,
             share: overrides.share.map(|s| s.to_string()),
-            policy: overrides.policy.map(|p| p.to_string()),
+            policy: (overrides.policy.map(|p| p.to_string()))
+                .or_else(|| overrides.linear_policy.map(|p| p.to_string())),
             threads,
             checkpoint_every,
             fault_kill: overrides.fault_kill,
@@ -338,26 +338,26 @@ impl Manifest {
             .map(str::parse::<Sharing>)
             .transpose()
             .map_err(|e| Error::invalid(source, "share", e.problem()))?;
-        let policy = self
-            .policy
-            .as_deref()
-            .map(str::parse::<Policy>)
-            .transpose()
-            .map_err(|e| Error::invalid(source, "policy", e.problem()))?;
-        Ok(Overrides {
+        let mut overrides = Overrides {
             agents: self.agents.clone(),
             reps: self.reps,
             seed: self.seed,
             trials: self.trials,
             share,
-            policy,
             fault_kill: self.fault_kill,
-        })
+            ..Overrides::default()
+        };
+        if let Some(p) = &self.policy {
+            overrides
+                .set_policy(p)
+                .map_err(|e| Error::invalid(source, "policy", e.problem()))?;
+        }
+        Ok(overrides)
     }
 
     /// The scenario it describes, loaded and checked again.
-    pub fn scenario(&self, source: &str) -> Result<Scenario> {
-        Scenario::load(&self.scenario, &self.overrides(source)?)
+    pub fn scenario(&self, source: &str) -> Result<AnyScenario> {
+        AnyScenario::load(&self.scenario, &self.overrides(source)?)
     }
 }
 
@@ -374,7 +374,7 @@ pub fn resume(
     dir: &Path,
     options: &RunOptions,
     observer: &mut dyn Observe,
-) -> Result<(Scenario, Summary)> {
+) -> Result<(AnyScenario, Summary)> {
     // Read first, so a folder that is not ours is named as such.
     let manifest = Manifest::read(dir)?;
     let lock = FolderLock::acquire(dir)?;
@@ -387,7 +387,25 @@ pub fn resume(
         );
     }
     let scenario = manifest.scenario(&source)?;
-    if fingerprint(&scenario) != manifest.fingerprint {
+    let summary = match &scenario {
+        AnyScenario::Tabular(s) => resume_loaded(s, &manifest, dir, lock, options, observer),
+        AnyScenario::Contextual(s) => resume_loaded(s, &manifest, dir, lock, options, observer),
+    }?;
+    Ok((scenario, summary))
+}
+
+/// [`resume`] once the scenario is loaded.
+fn resume_loaded<T: Workload>(
+    scenario: &Scenario<T>,
+    manifest: &Manifest,
+    dir: &Path,
+    lock: FolderLock,
+    options: &RunOptions,
+    observer: &mut dyn Observe,
+) -> Result<Summary> {
+    let source = dir.join(MANIFEST).display().to_string();
+    let refuse = |field: &str, problem: String| Err(Error::invalid(&source, field, problem));
+    if fingerprint(scenario) != manifest.fingerprint {
         return refuse(
             "fingerprint",
             format!(
@@ -411,7 +429,8 @@ pub fn resume(
     };
     for &agents in &scenario.run.agents {
         for rep in 0..scenario.run.reps {
-            checkpoints.read(agents, rep)?;
+            checkpoints
+                .read_as::<StateOf<T::Config>, <T::Config as SimConfig>::Family>(agents, rep)?;
         }
     }
     let mut options = RunOptions {
@@ -426,15 +445,14 @@ pub fn resume(
         checkpoint_every: manifest.checkpoint_every,
         resume: true,
     };
-    let summary = folder.run_blocking(&scenario, &options, results, observer)?;
-    Ok((scenario, summary))
+    folder.run_blocking(scenario, &options, results, observer)
 }
 
 /// What identifies a run: a SHA-256 of everything in the scenario that
 /// shapes its results (the task with every probability, the learners, the
 /// sharing, the run's layout and metrics), but not where it was read from.
 /// A resumed run must have the fingerprint of the run that was started.
-pub fn fingerprint<T: Task>(scenario: &Scenario<T>) -> String {
+pub fn fingerprint<T: Workload>(scenario: &Scenario<T>) -> String {
     use sha2::{Digest, Sha256};
     // Debug prints every f64 so that it reads back exactly.
     let text = format!(

@@ -48,11 +48,11 @@ pub fn summary_table(summary: &Summary) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>6}  {:<14} {:>10.5} {:>10.5} {:>11.5} {:>13} {:>8} {:>10.0} {:>10.0} {:>11.1}",
+            "{:>6}  {:<14} {:>10} {:>10} {:>11.5} {:>13} {:>8} {:>10.0} {:>10.0} {:>11.1}",
             r.agents,
             r.share,
-            f.model_kl,
-            f.global_model_kl,
+            known(f.model_kl),
+            known(f.global_model_kl),
             f.reward_per_step,
             score,
             extra,
@@ -171,4 +171,14 @@ pub fn sweep_table(sweep: &Sweep) -> String {
         );
     }
     out
+}
+
+/// A model error to five places, or a dash where the task does not know
+/// its truth (a dataset, clicks).
+fn known(v: f64) -> String {
+    if v.is_nan() {
+        "—".to_string()
+    } else {
+        format!("{v:.5}")
+    }
 }

@@ -1,6 +1,7 @@
 //! What figures call the settings: words for readers, not the command
 //! line's tokens.
 
+use crate::linear::LinearPolicy;
 use crate::policy::Policy;
 use crate::share::{Downlink, ShareRule, Sharing};
 
@@ -37,6 +38,18 @@ pub(crate) fn policy(p: Policy) -> String {
     }
 }
 
+/// `linucb:1` reads "LinUCB, α = 1".
+pub(crate) fn linear_policy(p: LinearPolicy) -> String {
+    match p {
+        LinearPolicy::Thompson { scale: 1.0 } => "linear Thompson sampling".into(),
+        LinearPolicy::Thompson { scale } => format!("linear Thompson sampling, v = {scale}"),
+        LinearPolicy::LinUcb { alpha } => format!("LinUCB, α = {alpha}"),
+        LinearPolicy::BayesUcb => "Bayes-UCB".into(),
+        LinearPolicy::EpsilonGreedy { epsilon: 0.0 } => "greedy".into(),
+        LinearPolicy::EpsilonGreedy { epsilon } => format!("ε-greedy, ε = {epsilon}"),
+    }
+}
+
 /// A record's rule or policy string in words, as it parses; as written
 /// otherwise.
 pub(crate) fn sharing_str(s: &str) -> String {
@@ -45,7 +58,11 @@ pub(crate) fn sharing_str(s: &str) -> String {
 
 /// See [`sharing_str`].
 pub(crate) fn policy_str(s: &str) -> String {
-    s.parse().map_or_else(|_| s.to_string(), policy)
+    match (s.parse(), s.parse()) {
+        (Ok(p), _) => policy(p),
+        (_, Ok(p)) => linear_policy(p),
+        _ => s.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +79,7 @@ mod tests {
         );
         assert_eq!(policy_str("epsilon-greedy:0.1"), "ε-greedy, ε = 0.1");
         assert_eq!(policy_str("thompson"), "posterior sampling");
+        assert_eq!(policy_str("linucb:0.5"), "LinUCB, α = 0.5");
         assert_eq!(policy_str("not a policy"), "not a policy");
     }
 }

@@ -3,18 +3,18 @@ use kameo::prelude::*;
 
 use crate::error::Error;
 use crate::model::Evidence;
-use crate::share::{Aggregator, OthersUpdate, Recovery, ShareMessage, Traffic};
+use crate::share::{Aggregator, Dirichlet, Family, OthersUpdate, Recovery, ShareMessage, Traffic};
 
 /// The actor that owns the global estimate.
-pub struct AggregatorActor {
-    aggregator: Aggregator,
+pub struct AggregatorActor<F: Family = Dirichlet> {
+    aggregator: Aggregator<F>,
 }
 
-impl Actor for AggregatorActor {
-    type Args = Aggregator;
+impl<F: Family> Actor for AggregatorActor<F> {
+    type Args = Aggregator<F>;
     type Error = Infallible;
 
-    async fn on_start(aggregator: Aggregator, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+    async fn on_start(aggregator: Aggregator<F>, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
         Ok(Self { aggregator })
     }
 }
@@ -43,7 +43,7 @@ pub struct Folded {
     pub global: Option<Evidence>,
 }
 
-impl Message<Fold> for AggregatorActor {
+impl<F: Family> Message<Fold> for AggregatorActor<F> {
     type Reply = Result<Folded, Error>;
 
     async fn handle(&mut self, msg: Fold, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
@@ -69,16 +69,16 @@ pub struct SaveAggregator;
 
 /// The aggregator's state.
 #[derive(Reply)]
-pub struct SavedAggregator(pub Aggregator);
+pub struct SavedAggregator<F: Family = Dirichlet>(pub Aggregator<F>);
 
-impl Message<SaveAggregator> for AggregatorActor {
-    type Reply = SavedAggregator;
+impl<F: Family> Message<SaveAggregator> for AggregatorActor<F> {
+    type Reply = SavedAggregator<F>;
 
     async fn handle(
         &mut self,
         _: SaveAggregator,
         _ctx: &mut Context<Self, Self::Reply>,
-    ) -> SavedAggregator {
+    ) -> SavedAggregator<F> {
         SavedAggregator(self.aggregator.clone())
     }
 }
@@ -86,7 +86,7 @@ impl Message<SaveAggregator> for AggregatorActor {
 /// Rebuild records for learners that crashed.
 pub struct Recover(pub Vec<u32>);
 
-impl Message<Recover> for AggregatorActor {
+impl<F: Family> Message<Recover> for AggregatorActor<F> {
     type Reply = Result<Vec<Recovery>, Error>;
 
     async fn handle(&mut self, msg: Recover, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {

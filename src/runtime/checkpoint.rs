@@ -12,10 +12,17 @@ use crate::error::{Error, Result};
 use crate::learner::LearnerState;
 use crate::record::{TrialRecord, Window};
 use crate::share::{Aggregator, OthersUpdate, Schedule};
+use crate::share::{Dirichlet, Family};
 
 /// One experiment after `trial` trials.
+/// Generic over what a learner saves (`S`) and the posterior family of its
+/// aggregator (`F`); a tabular run's by default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExperimentSnapshot {
+#[serde(bound(
+    serialize = "S: Serialize, F: Family",
+    deserialize = "S: serde::de::DeserializeOwned, F: Family"
+))]
+pub struct ExperimentSnapshot<S = LearnerState, F: Family = Dirichlet> {
     /// The experiment's agent count.
     pub agents: u32,
     /// Its repetition.
@@ -23,9 +30,9 @@ pub struct ExperimentSnapshot {
     /// Trials completed.
     pub trial: u64,
     /// Every learner, in id order; empty once the experiment has finished.
-    pub learners: Vec<LearnerState>,
+    pub learners: Vec<S>,
     /// The aggregator; `None` once the experiment has finished.
-    pub aggregator: Option<Aggregator>,
+    pub aggregator: Option<Aggregator<F>>,
     /// Answers to deliver at the start of the next trial, in learner order.
     pub pending: Vec<OthersUpdate>,
     /// Where the protocol's schedule stands.
@@ -74,15 +81,17 @@ fn io_error(e: rmp_serde::encode::Error) -> std::io::Error {
 
 /// A checkpoint file: the run it belongs to, then the snapshot.
 #[derive(Serialize)]
-struct Stamped<'a> {
+#[serde(bound = "S: Serialize, F: Family")]
+struct Stamped<'a, S, F: Family> {
     run: &'a str,
-    snapshot: &'a ExperimentSnapshot,
+    snapshot: &'a ExperimentSnapshot<S, F>,
 }
 
 #[derive(Deserialize)]
-struct StampedOwned {
+#[serde(bound = "S: serde::de::DeserializeOwned, F: Family")]
+struct StampedOwned<S, F: Family> {
     run: String,
-    snapshot: ExperimentSnapshot,
+    snapshot: ExperimentSnapshot<S, F>,
 }
 
 impl Checkpoints {
@@ -166,7 +175,10 @@ impl Checkpoints {
     }
 
     /// Writes `snapshot` atomically; does nothing without a directory.
-    pub fn write(&self, snapshot: &ExperimentSnapshot) -> Result<()> {
+    pub fn write<S: Serialize, F: Family>(
+        &self,
+        snapshot: &ExperimentSnapshot<S, F>,
+    ) -> Result<()> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
@@ -191,8 +203,19 @@ impl Checkpoints {
         })
     }
 
-    /// The snapshot of one experiment, if resuming and there is one.
+    /// The snapshot of one tabular experiment, if resuming and there is
+    /// one (see [`read_as`](Self::read_as)).
     pub fn read(&self, agents: u32, rep: u32) -> Result<Option<ExperimentSnapshot>> {
+        self.read_as(agents, rep)
+    }
+
+    /// The snapshot of one experiment whose learners save `S` and share
+    /// evidence of family `F`, if resuming and there is one.
+    pub fn read_as<S: serde::de::DeserializeOwned, F: Family>(
+        &self,
+        agents: u32,
+        rep: u32,
+    ) -> Result<Option<ExperimentSnapshot<S, F>>> {
         let Some(dir) = self.dir.as_ref().filter(|_| self.resume) else {
             return Ok(None);
         };
@@ -204,7 +227,7 @@ impl Checkpoints {
         };
         let bad =
             |problem: String| Error::invalid(path.display().to_string(), "(checkpoint)", problem);
-        let stamped: StampedOwned = rmp_serde::from_slice(&bytes).map_err(|e| {
+        let stamped: StampedOwned<S, F> = rmp_serde::from_slice(&bytes).map_err(|e| {
             bad(format!(
                 "{e}; the checkpoint is damaged or from another version"
             ))

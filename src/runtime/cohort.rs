@@ -6,21 +6,21 @@ use std::ops::Range;
 use kameo::error::Infallible;
 use kameo::prelude::*;
 
-use crate::env::Task;
 use crate::error::{Error, RuntimeError};
-use crate::learner::{Cohort, CohortTrial, LearnerState, LearnerStats};
+use crate::learner::Workload;
+use crate::learner::{Cohort, CohortTrial, LearnerStats, StateOf};
 use crate::share::{OthersUpdate, Recovery};
 
 /// An actor that steps a block of learners.
-pub struct CohortActor<T: Task> {
-    cohort: Cohort<T>,
+pub struct CohortActor<T: Workload> {
+    cohort: Cohort<T::Config>,
 }
 
-impl<T: Task> Actor for CohortActor<T> {
-    type Args = Cohort<T>;
+impl<T: Workload> Actor for CohortActor<T> {
+    type Args = Cohort<T::Config>;
     type Error = Infallible;
 
-    async fn on_start(cohort: Cohort<T>, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+    async fn on_start(cohort: Cohort<T::Config>, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
         Ok(Self { cohort })
     }
 }
@@ -51,7 +51,7 @@ pub struct RunTrial {
 #[derive(Reply)]
 pub struct TrialDone(pub CohortTrial);
 
-impl<T: Task> Message<RunTrial> for CohortActor<T> {
+impl<T: Workload> Message<RunTrial> for CohortActor<T> {
     type Reply = TrialDone;
 
     async fn handle(&mut self, msg: RunTrial, _ctx: &mut Context<Self, Self::Reply>) -> TrialDone {
@@ -71,16 +71,16 @@ pub struct SaveCohort;
 
 /// Every learner's state, in id order.
 #[derive(Reply)]
-pub struct SavedCohort(pub Vec<LearnerState>);
+pub struct SavedCohort<S: Send + 'static>(pub Vec<S>);
 
-impl<T: Task> Message<SaveCohort> for CohortActor<T> {
-    type Reply = SavedCohort;
+impl<T: Workload> Message<SaveCohort> for CohortActor<T> {
+    type Reply = SavedCohort<StateOf<T::Config>>;
 
     async fn handle(
         &mut self,
         _: SaveCohort,
         _ctx: &mut Context<Self, Self::Reply>,
-    ) -> SavedCohort {
+    ) -> SavedCohort<StateOf<T::Config>> {
         SavedCohort(self.cohort.save())
     }
 }
@@ -90,7 +90,7 @@ impl<T: Task> Message<SaveCohort> for CohortActor<T> {
 /// then rebuilds its learner from the aggregator's record.
 pub struct Crash;
 
-impl<T: Task> Message<Crash> for CohortActor<T> {
+impl<T: Workload> Message<Crash> for CohortActor<T> {
     type Reply = Result<(), Error>;
 
     async fn handle(&mut self, _: Crash, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
@@ -114,7 +114,7 @@ impl Actor for Supervisor {
 /// Answers once the actor is running: how the driver waits out a restart.
 pub struct Ping;
 
-impl<T: Task> Message<Ping> for CohortActor<T> {
+impl<T: Workload> Message<Ping> for CohortActor<T> {
     type Reply = ();
 
     async fn handle(&mut self, _: Ping, _ctx: &mut Context<Self, Self::Reply>) {}
@@ -148,7 +148,7 @@ mod tests {
             let scenario = Scenario::load("bandit-news".as_ref(), &Overrides::default()).unwrap();
             let cohort = Cohort::new(&scenario.learner, 42, 0, 0..1);
             let supervisor = Supervisor::spawn(());
-            let actor = CohortActor::supervise(&supervisor, cohort)
+            let actor = CohortActor::<crate::env::Environment>::supervise(&supervisor, cohort)
                 .restart_policy(RestartPolicy::Transient)
                 .restart_limit(10, std::time::Duration::from_secs(1))
                 .spawn()
@@ -162,7 +162,7 @@ mod tests {
                 steps: 5,
                 measures: Vec::new(),
             };
-            let steps = |saved: SavedCohort| saved.0[0].stats().steps;
+            let steps = |saved: SavedCohort<crate::learner::LearnerState>| saved.0[0].stats().steps;
             actor.ask(trial(1)).await.unwrap();
             assert_eq!(steps(actor.ask(SaveCohort).await.unwrap()), 5);
             // The handler fails: kameo stops the actor as panicked, and the

@@ -13,8 +13,8 @@ use super::cohort::cohort_ranges;
 use super::free::run_free;
 use super::lockstep::run_lockstep;
 use super::options::{Continuity, Mode, RunOptions, RunOutcome, RunTiming};
-use crate::env::Task;
 use crate::error::{Result, RuntimeError};
+use crate::learner::Workload;
 use crate::observe::{Observe, RunStart};
 use crate::record::TrialRecord;
 use crate::scenario::Scenario;
@@ -38,7 +38,7 @@ use crate::scenario::Scenario;
 /// assert!(regret(4) < regret(1));
 /// # Ok::<(), parbayes::Error>(())
 /// ```
-pub fn run_scenario<T: Task>(
+pub fn run_scenario<T: Workload>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut dyn Observe,
@@ -68,7 +68,7 @@ pub(crate) fn tokio_runtime(options: &RunOptions) -> Result<tokio::runtime::Runt
 
 /// [`run_scenario`] on the caller's tokio runtime (a multi-thread one, for
 /// experiments to run in parallel).
-pub async fn run_scenario_async<T: Task, O: Observe + ?Sized>(
+pub async fn run_scenario_async<T: Workload, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut O,
@@ -78,7 +78,7 @@ pub async fn run_scenario_async<T: Task, O: Observe + ?Sized>(
 }
 
 /// [`run_scenario_async`] with `options` already checked against `scenario`.
-pub(crate) async fn run_checked<T: Task, O: Observe + ?Sized>(
+pub(crate) async fn run_checked<T: Workload, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut O,
@@ -94,7 +94,7 @@ pub(crate) async fn run_checked<T: Task, O: Observe + ?Sized>(
 /// experiment ends its current trial (in lockstep, after writing a
 /// checkpoint if `options.continuity` says where) and the run returns
 /// [`Error::Interrupted`](crate::Error::Interrupted).
-pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
+pub async fn run_scenario_until<T: Workload, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut O,
@@ -119,7 +119,7 @@ pub async fn run_scenario_until<T: Task, O: Observe + ?Sized>(
 
 /// Every (agent count, repetition) of `scenario`, in the order their
 /// records are released, after telling `observer` how many there are.
-pub(crate) fn announce<T: Task, O: Observe + ?Sized>(
+pub(crate) fn announce<T: Workload, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     observer: &mut O,
 ) -> Result<Vec<(u32, u32)>> {
@@ -139,7 +139,7 @@ pub(crate) fn announce<T: Task, O: Observe + ?Sized>(
 /// Runs the experiments, up to `options.threads` at once, and hands their
 /// records to `observer` in (agents, repetition) order, as they would arrive
 /// one experiment after another.
-async fn run_experiments<T: Task, O: Observe + ?Sized>(
+async fn run_experiments<T: Workload, O: Observe + ?Sized>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     observer: &mut O,
@@ -242,7 +242,7 @@ async fn run_experiments<T: Task, O: Observe + ?Sized>(
 
 /// One experiment in `mode`: a lockstep one continues from its checkpoint
 /// when there is one (a finished one only replays its records).
-async fn run_one<T: Task>(
+async fn run_one<T: Workload>(
     scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
@@ -252,7 +252,7 @@ async fn run_one<T: Task>(
     forward: &mut Forward,
 ) -> Result<(Vec<TrialRecord>, RunTiming)> {
     match mode {
-        Mode::Lockstep => match continuity.checkpoints.read(agents, rep)? {
+        Mode::Lockstep => match continuity.checkpoints.read_as(agents, rep)? {
             Some(s) if s.finished => replay_finished(s, forward),
             resume => {
                 let cohorts = cohort_ranges(agents, cohorts);
@@ -264,8 +264,8 @@ async fn run_one<T: Task>(
 }
 
 /// Emits a finished experiment's records from its checkpoint.
-fn replay_finished(
-    s: ExperimentSnapshot,
+fn replay_finished<S, F: crate::share::Family>(
+    s: ExperimentSnapshot<S, F>,
     observer: &mut (dyn Observe + Send),
 ) -> Result<(Vec<TrialRecord>, RunTiming)> {
     for record in &s.records {

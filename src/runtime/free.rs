@@ -22,18 +22,18 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::cohort::cohort_ranges;
 use super::options::{Continuity, RunTiming};
 use super::recorder::TrialRecorder;
-use crate::env::Task;
 use crate::error::{Error, Result, RuntimeError};
 use crate::learner::{Cohort, LearnerMetrics};
+use crate::learner::{SimConfig, Workload};
 use crate::model::Evidence;
 use crate::observe::Observe;
 use crate::record::TrialRecord;
 use crate::scenario::Scenario;
-use crate::share::{Aggregator, OthersUpdate, ShareMessage, Traffic};
+use crate::share::{Aggregator, Dirichlet, Family, OthersUpdate, ShareMessage, Traffic};
 
 /// The aggregator of a free-running experiment.
-pub struct Publisher {
-    aggregator: Aggregator,
+pub struct Publisher<F: Family = Dirichlet> {
+    aggregator: Aggregator<F>,
     /// Each cohort's learner ids and inbox.
     routes: Vec<(Range<u32>, UnboundedSender<Vec<OthersUpdate>>)>,
     /// Publish after this many batches ...
@@ -45,9 +45,9 @@ pub struct Publisher {
 }
 
 /// What a [`Publisher`] starts from.
-pub struct PublisherArgs {
+pub struct PublisherArgs<F: Family = Dirichlet> {
     /// The aggregator it owns.
-    pub aggregator: Aggregator,
+    pub aggregator: Aggregator<F>,
     /// Each cohort's learner ids and inbox.
     pub routes: Vec<(Range<u32>, UnboundedSender<Vec<OthersUpdate>>)>,
     /// Publish after this many batches ...
@@ -56,11 +56,11 @@ pub struct PublisherArgs {
     pub every: Duration,
 }
 
-impl Actor for Publisher {
-    type Args = PublisherArgs;
+impl<F: Family> Actor for Publisher<F> {
+    type Args = PublisherArgs<F>;
     type Error = Infallible;
 
-    async fn on_start(args: PublisherArgs, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
+    async fn on_start(args: PublisherArgs<F>, _me: ActorRef<Self>) -> Result<Self, Self::Error> {
         Ok(Self {
             aggregator: args.aggregator,
             routes: args.routes,
@@ -75,7 +75,7 @@ impl Actor for Publisher {
 /// One cohort's share messages from one trial.
 pub struct Shares(pub Vec<ShareMessage>);
 
-impl Message<Shares> for Publisher {
+impl<F: Family> Message<Shares> for Publisher<F> {
     type Reply = Result<(), Error>;
 
     async fn handle(&mut self, msg: Shares, _ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
@@ -90,7 +90,7 @@ impl Message<Shares> for Publisher {
     }
 }
 
-impl Publisher {
+impl<F: Family> Publisher<F> {
     fn publish(&mut self) {
         self.batches = 0;
         self.last = Instant::now();
@@ -122,7 +122,7 @@ pub struct GlobalNow {
     pub traffic: Traffic,
 }
 
-impl Message<LookGlobal> for Publisher {
+impl<F: Family> Message<LookGlobal> for Publisher<F> {
     type Reply = GlobalNow;
 
     async fn handle(&mut self, _: LookGlobal, _ctx: &mut Context<Self, Self::Reply>) -> GlobalNow {
@@ -145,7 +145,7 @@ struct Progress {
 /// trial t is recorded once every cohort has finished it, with the learners'
 /// metrics as of their trial t and the aggregator's global estimate and
 /// traffic as of that moment.
-pub async fn run_free<T: Task>(
+pub async fn run_free<T: Workload>(
     scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
@@ -162,7 +162,7 @@ pub async fn run_free<T: Task>(
     let (inboxes, receivers): (Vec<_>, Vec<_>) = (0..k).map(|_| unbounded_channel()).unzip();
     let publisher = Publisher::spawn_with_mailbox(
         PublisherArgs {
-            aggregator: config.agent().aggregator(config.structure(), n),
+            aggregator: config.aggregator(n),
             routes: ranges.iter().cloned().zip(inboxes).collect(),
             every_batches: k,
             every: Duration::from_millis(1),
@@ -233,26 +233,27 @@ pub async fn run_free<T: Task>(
 /// Where a free-running cohort sends what each trial produced and hears
 /// the others' news: a channel to the aggregator actor in this process, or
 /// syncs with an aggregator in another.
-pub(crate) trait Uplink<T: Task>: Send {
+pub(crate) trait Uplink<T: Workload>: Send {
     /// Takes trial `trial`'s share messages and, at record trials, its
     /// metrics; returns the others' updates to absorb before the next trial
     /// (none when nothing has arrived).
     fn after_trial(
         &mut self,
-        cohort: &mut Cohort<T>,
+        cohort: &mut Cohort<T::Config>,
         trial: u64,
         shares: Vec<ShareMessage>,
         metrics: Option<Vec<LearnerMetrics>>,
     ) -> impl Future<Output = Result<Vec<OthersUpdate>>> + Send;
 
     /// After the last trial: everything gathered reaches the aggregator.
-    fn finish(&mut self, cohort: &mut Cohort<T>) -> impl Future<Output = Result<()>> + Send;
+    fn finish(&mut self, cohort: &mut Cohort<T::Config>)
+    -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A cohort's free-running loop from `first` to the scenario's last trial,
 /// or until `stop` is set; returns the trials it ran.
-pub(crate) async fn run_free_cohort<T: Task, U: Uplink<T>>(
-    cohort: &mut Cohort<T>,
+pub(crate) async fn run_free_cohort<T: Workload, U: Uplink<T>>(
+    cohort: &mut Cohort<T::Config>,
     scenario: &Scenario<T>,
     first: u64,
     uplink: &mut U,
@@ -276,17 +277,17 @@ pub(crate) async fn run_free_cohort<T: Task, U: Uplink<T>>(
 }
 
 /// A cohort's way to the [`Publisher`] of this process.
-struct LocalUplink {
+struct LocalUplink<F: Family> {
     cohort: usize,
     inbox: UnboundedReceiver<Vec<OthersUpdate>>,
-    publisher: ActorRef<Publisher>,
+    publisher: ActorRef<Publisher<F>>,
     progress: UnboundedSender<Result<Progress>>,
 }
 
-impl<T: Task> Uplink<T> for LocalUplink {
+impl<T: Workload> Uplink<T> for LocalUplink<<T::Config as SimConfig>::Family> {
     async fn after_trial(
         &mut self,
-        _cohort: &mut Cohort<T>,
+        _cohort: &mut Cohort<T::Config>,
         trial: u64,
         shares: Vec<ShareMessage>,
         metrics: Option<Vec<LearnerMetrics>>,
@@ -311,16 +312,16 @@ impl<T: Task> Uplink<T> for LocalUplink {
         Ok(updates)
     }
 
-    async fn finish(&mut self, _cohort: &mut Cohort<T>) -> Result<()> {
+    async fn finish(&mut self, _cohort: &mut Cohort<T::Config>) -> Result<()> {
         Ok(())
     }
 }
 
 /// A cohort of this process, free-running; a failure reaches the driver.
-async fn run_cohort<T: Task>(
-    mut cohort: Cohort<T>,
+async fn run_cohort<T: Workload>(
+    mut cohort: Cohort<T::Config>,
     scenario: Scenario<T>,
-    mut uplink: LocalUplink,
+    mut uplink: LocalUplink<<T::Config as SimConfig>::Family>,
     stop: Option<Arc<AtomicBool>>,
 ) {
     let progress = uplink.progress.clone();

@@ -15,13 +15,27 @@ use super::checkpoint::{Checkpoints, ExperimentSnapshot};
 use super::cohort::{CohortActor, Crash, Ping, RunTrial, SaveCohort, Supervisor, cohort_of};
 use super::options::{Continuity, RunTiming};
 use super::recorder::TrialRecorder;
-use crate::env::Task;
 use crate::error::{Error, Result, RuntimeError};
-use crate::learner::{Cohort, LearnerState, LearnerStats, crashed};
+use crate::learner::{Cohort, LearnerStats, SimLearner, StateOf, crashed};
+use crate::learner::{SimConfig, Workload};
 use crate::observe::Observe;
 use crate::record::TrialRecord;
 use crate::scenario::Scenario;
 use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule};
+
+/// A checkpoint of an experiment on `T`.
+type Snapshot<T> = ExperimentSnapshot<StateOf<<T as Workload>::Config>, FamilyOf<T>>;
+
+/// What an experiment starts from: the driver's state, its cohorts and
+/// its aggregator.
+type Parts<T> = (
+    Lockstep<T>,
+    Vec<Cohort<<T as Workload>::Config>>,
+    Aggregator<FamilyOf<T>>,
+);
+
+/// The posterior family of learners on `T`.
+type FamilyOf<T> = <<T as Workload>::Config as SimConfig>::Family;
 
 /// One experiment in lockstep: every trial, each cohort applies the
 /// aggregator's last answers and steps its learners; the driver hands their
@@ -29,14 +43,14 @@ use crate::share::{Aggregator, OthersUpdate, Recovery, Schedule};
 /// [`Schedule`] says. The same scenario, seed and repetition give the same
 /// records on any thread count and cohort split, and a run resumed from a
 /// checkpoint gives the same records as one never stopped.
-pub async fn run_lockstep<T: Task>(
+pub async fn run_lockstep<T: Workload>(
     scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
     cohorts: Vec<Range<u32>>,
     observer: &mut (dyn Observe + Send),
     continuity: &Continuity,
-    resume: Option<ExperimentSnapshot>,
+    resume: Option<Snapshot<T>>,
 ) -> Result<(Vec<TrialRecord>, RunTiming)> {
     let started = Instant::now();
     let plan = &scenario.run;
@@ -115,7 +129,7 @@ const BATCH_SECONDS: f64 = 0.1;
 /// the trial, and the aggregator's snapshot, which a quiet trial leaves
 /// alone, is taken afterwards. Batching changes no result: each learner
 /// steps its own random stream exactly as it would one trial at a time.
-fn batch<T: Task>(
+fn batch<T: Workload>(
     scenario: &Scenario<T>,
     first: u64,
     continuity: &Continuity,
@@ -146,16 +160,20 @@ fn batch<T: Task>(
 }
 
 /// The actors of one lockstep experiment.
-struct Actors<T: Task> {
+struct Actors<T: Workload> {
     cohorts: Vec<ActorRef<CohortActor<T>>>,
-    aggregator: ActorRef<AggregatorActor>,
+    aggregator: ActorRef<AggregatorActor<FamilyOf<T>>>,
     supervisor: Option<ActorRef<Supervisor>>,
 }
 
-impl<T: Task> Actors<T> {
+impl<T: Workload> Actors<T> {
     /// One actor per cohort (under a supervisor that restarts crashed ones
     /// if `faults`), and the aggregator.
-    async fn spawn(cohorts: Vec<Cohort<T>>, aggregator: Aggregator, faults: bool) -> Self {
+    async fn spawn(
+        cohorts: Vec<Cohort<T::Config>>,
+        aggregator: Aggregator<FamilyOf<T>>,
+        faults: bool,
+    ) -> Self {
         let supervisor = faults.then(|| Supervisor::spawn(()));
         let mut actors = Vec::with_capacity(cohorts.len());
         for cohort in cohorts {
@@ -225,7 +243,7 @@ fn aggregator_failed<E: std::fmt::Debug>(e: E) -> Error {
 
 /// The driver's side of a lockstep experiment: everything a checkpoint
 /// keeps besides the learners and the aggregator.
-struct Lockstep<T: Task> {
+struct Lockstep<T: Workload> {
     agents: u32,
     rep: u32,
     ranges: Vec<Range<u32>>,
@@ -245,7 +263,7 @@ struct Lockstep<T: Task> {
     quiet: u64,
 }
 
-impl<T: Task> Lockstep<T> {
+impl<T: Workload> Lockstep<T> {
     fn new(scenario: &Scenario<T>, agents: u32, rep: u32, ranges: Vec<Range<u32>>) -> Self {
         let config = &scenario.learner;
         Self {
@@ -255,7 +273,7 @@ impl<T: Task> Lockstep<T> {
             schedule: Schedule::new(
                 scenario.broadcast_every,
                 scenario.run.steps_per_trial,
-                config.agent().forgetting(),
+                config.forgetting(),
             ),
             pending: vec![Vec::new(); ranges.len()],
             ranges,
@@ -268,20 +286,13 @@ impl<T: Task> Lockstep<T> {
     }
 
     /// A fresh experiment: its driver state, cohorts and aggregator.
-    fn start(
-        scenario: &Scenario<T>,
-        agents: u32,
-        rep: u32,
-        ranges: Vec<Range<u32>>,
-    ) -> (Self, Vec<Cohort<T>>, Aggregator) {
+    fn start(scenario: &Scenario<T>, agents: u32, rep: u32, ranges: Vec<Range<u32>>) -> Parts<T> {
         let config = &scenario.learner;
         let cohorts = ranges
             .iter()
             .map(|r| Cohort::new(config, scenario.run.seed, rep, r.clone()))
             .collect();
-        let aggregator = config
-            .agent()
-            .aggregator(config.structure(), agents as usize);
+        let aggregator = config.aggregator(agents as usize);
         (
             Self::new(scenario, agents, rep, ranges),
             cohorts,
@@ -296,9 +307,9 @@ impl<T: Task> Lockstep<T> {
         agents: u32,
         rep: u32,
         ranges: Vec<Range<u32>>,
-        s: ExperimentSnapshot,
+        s: Snapshot<T>,
         observer: &mut (dyn Observe + Send),
-    ) -> Result<(Self, Vec<Cohort<T>>, Aggregator)> {
+    ) -> Result<Parts<T>> {
         let mut state = Self::new(scenario, agents, rep, ranges);
         state.trial = s.trial;
         state.seconds_before = s.seconds;
@@ -313,7 +324,11 @@ impl<T: Task> Lockstep<T> {
         }
         state.recorder.resume(s.records, s.window, s.trial);
         observer.on_trials(s.trial);
-        state.stats = s.learners.iter().map(LearnerState::stats).collect();
+        state.stats = s
+            .learners
+            .iter()
+            .map(<T::Config as SimConfig>::Learner::saved_stats)
+            .collect();
         let mut learners = s.learners.into_iter();
         let cohorts = state
             .ranges
@@ -478,7 +493,7 @@ impl<T: Task> Lockstep<T> {
         actors: &Actors<T>,
         checkpoints: &Checkpoints,
         seconds: f64,
-    ) -> Result<ExperimentSnapshot> {
+    ) -> Result<Snapshot<T>> {
         let mut learners = Vec::with_capacity(self.agents as usize);
         for actor in &actors.cohorts {
             learners.extend(actor.ask(SaveCohort).await.map_err(cohort_failed)?.0);
@@ -499,7 +514,7 @@ impl<T: Task> Lockstep<T> {
     }
 
     /// What a finished experiment keeps: its records.
-    fn finished(&mut self, checkpoints: &Checkpoints, seconds: f64) -> Result<ExperimentSnapshot> {
+    fn finished(&mut self, checkpoints: &Checkpoints, seconds: f64) -> Result<Snapshot<T>> {
         let new = &self.recorder.records()[self.on_disk.0 as usize..];
         self.on_disk = checkpoints.append_records(self.agents, self.rep, self.on_disk, new)?;
         Ok(ExperimentSnapshot {

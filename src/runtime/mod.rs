@@ -23,8 +23,6 @@ pub use experiments::{run_scenario, run_scenario_async, run_scenario_until};
 
 #[cfg(feature = "remote")]
 pub(crate) use free::{Uplink, run_free_cohort};
-pub use options::{
-    Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming, learner_bytes,
-};
+pub use options::{Continuity, MAX_THREADS, Mode, RunOptions, RunOutcome, RunTiming};
 #[cfg(feature = "remote")]
 pub(crate) use recorder::TrialRecorder;

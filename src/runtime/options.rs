@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::checkpoint::Checkpoints;
-use crate::env::Task;
 use crate::error::{Error, Result};
+use crate::learner::{SimConfig, Workload};
 use crate::record::TrialRecord;
 use crate::scenario::Scenario;
 
@@ -59,7 +59,7 @@ impl RunOptions {
     /// built or written: a sane thread count, a mode that supports the
     /// scenario (the async mode neither injects faults nor forgets), and a
     /// run whose learners fit in the machine's memory.
-    pub fn check<T: Task>(&self, scenario: &Scenario<T>) -> Result<()> {
+    pub fn check<T: Workload>(&self, scenario: &Scenario<T>) -> Result<()> {
         if !(1..=MAX_THREADS).contains(&self.threads) {
             return Err(Error::invalid(
                 "run options",
@@ -123,25 +123,9 @@ pub struct Continuity {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
-/// An upper bound on the bytes one learner of `structure` holds, with every
-/// row touched: four evidence stores on its side, and at the aggregator its
-/// contribution and what a KL-gated downlink last told it, and a planning
-/// model if it plans.
-pub fn learner_bytes(structure: &crate::model::Structure) -> u64 {
-    let shape = structure.shape();
-    let (rows, outcomes) = (shape.rows() as u64, shape.outcomes as u64);
-    let evidence = rows * (8 + 8 * outcomes);
-    let planner = if structure.gamma() > 0.0 {
-        rows * (8 * outcomes + 24)
-    } else {
-        0
-    };
-    6 * evidence + 40 * rows + planner + 2048
-}
-
 /// Refuses a run whose learners, at `threads` experiments at once, would
 /// need more memory than the machine has.
-fn check_memory<T: Task>(scenario: &Scenario<T>, threads: usize) -> Result<()> {
+fn check_memory<T: Workload>(scenario: &Scenario<T>, threads: usize) -> Result<()> {
     let Some(total) = machine_memory() else {
         return Ok(());
     };
@@ -153,7 +137,7 @@ fn check_memory<T: Task>(scenario: &Scenario<T>, threads: usize) -> Result<()> {
         .flat_map(|&a| std::iter::repeat_n(u64::from(a), scenario.run.reps as usize))
         .take(threads)
         .sum();
-    let need = at_once.saturating_mul(learner_bytes(scenario.learner.structure()));
+    let need = at_once.saturating_mul(scenario.learner.learner_bytes());
     if need > total {
         let gb = |b: u64| b as f64 / 1e9;
         return Err(Error::invalid(
@@ -179,7 +163,7 @@ fn machine_memory() -> Option<u64> {
 }
 
 /// Refuses a scenario the async mode cannot run.
-fn check_async<T: Task>(scenario: &Scenario<T>) -> Result<()> {
+fn check_async<T: Workload>(scenario: &Scenario<T>) -> Result<()> {
     if scenario.run.fault_kill > 0.0 {
         return Err(Error::invalid(
             &scenario.source,
@@ -188,7 +172,7 @@ fn check_async<T: Task>(scenario: &Scenario<T>) -> Result<()> {
              between trials; use --mode lockstep",
         ));
     }
-    if scenario.learner.agent().forgetting() < 1.0 {
+    if scenario.learner.forgetting() < 1.0 {
         return Err(Error::invalid(
             &scenario.source,
             "learner.forgetting",

@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use super::options::RunTiming;
-use crate::env::Task;
 use crate::error::Result;
 use crate::learner::LearnerMetrics;
-use crate::metrics::evidence_error;
+use crate::learner::{SimConfig, Workload};
 use crate::model::Evidence;
 use crate::observe::Observe;
 use crate::record::{RecordKey, TrialRecord, Window};
@@ -16,11 +15,11 @@ use crate::scenario::Scenario;
 use crate::share::Traffic;
 
 /// One experiment's records, in trial order.
-pub(crate) struct TrialRecorder<T: Task> {
+pub(crate) struct TrialRecorder<T: Workload> {
     key: RecordKey,
     /// The task as the metrics see it, advanced to the last recorded trial.
-    truth: T,
-    prior: f64,
+    truth: <T::Config as SimConfig>::Task,
+    config: T::Config,
     steps_per_trial: u64,
     trials: u64,
     window: Window,
@@ -33,14 +32,14 @@ pub(crate) struct TrialRecorder<T: Task> {
     released: u64,
 }
 
-impl<T: Task> TrialRecorder<T> {
+impl<T: Workload> TrialRecorder<T> {
     /// Nothing recorded yet of experiment (`agents`, `rep`).
     pub(crate) fn new(scenario: &Scenario<T>, agents: u32, rep: u32) -> Self {
         let config = &scenario.learner;
         Self {
             key: RecordKey::new(agents, config, rep),
             truth: config.task().clone(),
-            prior: config.agent().prior(),
+            config: config.clone(),
             steps_per_trial: scenario.run.steps_per_trial,
             trials: scenario.run.trials,
             window: Window::default(),
@@ -97,9 +96,8 @@ impl<T: Task> TrialRecorder<T> {
         traffic: Traffic,
         observer: &mut (dyn Observe + Send),
     ) -> Result<()> {
-        self.truth
-            .advance_to((trial * self.steps_per_trial).saturating_sub(1));
-        let global_kl = evidence_error(&self.truth, self.prior, global);
+        let step = (trial * self.steps_per_trial).saturating_sub(1);
+        let global_kl = self.config.global_error(&mut self.truth, step, global);
         let record = TrialRecord::measure(
             &self.key,
             trial,

@@ -5,6 +5,7 @@
 //! a scenario of any [`Task`] in code, with the same checks.
 
 mod builder;
+mod contextual;
 
 pub use builder::ScenarioBuilder;
 
@@ -13,13 +14,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::agent::AgentConfig;
-use crate::env::Task;
 use crate::env::{
     BernoulliBandit, Environment, GridWorld, IntendedChange, Layout, RateChange, ResponseModel,
     TabularMdp, VmAllocation, VmParams, load_levels,
 };
+use crate::env::{ContextualEnvironment, Task};
 use crate::error::{Error, ParamError, Result, read_text};
-use crate::learner::LearnerConfig;
+use crate::learner::{LearnerConfig, Workload};
+use crate::linear::LinearPolicy;
 use crate::model::Structure;
 use crate::policy::{POLICY_FORMS, Policy, Replan};
 use crate::share::{ShareRule, Sharing};
@@ -35,8 +37,8 @@ pub const MAX_REPS: u32 = 100_000;
 /// A validated scenario, ready to run: a task, how its learners learn and
 /// share, and how the run is laid out. Scenario files give the built-in
 /// tasks ([`Environment`]); [`Scenario::builder`] takes any [`Task`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scenario<T: Task = Environment> {
+#[derive(Debug, Clone)]
+pub struct Scenario<T: Workload = Environment> {
     /// Its name, used for the results folder.
     pub(crate) name: String,
     /// One line on what it shows.
@@ -44,13 +46,28 @@ pub struct Scenario<T: Task = Environment> {
     /// Where it was read from, for messages.
     pub(crate) source: String,
     /// The task and every learner's configuration.
-    pub(crate) learner: LearnerConfig<T>,
+    pub(crate) learner: T::Config,
     /// Steps between the aggregator's answers (at trial ends in lockstep).
     pub(crate) broadcast_every: u64,
     /// Agent counts, trials, repetitions, seed.
     pub(crate) run: RunPlan,
     /// What is measured, and how often.
     pub(crate) metrics: MetricsPlan,
+}
+
+impl<T: Workload> PartialEq for Scenario<T>
+where
+    T::Config: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.description == other.description
+            && self.source == other.source
+            && self.learner == other.learner
+            && self.broadcast_every == other.broadcast_every
+            && self.run == other.run
+            && self.metrics == other.metrics
+    }
 }
 
 /// How a scenario's experiments are laid out.
@@ -109,10 +126,43 @@ pub struct Overrides {
     pub trials: Option<u64>,
     /// `--share`.
     pub share: Option<Sharing>,
-    /// `--policy`.
+    /// `--policy`, for tabular learners.
     pub policy: Option<Policy>,
+    /// `--policy`, for contextual learners (the CLI sets each that parses).
+    pub linear_policy: Option<LinearPolicy>,
     /// `--fault-kill`.
     pub fault_kill: Option<f64>,
+}
+
+impl Overrides {
+    /// Sets `--policy` from its text: as a tabular policy, a contextual
+    /// one, or both where the text means one of each (`greedy`); refused if
+    /// it is neither.
+    ///
+    /// ```
+    /// let mut o = parbayes::Overrides::default();
+    /// o.set_policy("linucb:0.5")?;
+    /// assert!(o.policy.is_none() && o.linear_policy.is_some());
+    /// assert!(o.set_policy("chess").is_err());
+    /// # Ok::<(), parbayes::ParamError>(())
+    /// ```
+    pub fn set_policy(&mut self, text: &str) -> std::result::Result<(), ParamError> {
+        let tabular = text.parse::<Policy>();
+        let contextual = text.parse::<LinearPolicy>();
+        if let (Err(e), Err(_)) = (&tabular, &contextual) {
+            return Err(ParamError::new(
+                "policy",
+                format!(
+                    "{}; contextual learners take {}",
+                    e.problem(),
+                    crate::linear::LINEAR_POLICY_FORMS
+                ),
+            ));
+        }
+        self.policy = tabular.ok();
+        self.linear_policy = contextual.ok();
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +187,14 @@ struct RawScenario {
 #[serde(deny_unknown_fields)]
 struct RawTask {
     kind: String,
-    arms: Option<Vec<f64>>,
+    arms: Option<RawArms>,
+    features: Option<usize>,
+    theta: Option<Vec<Vec<f64>>>,
+    rewards: Option<String>,
+    data: Option<PathBuf>,
+    label: Option<String>,
+    passes: Option<u64>,
+    standardize: Option<bool>,
     #[serde(default)]
     drift: Vec<RawDrift>,
     gamma: Option<f64>,
@@ -168,6 +225,50 @@ struct RawTask {
     threshold_lower_ms: Option<f64>,
 }
 
+/// `arms`: each arm's success probability (a bandit) or a number of
+/// arms (a linear task). Read by hand so that a bad entry of a list is
+/// named by its index, as a plain list would be.
+#[derive(Debug)]
+enum RawArms {
+    Rates(Vec<f64>),
+    Count(u64),
+}
+
+impl<'de> Deserialize<'de> for RawArms {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Arms;
+        impl<'de> serde::de::Visitor<'de> for Arms {
+            type Value = RawArms;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of success probabilities or a number of arms")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<RawArms, E> {
+                u64::try_from(v)
+                    .map(RawArms::Count)
+                    .map_err(|_| E::custom(format!("{v} arms; use a whole number ≥ 1")))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<RawArms, E> {
+                Ok(RawArms::Count(v))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<RawArms, A::Error> {
+                let mut rates = Vec::new();
+                while let Some(p) = seq.next_element::<f64>()? {
+                    rates.push(p);
+                }
+                Ok(RawArms::Rates(rates))
+            }
+        }
+        d.deserialize_any(Arms)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum RawStart {
@@ -190,7 +291,8 @@ struct RawDrift {
 #[serde(deny_unknown_fields)]
 struct RawArmRate {
     arm: usize,
-    p: f64,
+    p: Option<f64>,
+    theta: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +302,9 @@ struct RawLearner {
     policy: Option<String>,
     forgetting: Option<f64>,
     resample_every: Option<u64>,
+    ridge: Option<f64>,
+    noise_variance: Option<f64>,
+    noise_prior: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,13 +370,19 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "paper-fig6",
         include_str!("../../scenarios/paper-fig6.toml"),
     ),
+    ("linear", include_str!("../../scenarios/linear.toml")),
+    ("digits", include_str!("../../scenarios/digits.toml")),
 ];
 
-/// The model files the shipped scenarios name, by the path they name them by.
-const SHIPPED_MODELS: &[(&str, &str)] = &[(
-    "models/riverswim.json",
-    include_str!("../../scenarios/models/riverswim.json"),
-)];
+/// The model and data files the shipped scenarios name, by the path they
+/// name them by.
+const SHIPPED_MODELS: &[(&str, &str)] = &[
+    (
+        "models/riverswim.json",
+        include_str!("../../scenarios/models/riverswim.json"),
+    ),
+    ("../data/digits.csv", include_str!("../../data/digits.csv")),
+];
 
 /// The text of the model file `model` that the shipped scenario `source`
 /// names, if `source` is one.
@@ -284,7 +395,7 @@ fn shipped_model(source: &str, model: &Path) -> Option<&'static str> {
         .map(|(_, t)| *t)
 }
 
-impl<T: Task> Scenario<T> {
+impl<T: Workload> Scenario<T> {
     /// Total steps of one learner.
     pub fn steps(&self) -> u64 {
         self.run.trials * self.run.steps_per_trial
@@ -306,7 +417,7 @@ impl<T: Task> Scenario<T> {
     }
 
     /// The task and every learner's configuration.
-    pub fn learner(&self) -> &LearnerConfig<T> {
+    pub fn learner(&self) -> &T::Config {
         &self.learner
     }
 
@@ -327,11 +438,13 @@ impl<T: Task> Scenario<T> {
 
     /// The same scenario with every learner configured by `learner` (the
     /// same task, another policy or share rule).
-    pub fn with_learner(mut self, learner: LearnerConfig<T>) -> Self {
+    pub fn with_learner(mut self, learner: T::Config) -> Self {
         self.learner = learner;
         self
     }
+}
 
+impl<T: Task> Scenario<T> {
     /// A builder holding this scenario's settings, to change some and check
     /// the result again.
     pub fn to_builder(&self) -> ScenarioBuilder<T> {
@@ -399,43 +512,68 @@ impl MetricsPlan {
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file. The bare name of a shipped
+    /// Reads and validates a scenario file of a tabular task (see
+    /// [`AnyScenario::load`] for either kind). The bare name of a shipped
     /// scenario (e.g. `bandit-news`) loads the shipped copy, whatever files
     /// the current directory holds; write `./bandit-news` for a file of that
     /// name.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
-        let text = match shipped(path) {
-            Some(t) => t.to_string(),
-            None => {
-                read_text(path, 16 << 20, "a scenario is a TOML file").map_err(|e| match e {
-                    Error::Read { path, source }
-                        if !path.exists() && path.components().count() == 1 =>
-                    {
-                        Error::invalid(
-                            path.display().to_string(),
-                            "(file)",
-                            format!(
-                                "{source}; not a file, nor a shipped scenario: {}",
-                                SHIPPED
-                                    .iter()
-                                    .map(|(n, _)| *n)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        )
-                    }
-                    other => other,
-                })?
-            }
-        };
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("scenario");
-        Self::parse(&text, &path.display().to_string(), stem, overrides)
+        let (text, stem) = read_scenario(path)?;
+        Self::parse(&text, &path.display().to_string(), &stem, overrides)
     }
 
-    /// Parses and validates scenario text; `source` names it in errors.
+    /// Parses and validates scenario text of a tabular task; `source`
+    /// names it in errors (and the files it names are relative to it).
+    pub fn parse(
+        text: &str,
+        source: &str,
+        default_name: &str,
+        overrides: &Overrides,
+    ) -> Result<Self> {
+        match AnyScenario::parse(text, source, default_name, overrides)? {
+            AnyScenario::Tabular(s) => Ok(s),
+            AnyScenario::Contextual(s) => Err(Error::invalid(
+                source,
+                "task.kind",
+                format!(
+                    "{} is a contextual task; load it with AnyScenario",
+                    crate::learner::SimConfig::kind(&s.learner)
+                ),
+            )),
+        }
+    }
+}
+
+/// A checked scenario of either family: what a scenario file holds.
+///
+/// ```
+/// use parbayes::scenario::{AnyScenario, Overrides};
+///
+/// let text = "[task]\nkind = \"linear\"\narms = 3\nfeatures = 4\n";
+/// let s = AnyScenario::parse(text, "inline", "inline", &Overrides::default())?;
+/// assert!(matches!(s, AnyScenario::Contextual(_)));
+/// assert_eq!(s.name(), "inline");
+/// # Ok::<(), parbayes::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AnyScenario {
+    /// Counts over a tabular task: bandits, GridWorld, model files, VMs.
+    Tabular(Scenario),
+    /// Linear regressions over a contextual task.
+    Contextual(Scenario<ContextualEnvironment>),
+}
+
+impl AnyScenario {
+    /// Reads and validates a scenario file of any task (see
+    /// [`Scenario::load`] for shipped names).
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self> {
+        let (text, stem) = read_scenario(path)?;
+        Self::parse(&text, &path.display().to_string(), &stem, overrides)
+    }
+
+    /// Parses and validates scenario text; `source` names it in errors
+    /// (and the files it names are relative to it).
     pub fn parse(
         text: &str,
         source: &str,
@@ -443,8 +581,67 @@ impl Scenario {
         overrides: &Overrides,
     ) -> Result<Self> {
         let raw = deserialize(text, source)?;
-        validate(raw, source, default_name, overrides)
+        if contextual::KINDS.contains(&raw.task.kind.as_str()) {
+            contextual::validate(raw, source, default_name, overrides).map(Self::Contextual)
+        } else {
+            validate(raw, source, default_name, overrides).map(Self::Tabular)
+        }
     }
+
+    /// Its name, used for the results folder.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Tabular(s) => s.name(),
+            Self::Contextual(s) => s.name(),
+        }
+    }
+
+    /// One line on what it shows.
+    pub fn description(&self) -> &str {
+        match self {
+            Self::Tabular(s) => s.description(),
+            Self::Contextual(s) => s.description(),
+        }
+    }
+
+    /// Agent counts, trials, repetitions, seed.
+    pub fn run(&self) -> &RunPlan {
+        match self {
+            Self::Tabular(s) => s.run(),
+            Self::Contextual(s) => s.run(),
+        }
+    }
+}
+
+/// A scenario file's text (a shipped scenario's by its bare name) and the
+/// default name its file stem gives.
+fn read_scenario(path: &Path) -> Result<(String, String)> {
+    let text = match shipped(path) {
+        Some(t) => t.to_string(),
+        None => read_text(path, 16 << 20, "a scenario is a TOML file").map_err(|e| match e {
+            Error::Read { path, source } if !path.exists() && path.components().count() == 1 => {
+                Error::invalid(
+                    path.display().to_string(),
+                    "(file)",
+                    format!(
+                        "{source}; not a file, nor a shipped scenario: {}",
+                        SHIPPED
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }
+            other => other,
+        })?,
+    };
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scenario")
+        .to_string();
+    Ok((text, stem))
 }
 
 fn shipped(path: &Path) -> Option<&'static str> {
@@ -589,6 +786,24 @@ fn agent_config(
     env: &Environment,
     structure: &Structure,
 ) -> Result<AgentConfig> {
+    if o.linear_policy.is_some() && o.policy.is_none() {
+        return Err(cli.err(
+            "--policy",
+            format!("not a policy of tabular learners; use {POLICY_FORMS}"),
+        ));
+    }
+    for (field, set) in [
+        ("ridge", raw.ridge.is_some()),
+        ("noise_variance", raw.noise_variance.is_some()),
+        ("noise_prior", raw.noise_prior.is_some()),
+    ] {
+        if set {
+            return Err(c.err(
+                format!("learner.{field}"),
+                "a field of the contextual learners (kind = \"linear\" or \"classification\")",
+            ));
+        }
+    }
     let prior = c.finite("learner.prior", raw.prior.unwrap_or(1.0))?;
     let forgetting = c.finite("learner.forgetting", raw.forgetting.unwrap_or(1.0))?;
     let policy = match o.policy {
@@ -765,6 +980,13 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
         ("start_vms", t.start_vms.is_some()),
         ("threshold_upper_ms", t.threshold_upper_ms.is_some()),
         ("threshold_lower_ms", t.threshold_lower_ms.is_some()),
+        ("features", t.features.is_some()),
+        ("theta", t.theta.is_some()),
+        ("rewards", t.rewards.is_some()),
+        ("data", t.data.is_some()),
+        ("label", t.label.is_some()),
+        ("passes", t.passes.is_some()),
+        ("standardize", t.standardize.is_some()),
     ];
     let allowed: &[&str] = match t.kind.as_str() {
         "bandit" => &["arms", "drift"],
@@ -793,7 +1015,10 @@ fn task(t: RawTask, c: &Check, steps_per_trial: u64, trials: u64) -> Result<Envi
         other => {
             return Err(c.err(
                 "task.kind",
-                format!("unknown task `{other}`; use bandit, gridworld, tabular or vm"),
+                format!(
+                    "unknown task `{other}`; use bandit, gridworld, tabular, vm, linear or \
+                     classification"
+                ),
             ));
         }
     };
@@ -986,12 +1211,16 @@ fn beside(source: &str, path: &Path) -> PathBuf {
 
 /// `steps`: the run's length, which every scheduled change must fall within.
 fn bandit(t: RawTask, c: &Check, steps: u64) -> Result<BernoulliBandit> {
-    let arms = t.arms.ok_or_else(|| {
+    let missing = || {
         c.err(
             "task.arms",
             "missing; list each arm's success probability, e.g. arms = [0.01, 0.05]",
         )
-    })?;
+    };
+    let arms = match t.arms.ok_or_else(missing)? {
+        RawArms::Rates(r) => r,
+        RawArms::Count(_) => return Err(missing()),
+    };
     if arms.is_empty() {
         return Err(c.err("task.arms", "no arms; give at least one probability"));
     }
@@ -1048,13 +1277,19 @@ fn bandit(t: RawTask, c: &Check, steps: u64) -> Result<BernoulliBandit> {
                     ),
                 ));
             }
-            if !(0.0..=1.0).contains(&s.p) {
+            let field = |f: &str| format!("task.drift[{k}].set[{j}].{f}");
+            if s.theta.is_some() {
+                return Err(c.err(field("theta"), "a bandit arm takes a new `p`"));
+            }
+            let p =
+                s.p.ok_or_else(|| c.err(field("p"), "missing; the arm's new success probability"))?;
+            if !(0.0..=1.0).contains(&p) {
                 return Err(c.err(
-                    format!("task.drift[{k}].set[{j}].p"),
-                    format!("{} is not a probability; use a value in [0, 1]", s.p),
+                    field("p"),
+                    format!("{p} is not a probability; use a value in [0, 1]"),
                 ));
             }
-            set.push((s.arm, s.p));
+            set.push((s.arm, p));
         }
         changes.push(RateChange { step, scale, set });
     }
@@ -1104,7 +1339,7 @@ fn check_agents(c: &Check, field: &str, agents: Vec<u32>) -> Result<Vec<u32>> {
 }
 
 /// Where a results folder goes by default: `results/<scenario>-<UTC time>`.
-pub fn default_results_dir<T: Task>(scenario: &Scenario<T>) -> PathBuf {
+pub fn default_results_dir<T: Workload>(scenario: &Scenario<T>) -> PathBuf {
     let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
     PathBuf::from("results").join(format!("{}-{now}", scenario.name))
 }

@@ -1,17 +1,19 @@
-//! A simulated learner: an [`Agent`] plus a task of its own to act in.
-//! Pure and synchronous; the runtime only moves its messages.
+//! A tabular learner: an [`Agent`] (counts) plus a task of its own to act in.
 
-use serde::Serialize;
-
+use super::{LearnerMetrics, LearnerStats, SimConfig, SimLearner};
 use crate::agent::AgentState;
 use crate::agent::{Agent, AgentConfig};
 use crate::env::{Environment, Task};
 use crate::error::{Error, Result};
 use crate::metrics::model_error;
+use crate::metrics::{evidence_error, measures_regret};
+use crate::model::Evidence;
 use crate::model::Structure;
 use crate::policy::{PlanState, Policy, policy_loss};
 use crate::rng::{LearnerRng, learner_rng, recovered_rng};
-use crate::share::{Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing};
+use crate::share::{
+    Aggregator, Dirichlet, Ledger, OthersUpdate, Recovery, ShareMessage, ShareRule, Sharing,
+};
 
 /// What every learner of a run shares: the task, and how its agent learns,
 /// decides and shares. Built once, checked once.
@@ -92,20 +94,6 @@ impl<T: Task + PartialEq> PartialEq for LearnerConfig<T> {
     }
 }
 
-/// A learner's running totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct LearnerStats {
-    /// Steps taken.
-    pub steps: u64,
-    /// Reward earned.
-    pub reward: f64,
-    /// Cumulative pseudo-regret `Σ (μ* − μ_a)`; tasks that know their
-    /// expected rewards (bandits) only.
-    pub regret: f64,
-    /// Steps that took a best action; likewise.
-    pub optimal_actions: u64,
-}
-
 /// Everything about a learner that its configuration does not fix: what a
 /// checkpoint keeps. Its task is rebuilt and advanced to its step.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -123,18 +111,6 @@ impl LearnerState {
     pub fn stats(&self) -> LearnerStats {
         self.stats
     }
-}
-
-/// A snapshot of one learner for the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
-pub struct LearnerMetrics {
-    /// Its running totals.
-    pub stats: LearnerStats,
-    /// `Σ_r KL(θ_true(r) ‖ mean(combined(r)))`, if the task knows its truth.
-    pub model_kl: Option<f64>,
-    /// `V*(s₀) − V^π(s₀)` of π greedy on the combined mean, when evaluated
-    /// (MDP tasks).
-    pub policy_loss: Option<f64>,
 }
 
 /// A simulated learner: an [`Agent`] acting in its own copy of a task.
@@ -316,184 +292,134 @@ impl<T: Task> Learner<T> {
     }
 }
 
-/// The learners that crash in trial `trial` when each fails with
-/// probability `p`: drawn from a stream of their own, so the same run with
-/// the same fault rate loses the same learners.
-pub fn crashed(seed: u64, rep: u32, trial: u64, agents: u32, p: f64) -> Vec<u32> {
-    use rand::RngExt;
-    if p <= 0.0 {
-        return Vec::new();
-    }
-    let mut rng = crate::rng::fault_rng(seed, rep, trial);
-    (0..agents).filter(|_| rng.random::<f64>() < p).collect()
-}
+impl<T: Task> SimLearner for Learner<T> {
+    type State = LearnerState;
 
-/// A contiguous block of learners that one actor steps in a loop, so a trial
-/// of a thousand learners costs a handful of messages, not a thousand.
-/// Results do not depend on how learners are split into cohorts.
-#[derive(Debug, Clone)]
-pub struct Cohort<T: Task = Environment> {
-    learners: Vec<Learner<T>>,
-    /// What a crashed learner is rebuilt with.
-    config: LearnerConfig<T>,
-    seed: u64,
-    rep: u32,
-}
-
-/// What a cohort returns from a trial.
-#[derive(Debug, Clone, Default)]
-pub struct CohortTrial {
-    /// Share messages, in learner-id order.
-    pub shares: Vec<ShareMessage>,
-    /// Every learner's running totals, in id order, when they were asked for
-    /// (so a crashed learner's measurements survive it).
-    pub stats: Vec<LearnerStats>,
-    /// Every learner's metrics, in id order, when they were asked for.
-    pub metrics: Vec<LearnerMetrics>,
-    /// How many more trials every learner can run with nothing to share:
-    /// the trial after them may share.
-    pub quiet_trials: u64,
-}
-
-impl<T: Task> Cohort<T> {
-    /// Learners `ids` of repetition `rep`.
-    pub fn new(config: &LearnerConfig<T>, seed: u64, rep: u32, ids: std::ops::Range<u32>) -> Self {
-        Self {
-            learners: ids.map(|id| Learner::new(config, seed, rep, id)).collect(),
-            config: config.clone(),
-            seed,
-            rep,
-        }
+    fn id(&self) -> u32 {
+        Learner::id(self)
     }
 
-    /// The learners `saved` describes (a contiguous block of ids) of
-    /// repetition `rep` in a run seeded `seed`.
-    pub fn restore(
-        config: &LearnerConfig<T>,
+    fn stats(&self) -> LearnerStats {
+        self.stats
+    }
+
+    fn saved_stats(state: &LearnerState) -> LearnerStats {
+        state.stats
+    }
+
+    #[inline]
+    fn trial(&mut self, steps: u64) -> Option<ShareMessage> {
+        Learner::trial(self, steps)
+    }
+
+    fn flush(&mut self) -> Option<ShareMessage> {
+        self.agent.flush()
+    }
+
+    fn resend(&mut self) -> Option<ShareMessage> {
+        self.agent.resend()
+    }
+
+    fn absorb(&mut self, update: &OthersUpdate) {
+        Learner::absorb(self, update);
+    }
+
+    fn metrics(&self, evaluate: bool) -> LearnerMetrics {
+        Learner::metrics(self, evaluate)
+    }
+
+    fn save(&self) -> LearnerState {
+        Learner::save(self)
+    }
+
+    fn quiet_observations(&self) -> u64 {
+        self.agent.quiet_observations()
+    }
+}
+
+impl<T: Task> SimConfig for LearnerConfig<T> {
+    type Task = T;
+    type Learner = Learner<T>;
+    type Family = Dirichlet;
+    type Policy = Policy;
+
+    fn task(&self) -> &T {
+        &self.task
+    }
+
+    fn kind(&self) -> &str {
+        self.task.kind()
+    }
+
+    fn learner(&self, seed: u64, rep: u32, id: u32) -> Learner<T> {
+        Learner::new(self, seed, rep, id)
+    }
+
+    fn recover(
+        &self,
         seed: u64,
         rep: u32,
-        saved: Vec<LearnerState>,
-    ) -> Result<Self> {
-        Ok(Self {
-            learners: saved
-                .into_iter()
-                .map(|s| Learner::restore(config, s))
-                .collect::<Result<_>>()?,
-            config: config.clone(),
-            seed,
-            rep,
-        })
+        trial: u64,
+        rec: &Recovery,
+        stats: LearnerStats,
+    ) -> Learner<T> {
+        Learner::recover(self, seed, rep, trial, rec, stats)
     }
 
-    /// Replaces the learners that crashed in trial `trial` with ones rebuilt
-    /// from the aggregator's record of them, carrying over their running
-    /// totals as the run last measured them (any learner; others are
-    /// skipped).
-    pub fn recover(&mut self, trial: u64, recoveries: &[(Recovery, LearnerStats)]) {
-        let first = self.learners.first().map_or(0, Learner::id);
-        for (rec, stats) in recoveries {
-            let Some(k) = rec.learner.checked_sub(first).map(|k| k as usize) else {
-                continue;
-            };
-            if let Some(l) = self.learners.get_mut(k) {
-                *l = Learner::recover(&self.config, self.seed, self.rep, trial, rec, *stats);
-            }
-        }
+    fn restore(&self, saved: LearnerState) -> Result<Learner<T>> {
+        Learner::restore(self, saved)
     }
 
-    /// Every learner's [`Agent::resend`], in id order.
-    pub fn resend(&mut self) -> Vec<ShareMessage> {
-        self.learners
-            .iter_mut()
-            .filter_map(|l| l.agent.resend())
-            .collect()
+    fn aggregator(&self, learners: usize) -> Aggregator {
+        self.agent.aggregator(&self.structure, learners)
     }
 
-    /// The learners, in id order.
-    pub fn learners(&self) -> &[Learner<T>] {
-        &self.learners
+    fn sharing(&self) -> Sharing {
+        self.agent.sharing()
     }
 
-    /// Every learner's state, in id order.
-    pub fn save(&self) -> Vec<LearnerState> {
-        self.learners.iter().map(Learner::save).collect()
+    fn policy(&self) -> Policy {
+        self.agent.policy()
     }
 
-    /// Applies the aggregator's updates (any order, any learner of this
-    /// cohort), runs one trial of every learner, and collects their shares.
-    /// `measure` asks for every learner's metrics, `evaluate` for their
-    /// policy loss too.
-    pub fn trial(
-        &mut self,
-        updates: &[OthersUpdate],
-        steps: u64,
-        measure: bool,
-        evaluate: bool,
-    ) -> CohortTrial {
-        let measures: &[(u64, bool)] = if measure { &[(1, evaluate)] } else { &[] };
-        self.trials(updates, 1, steps, measures, false)
+    fn with_sharing(&self, sharing: Sharing) -> Result<Self> {
+        LearnerConfig::with_sharing(self, sharing)
     }
 
-    /// `trials` trials in a row, nothing delivered between them: exactly
-    /// what as many calls of [`Cohort::trial`] give when no learner shares
-    /// before the last (a runtime batches trials only then, and the shares
-    /// of every trial are returned together). The updates are applied
-    /// before the first trial; every learner's metrics are taken after each
-    /// trial `k` (counted from 1) of `measures`, in order, with the policy
-    /// loss if its flag says so, so `metrics` holds them record after
-    /// record; running totals are taken after the last trial if `stats`.
-    pub fn trials(
-        &mut self,
-        updates: &[OthersUpdate],
-        trials: u64,
-        steps: u64,
-        measures: &[(u64, bool)],
-        stats: bool,
-    ) -> CohortTrial {
-        let first = self.learners.first().map_or(0, Learner::id);
-        for u in updates {
-            if let Some(l) = u
-                .learner
-                .checked_sub(first)
-                .and_then(|k| self.learners.get_mut(k as usize))
-            {
-                l.absorb(u);
-            }
-        }
-        let mut out = CohortTrial::default();
-        let mut due = measures.iter().peekable();
-        let learners = self.learners.len();
-        for k in 1..=trials {
-            for l in &mut self.learners {
-                if let Some(m) = l.trial(steps) {
-                    if out.shares.is_empty() {
-                        // Once, rather than growing message by message.
-                        out.shares.reserve(learners);
-                    }
-                    out.shares.push(m);
-                }
-            }
-            while let Some(&(_, evaluate)) = due.next_if(|(at, _)| *at == k) {
-                out.metrics
-                    .extend(self.learners.iter().map(|l| l.metrics(evaluate)));
-            }
-        }
-        if stats {
-            out.stats = self.learners.iter().map(Learner::stats).collect();
-        }
-        out.quiet_trials = self.quiet_trials(steps);
-        out
+    fn with_policy(&self, policy: Policy) -> Result<Self> {
+        LearnerConfig::with_policy(self, policy)
     }
 
-    /// How many trials of `steps` steps every learner can run with every
-    /// share check after them sending nothing.
-    pub fn quiet_trials(&self, steps: u64) -> u64 {
-        let quiet = self
-            .learners
-            .iter()
-            .map(|l| l.agent.quiet_observations())
-            .min()
-            .unwrap_or(u64::MAX);
-        quiet / steps.max(1)
+    fn forgetting(&self) -> f64 {
+        self.agent.forgetting()
+    }
+
+    fn measures_regret(&self) -> bool {
+        measures_regret(&self.task)
+    }
+
+    fn evaluates_policy(&self) -> bool {
+        self.task.truth().is_some()
+    }
+
+    fn change_steps(&self) -> Vec<u64> {
+        self.task.change_steps()
+    }
+
+    fn learner_bytes(&self) -> u64 {
+        let shape = self.structure.shape();
+        let (rows, outcomes) = (shape.rows() as u64, shape.outcomes as u64);
+        let evidence = rows * (8 + 8 * outcomes);
+        let planner = if self.structure.gamma() > 0.0 {
+            rows * (8 * outcomes + 24)
+        } else {
+            0
+        };
+        6 * evidence + 40 * rows + planner + 2048
+    }
+
+    fn global_error(&self, truth: &mut T, step: u64, global: &Evidence) -> Option<f64> {
+        truth.advance_to(step);
+        evidence_error(truth, self.agent.prior(), global)
     }
 }

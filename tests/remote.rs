@@ -140,6 +140,35 @@ fn a_run_across_four_processes_learns_like_the_async_mode_and_counts_the_wire() 
 }
 
 #[test]
+fn a_contextual_run_across_two_processes_learns_like_the_async_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "run", "linear", "--agents", "10", "--trials", "100", "--reps", "4", "--format", "json",
+    ];
+    let remote = summary(&finish(spawn(
+        &[&common[..], &["--processes", "2", "--out", "remote"]].concat(),
+        dir.path(),
+    )));
+    let local = summary(&finish(spawn(
+        &[&common[..], &["--mode", "async", "--out", "local"]].concat(),
+        dir.path(),
+    )));
+    let ((r, r_se), (l, l_se)) = (regret(&remote), regret(&local));
+    // Async results depend on timing: the same experiment within 4
+    // standard errors, and far below one learner alone (427 ± 12 here).
+    let tolerance = 4.0 * (r_se * r_se + l_se * l_se).sqrt();
+    assert!(
+        (r - l).abs() <= tolerance,
+        "{r:.2} ± {r_se:.2} vs {l:.2} ± {l_se:.2}"
+    );
+    assert!(r < 200.0, "{r}");
+    assert_eq!(remote["task"], "linear");
+    let w = wire(&remote);
+    assert_eq!(w["joins"], 2 * 4);
+    assert_eq!(w["refused"], 0);
+}
+
+#[test]
 fn a_killed_learner_process_is_restarted_and_the_run_completes() {
     let dir = tempfile::tempdir().unwrap();
     let args = [

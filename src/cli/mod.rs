@@ -346,14 +346,8 @@ fn run_processes(
     metrics: Option<std::net::SocketAddr>,
     ahead: Option<u64>,
 ) -> Result<()> {
-    if let AnyScenario::Contextual(_) = AnyScenario::load(&common.scenario, &overrides)? {
-        anyhow::bail!(parbayes::Error::invalid(
-            "command line",
-            "--processes",
-            "runs across processes take tabular tasks for now; run a contextual task in \
-             one process (without --processes)",
-        ));
-    }
+    // A bad scenario is refused before any process starts.
+    AnyScenario::load(&common.scenario, &overrides)?;
     let hosting = serve::children(
         k,
         common.scenario.clone(),
@@ -386,23 +380,37 @@ fn run_processes(
 fn run_hosted(
     common: Common,
     overrides: Overrides,
+    hosting: parbayes::remote::Hosting,
+) -> Result<()> {
+    match AnyScenario::load(&common.scenario, &overrides)? {
+        AnyScenario::Tabular(s) => run_hosted_loaded(&common, &s, &overrides, hosting),
+        AnyScenario::Contextual(s) => run_hosted_loaded(&common, &s, &overrides, hosting),
+        _ => anyhow::bail!("a scenario of a kind this parbayes cannot run"),
+    }
+}
+
+/// [`run_hosted`] once the scenario is loaded.
+#[cfg(feature = "remote")]
+fn run_hosted_loaded<T: parbayes::remote::Hosted>(
+    common: &Common,
+    scenario: &Scenario<T>,
+    overrides: &Overrides,
     mut hosting: parbayes::remote::Hosting,
 ) -> Result<()> {
-    let scenario = Scenario::load(&common.scenario, &overrides)?;
     let options = run_options(common.threads, Mode::Async)?;
-    options.check(&scenario)?;
+    options.check(scenario)?;
     let options = interruptible(options);
     hosting.stop = options.continuity.stop.clone();
-    let (out, mut dir) = results_folder(&common, &scenario, &overrides, &options, None)?;
+    let (out, mut dir) = results_folder(common, scenario, overrides, &options, None)?;
     let mut bar = Bar::new();
     let outcome = parbayes::remote::run_scenario_hosted(
-        &scenario,
+        scenario,
         &options,
         &hosting,
         &mut (&mut dir, &mut bar),
     );
     bar.0.finish_and_clear();
-    let summary = outcome.and_then(|o| parbayes::report::finish_in_folder(&scenario, &o, &dir));
+    let summary = outcome.and_then(|o| parbayes::report::finish_in_folder(scenario, &o, &dir));
     show(summary, &out, options.mode, common.format)
 }
 

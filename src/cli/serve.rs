@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Subcommand;
 
-use parbayes::policy::Policy;
+use parbayes::learner::Workload;
 use parbayes::remote::{Hosting, LearnerProcess, serve_learners};
 use parbayes::runtime::Mode;
+use parbayes::scenario::AnyScenario;
 use parbayes::share::Sharing;
 use parbayes::{Overrides, RunOptions, Scenario};
 
@@ -43,7 +44,7 @@ pub struct AggregatorArgs {
     share: Option<Sharing>,
     /// Policy (see `parbayes run --help`).
     #[arg(long)]
-    policy: Option<Policy>,
+    policy: Option<String>,
     /// Seconds a block of learners may go unheard before the run fails.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     patience: u64,
@@ -94,7 +95,7 @@ pub struct LearnersArgs {
     share: Option<Sharing>,
     /// Policy.
     #[arg(long)]
-    policy: Option<Policy>,
+    policy: Option<String>,
     /// Seconds to keep trying to reach the aggregator.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     patience: u64,
@@ -154,20 +155,32 @@ fn aggregator(args: AggregatorArgs) -> Result<()> {
         metrics,
         snapshot: snapshot.map(|p| (p, Duration::from_secs_f64(snapshot_every))),
     };
-    let overrides = run.overrides(share, policy);
+    let overrides = run.overrides_text(share, policy.as_deref())?;
     super::run_hosted(run, overrides, hosting)
 }
 
 fn learners(args: LearnersArgs) -> Result<()> {
-    let overrides = Overrides {
+    let mut overrides = Overrides {
         agents: args.agents.map(|n| vec![n]),
         seed: args.seed,
         trials: args.trials,
         share: args.share,
-        policy: args.policy,
         ..Overrides::default()
     };
-    let scenario = Scenario::load(&args.scenario, &overrides)?;
+    if let Some(p) = &args.policy {
+        overrides
+            .set_policy(p)
+            .map_err(|e| parbayes::Error::invalid("command line", "--policy", e.problem()))?;
+    }
+    match AnyScenario::load(&args.scenario, &overrides)? {
+        AnyScenario::Tabular(s) => learners_loaded(&args, &s),
+        AnyScenario::Contextual(s) => learners_loaded(&args, &s),
+        _ => anyhow::bail!("a scenario of a kind this parbayes cannot run"),
+    }
+}
+
+/// [`learners`] once the scenario is loaded.
+fn learners_loaded<T: Workload>(args: &LearnersArgs, scenario: &Scenario<T>) -> Result<()> {
     let [agents] = scenario.run().agents()[..] else {
         anyhow::bail!(parbayes::Error::invalid(
             "command line",
@@ -179,7 +192,7 @@ fn learners(args: LearnersArgs) -> Result<()> {
         mode: Mode::Async,
         ..RunOptions::default()
     };
-    options.check(&scenario)?;
+    options.check(scenario)?;
     // The learners step on this thread; the node and the sync in flight
     // run beside them, so a reply is taken as soon as it arrives.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -187,7 +200,7 @@ fn learners(args: LearnersArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(serve_learners(
-        &scenario,
+        scenario,
         &args.connect,
         agents,
         args.rep,
@@ -247,7 +260,9 @@ pub fn children(
         if let Some(s) = &overrides.share {
             cmd.arg(format!("--share={s}"));
         }
-        if let Some(p) = &overrides.policy {
+        let policy = (overrides.policy.map(|p| p.to_string()))
+            .or_else(|| overrides.linear_policy.map(|p| p.to_string()));
+        if let Some(p) = policy {
             cmd.arg(format!("--policy={p}"));
         }
         cmd.arg(&scenario);

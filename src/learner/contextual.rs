@@ -260,6 +260,10 @@ impl<C: ContextualTask + std::fmt::Debug + PartialEq> SimConfig for ContextualCo
         Ok(learner)
     }
 
+    fn shape(&self) -> crate::model::Shape {
+        self.agent.shape()
+    }
+
     fn aggregator(&self, learners: usize) -> Aggregator<Gaussian> {
         self.agent.aggregator(learners)
     }

@@ -81,6 +81,10 @@ pub trait SimConfig: Clone + Debug + Send + Sync + 'static {
     /// a state that does not fit is refused.
     fn restore(&self, saved: <Self::Learner as SimLearner>::State) -> Result<Self::Learner>;
 
+    /// The key layout the protocol sees: keys (rows) and the numbers of
+    /// evidence per key.
+    fn shape(&self) -> crate::model::Shape;
+
     /// An aggregator for `learners` learners of this configuration.
     fn aggregator(&self, learners: usize) -> Aggregator<Self::Family>;
 

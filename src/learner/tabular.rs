@@ -370,6 +370,10 @@ impl<T: Task> SimConfig for LearnerConfig<T> {
         Learner::restore(self, saved)
     }
 
+    fn shape(&self) -> crate::model::Shape {
+        self.structure.shape()
+    }
+
     fn aggregator(&self, learners: usize) -> Aggregator {
         self.agent.aggregator(&self.structure, learners)
     }

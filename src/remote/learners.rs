@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::client::AggregatorClient;
 use super::wire::{Progress, RunId, Synced, Totals};
-use crate::env::Task;
 use crate::error::RemoteError;
 use crate::error::{Error, Result};
-use crate::learner::{Cohort, LearnerConfig, LearnerMetrics, LearnerStats};
+use crate::learner::{Cohort, LearnerMetrics, LearnerStats};
+use crate::learner::{SimConfig, SimLearner, Workload};
 use crate::report::fingerprint;
 use crate::runtime::{Uplink, run_free_cohort};
 use crate::scenario::Scenario;
@@ -19,17 +19,12 @@ use tokio::task::JoinHandle;
 /// The run experiment (`agents`, `rep`) of `scenario` is, for the wire: two
 /// processes agree on it only if their scenarios agree on everything that
 /// shapes the results.
-pub fn run_id<T: Task>(scenario: &Scenario<T>, agents: u32, rep: u32) -> RunId {
+pub fn run_id<T: Workload>(scenario: &Scenario<T>, agents: u32, rep: u32) -> RunId {
     let mut one = scenario.clone();
     // The experiment's own size and repetition, not the scenario's lists.
     one.run.agents = vec![agents];
     one.run.reps = 1;
-    RunId::new(
-        fingerprint(&one),
-        scenario.learner.structure().shape(),
-        agents,
-        rep,
-    )
+    RunId::new(fingerprint(&one), scenario.learner.shape(), agents, rep)
 }
 
 /// A block's syncs, one in flight at a time while its learners run on: the
@@ -58,7 +53,7 @@ struct Pipe {
 
 impl Pipe {
     /// Sends what has gathered, with the block's progress through `reached`.
-    fn dispatch<T: Task>(&mut self, cohort: &mut Cohort<LearnerConfig<T>>, reached: u64) {
+    fn dispatch<T: Workload>(&mut self, cohort: &mut Cohort<T::Config>, reached: u64) {
         let mut shares = std::mem::take(&mut self.shares);
         if std::mem::take(&mut self.resend) {
             // Newer than anything gathered, and full counts: after them.
@@ -106,10 +101,10 @@ impl Pipe {
     }
 }
 
-impl<T: Task> Uplink<T> for Pipe {
+impl<T: Workload> Uplink<T> for Pipe {
     async fn after_trial(
         &mut self,
-        cohort: &mut Cohort<LearnerConfig<T>>,
+        cohort: &mut Cohort<T::Config>,
         trial: u64,
         shares: Vec<ShareMessage>,
         metrics: Option<Vec<LearnerMetrics>>,
@@ -129,7 +124,7 @@ impl<T: Task> Uplink<T> for Pipe {
             updates = self.collect(trial).await?;
         }
         if self.in_flight.is_none() {
-            self.dispatch(cohort, trial);
+            self.dispatch::<T>(cohort, trial);
             if self.ahead == 0 {
                 updates = self.collect(trial).await?;
             }
@@ -139,7 +134,7 @@ impl<T: Task> Uplink<T> for Pipe {
         Ok(updates)
     }
 
-    async fn finish(&mut self, cohort: &mut Cohort<LearnerConfig<T>>) -> Result<()> {
+    async fn finish(&mut self, cohort: &mut Cohort<T::Config>) -> Result<()> {
         loop {
             if self.in_flight.is_some() {
                 self.collect(self.last_trial).await?;
@@ -147,7 +142,7 @@ impl<T: Task> Uplink<T> for Pipe {
             if self.dispatched >= self.last_trial && self.shares.is_empty() && !self.resend {
                 return Ok(());
             }
-            self.dispatch(cohort, self.last_trial);
+            self.dispatch::<T>(cohort, self.last_trial);
         }
     }
 }
@@ -176,7 +171,7 @@ pub struct Served {
 /// A share travels with the progress it belongs to, so after a kill the
 /// aggregator's record and the trial to resume from agree: what is lost is
 /// what a learner had not yet shared, as with any crash.
-pub async fn serve_learners<T: Task>(
+pub async fn serve_learners<T: Workload>(
     scenario: &Scenario<T>,
     addr: &str,
     agents: u32,

@@ -20,6 +20,7 @@
 //! [`serve_learners`] is a learner process; [`AggregatorClient`] lets an
 //! application's [`Agent`](crate::Agent)s sync with a remote aggregator.
 
+mod any;
 mod client;
 mod exporter;
 mod learners;
@@ -29,6 +30,7 @@ mod swarm;
 mod wire;
 
 pub use crate::error::RemoteError;
+pub use any::{AnyAggregator, Hosted};
 pub use client::AggregatorClient;
 pub use exporter::serve_metrics;
 pub use learners::{Served, run_id, serve_learners};

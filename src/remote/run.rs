@@ -14,6 +14,7 @@ use libp2p::Multiaddr;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinSet;
 
+use super::Hosted;
 use super::learners::run_id;
 use super::server::{
     AggregatorServer, Close, DOOR_NAME, Look, Open, Save, Seen, ServerArgs, ServerEvent,
@@ -21,7 +22,6 @@ use super::server::{
 };
 use super::swarm::node;
 use super::wire::RunId;
-use crate::env::Task;
 use crate::error::RemoteError;
 use crate::error::{Error, Result, RuntimeError};
 
@@ -92,7 +92,7 @@ impl std::fmt::Debug for Hosting {
 /// (free-running), on a tokio runtime of `options.threads`. Records reach
 /// `observer` in (agents, repetition, trial) order, as from
 /// [`run_scenario`](crate::run_scenario).
-pub fn run_scenario_hosted<T: Task>(
+pub fn run_scenario_hosted<T: Hosted>(
     scenario: &Scenario<T>,
     options: &RunOptions,
     hosting: &Hosting,
@@ -124,7 +124,7 @@ type Blocks = BTreeMap<u32, (Range<u32>, u64)>;
 
 /// Opens the aggregator of experiment (`agents`, `rep`): from the hosting's
 /// snapshot when there is one (with the blocks it knew), else fresh.
-async fn open_server<T: Task>(
+async fn open_server<T: Hosted>(
     scenario: &Scenario<T>,
     agents: u32,
     rep: u32,
@@ -151,9 +151,7 @@ async fn open_server<T: Task>(
         }
         None => ServerArgs::new(
             run,
-            config
-                .agent()
-                .aggregator(config.structure(), agents as usize),
+            T::hosted_aggregator(config, agents as usize),
             Some(events),
         ),
     };
@@ -170,7 +168,7 @@ async fn open_server<T: Task>(
 /// trial order: trial t is recorded once every block has reported it, with
 /// the global estimate and traffic as of that moment. The timing carries
 /// what crossed the wire.
-pub async fn run_hosted<T: Task>(
+pub async fn run_hosted<T: Hosted>(
     scenario: &Scenario<T>,
     agents: u32,
     rep: u32,

@@ -10,11 +10,12 @@ use kameo::prelude::*;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::AnyAggregator;
 use super::wire::{Join, Joined, PROTOCOL, Progress, Refusal, RunId, Sync, Synced, Totals};
 use crate::error::ProtocolError;
 use crate::learner::{LearnerMetrics, LearnerStats};
 use crate::model::Evidence;
-use crate::share::{Aggregator, OthersUpdate, Traffic, WireTraffic};
+use crate::share::{OthersUpdate, Traffic, WireTraffic};
 
 /// What a driver hears from the aggregator as learner blocks move on.
 #[derive(Debug, Clone)]
@@ -64,7 +65,7 @@ pub const DOOR_NAME: &str = "parbayes/aggregator";
 /// The run being served.
 struct Serving {
     run: RunId,
-    aggregator: Aggregator,
+    aggregator: AnyAggregator,
     /// By first id.
     blocks: BTreeMap<u32, (Range<u32>, Block)>,
     sessions: u64,
@@ -77,7 +78,7 @@ pub struct ServerArgs {
     /// The run it serves; peers of another are refused.
     pub run: RunId,
     /// Its protocol state, with learners `0..run.agents` already members.
-    pub aggregator: Aggregator,
+    pub aggregator: AnyAggregator,
     /// Where to report joins and progress.
     pub events: Option<UnboundedSender<ServerEvent>>,
     /// Blocks known from a snapshot (empty for a new run).
@@ -90,12 +91,12 @@ impl ServerArgs {
     /// A new run's aggregator.
     pub fn new(
         run: RunId,
-        aggregator: Aggregator,
+        aggregator: impl Into<AnyAggregator>,
         events: Option<UnboundedSender<ServerEvent>>,
     ) -> Self {
         Self {
             run,
-            aggregator,
+            aggregator: aggregator.into(),
             events,
             blocks: Vec::new(),
             sessions: 0,
@@ -137,7 +138,7 @@ pub struct ServerSnapshot {
     /// The run served.
     pub run: RunId,
     /// The protocol state.
-    pub aggregator: Aggregator,
+    pub aggregator: AnyAggregator,
     /// Every block that joined.
     pub blocks: Vec<BlockRecord>,
     /// The last session number handed out.
@@ -334,7 +335,6 @@ impl Serving {
     }
 
     fn sync(&mut self, msg: Sync) -> Result<Synced, Refusal> {
-        let shape = self.run.shape;
         let ids = msg.ids.clone();
         match self.blocks.get(&ids.start) {
             Some((r, b)) if *r == ids && b.session == msg.session => {}
@@ -348,7 +348,7 @@ impl Serving {
                     share.learner, ids.start, ids.end
                 )));
             }
-            share.rows.check(shape).map_err(|problem| {
+            self.aggregator.check(&share.rows).map_err(|problem| {
                 Refusal::Malformed(
                     ProtocolError::Malformed {
                         learner: share.learner,

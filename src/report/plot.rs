@@ -339,14 +339,26 @@ impl Figure for Curves {
             .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
                 (lo.min(v), hi.max(v))
             });
+        if !lo.is_finite() {
+            // A dataset or clicks: no known truth to measure a model by.
+            let (rw, rh) = right.dim_in_pixel();
+            let style = ("sans-serif", AXIS_PX).into_text_style(&right).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ),
+            );
+            right.draw(&Text::new(
+                "no model error: the task's true parameters are unknown",
+                (rw as i32 / 2, rh as i32 / 2),
+                style,
+            ))?;
+            return Ok(());
+        }
         // Pad by a fraction of the range's own width in log terms, so a
         // narrow range still fills the panel.
-        let (lo, hi) = if lo.is_finite() {
-            let pad = (hi / lo).powf(0.06).max(1.01);
-            (lo / pad, hi * pad)
-        } else {
-            (1e-3, 1.0)
-        };
+        let pad = (hi / lo).powf(0.06).max(1.01);
+        let (lo, hi) = (lo / pad, hi * pad);
         let mut chart = ChartBuilder::on(&right)
             .margin(14)
             .margin_right(28)

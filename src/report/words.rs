@@ -58,9 +58,12 @@ pub(crate) fn sharing_str(s: &str) -> String {
 
 /// See [`sharing_str`].
 pub(crate) fn policy_str(s: &str) -> String {
+    // Contextual first: the names the two families share (`ucb`,
+    // `epsilon-greedy:E`) read the same, and `thompson` is how a contextual
+    // policy writes itself (a tabular one writes `posterior-sampling`).
     match (s.parse(), s.parse()) {
-        (Ok(p), _) => policy(p),
-        (_, Ok(p)) => linear_policy(p),
+        (Ok(p), _) => linear_policy(p),
+        (_, Ok(p)) => policy(p),
         _ => s.to_string(),
     }
 }
@@ -78,7 +81,8 @@ mod tests {
             "every 100 steps; answers: doubling, F = 0.1"
         );
         assert_eq!(policy_str("epsilon-greedy:0.1"), "ε-greedy, ε = 0.1");
-        assert_eq!(policy_str("thompson"), "posterior sampling");
+        assert_eq!(policy_str("posterior-sampling"), "posterior sampling");
+        assert_eq!(policy_str("thompson"), "linear Thompson sampling");
         assert_eq!(policy_str("linucb:0.5"), "LinUCB, α = 0.5");
         assert_eq!(policy_str("not a policy"), "not a policy");
     }

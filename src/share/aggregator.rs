@@ -254,6 +254,11 @@ impl<F: Family> Aggregator<F> {
         self
     }
 
+    /// The posterior family its evidence belongs to.
+    pub fn family(&self) -> &F {
+        &self.family
+    }
+
     /// The shape of the task it aggregates.
     pub fn shape(&self) -> Shape {
         self.shape

@@ -244,3 +244,66 @@ fn a_learner_saved_and_restored_continues_draw_for_draw() {
     let refused = config.restore(serde_json::from_value(other).unwrap());
     assert!(refused.is_err());
 }
+
+/// A linear scenario in `dir` whose contexts come from `contexts.csv`.
+fn with_context_file(dir: &std::path::Path, csv: &str) -> parbayes::Result<AnyScenario> {
+    std::fs::write(dir.join("contexts.csv"), csv).unwrap();
+    let scenario = "[task]\nkind = \"linear\"\narms = 3\ncontexts = \"contexts.csv\"\n\
+                    [run]\nagents = [1, 3]\ntrials = 40\nsteps_per_trial = 5\n";
+    let path = dir.join("ctx.toml");
+    std::fs::write(&path, scenario).unwrap();
+    AnyScenario::load(&path, &Overrides::default())
+}
+
+#[test]
+fn contexts_from_a_file_are_streamed_resumed_and_measured_against_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rows ±√3 e_i: their second moment is I, as for x ~ N(0, I).
+    let r = 3f64.sqrt();
+    let mut csv = "a,b,c\n".to_string();
+    for i in 0..3 {
+        for sign in [1.0, -1.0] {
+            let mut row = [0.0; 3];
+            row[i] = sign * r;
+            csv += &format!("{},{},{}\n", row[0], row[1], row[2]);
+        }
+    }
+    let AnyScenario::Contextual(s) = with_context_file(dir.path(), &csv).unwrap() else {
+        panic!("contextual");
+    };
+    let ContextualEnvironment::Linear(task) = s.learner().task() else {
+        panic!("linear");
+    };
+    // Every context is a row of the file, each row once per pass.
+    let mut stream = task.clone();
+    let mut rng = parbayes::rng::learner_rng(1, 0, 0);
+    let mut x = [0.0; 3];
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        stream.next_context(&mut rng, &mut x);
+        seen.push(x.map(|v| (v * 1e6).round() as i64));
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 6);
+    // The model error over the file's rows equals the N(0, I) closed form
+    // when the rows' second moment is I.
+    let gaussian =
+        parbayes::env::LinearBandit::new((0..3).map(|k| task.theta(k).to_vec()).collect(), 0.5)
+            .unwrap();
+    let means: Vec<Vec<f64>> = (0..3).map(|k| vec![0.1 * k as f64; 3]).collect();
+    let (a, b) = (
+        ContextualTask::model_error(task, &means).unwrap(),
+        ContextualTask::model_error(&gaussian, &means).unwrap(),
+    );
+    assert!((a - b).abs() < 1e-12 * b, "{a} vs {b}");
+    // A stopped run resumes exactly: the stream's order is saved.
+    stop_and_resume(&s, 10, 17);
+    // A malformed file is refused naming the row and the column.
+    let err = with_context_file(dir.path(), "a,b\n1,2\n3,x\n").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("contexts.csv") && text.contains("row 3, column `b`"),
+        "{text}"
+    );
+}

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rand::Rng;
-use rand::seq::SliceRandom;
 
 use super::contextual::ContextualTask;
+use super::stream::RowStream;
 use crate::error::{Error, Result};
 use crate::model::{MAX_FEATURES, linear_width as width};
 
@@ -92,81 +92,8 @@ impl Dataset {
     /// [`from_csv`](Self::from_csv) of CSV text; `source` names it in
     /// errors.
     pub fn from_csv_text(text: &str, source: &str, label: &str, standardize: bool) -> Result<Self> {
-        let source = source.to_string();
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| Error::invalid(&source, "row 1", format!("{e}")))?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        let Some(at) = header.iter().position(|h| h == label) else {
-            return Err(Error::invalid(
-                &source,
-                "row 1",
-                format!(
-                    "no column `{label}`; the columns are {}",
-                    clip_list(&header)
-                ),
-            ));
-        };
-        let names: Vec<String> = header
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k != at)
-            .map(|(_, h)| h.clone())
-            .collect();
-        // Refused before a row is read: the statistics of one key alone
-        // would not fit.
-        check_dim(&source, names.len())?;
-        let mut x = Vec::new();
-        let mut labels = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let line = i + 2;
-            let record = record
-                .map_err(|e| Error::invalid(&source, format!("row {line}"), e.to_string()))?;
-            if record.len() != header.len() {
-                return Err(Error::invalid(
-                    &source,
-                    format!("row {line}"),
-                    format!("{} fields; the header has {}", record.len(), header.len()),
-                ));
-            }
-            for (k, cell) in record.iter().enumerate() {
-                let cell = cell.trim();
-                let at_cell = || format!("row {line}, column `{}`", header[k]);
-                if k == at {
-                    labels.push(parse_label(cell).ok_or_else(|| {
-                        Error::invalid(
-                            &source,
-                            at_cell(),
-                            format!("`{cell}` is not a class; labels are whole numbers"),
-                        )
-                    })?);
-                    continue;
-                }
-                match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => x.push(v),
-                    _ if cell.is_empty() => {
-                        return Err(Error::invalid(
-                            &source,
-                            at_cell(),
-                            "empty; every feature needs a number",
-                        ));
-                    }
-                    _ => {
-                        return Err(Error::invalid(
-                            &source,
-                            at_cell(),
-                            format!("`{cell}` is not a finite number"),
-                        ));
-                    }
-                }
-            }
-        }
-        Self::checked(&source, names, x, labels, standardize)
+        let (names, x, labels) = read_csv(text, source, Some(label))?;
+        Self::checked(source, names, x, labels, standardize)
     }
 
     fn checked(
@@ -263,6 +190,94 @@ impl Dataset {
 
 /// A whole number, written as an integer or as a float with nothing after
 /// the point (`3`, `3.0`).
+/// The rows of CSV text with a header: every column a finite number but
+/// the `label` column, if named, which holds whole numbers. Returns the
+/// feature names, the features row after row and the labels.
+pub(crate) fn read_csv(
+    text: &str,
+    source: &str,
+    label: Option<&str>,
+) -> Result<(Vec<String>, Vec<f64>, Vec<i64>)> {
+    let source = source.to_string();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::invalid(&source, "row 1", format!("{e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let at = match label {
+        None => None,
+        Some(label) => Some(header.iter().position(|h| h == label).ok_or_else(|| {
+            Error::invalid(
+                &source,
+                "row 1",
+                format!(
+                    "no column `{label}`; the columns are {}",
+                    clip_list(&header)
+                ),
+            )
+        })?),
+    };
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| Some(*k) != at)
+        .map(|(_, h)| h.clone())
+        .collect();
+    // Refused before a row is read: the statistics of one key alone
+    // would not fit.
+    check_dim(&source, names.len())?;
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record =
+            record.map_err(|e| Error::invalid(&source, format!("row {line}"), e.to_string()))?;
+        if record.len() != header.len() {
+            return Err(Error::invalid(
+                &source,
+                format!("row {line}"),
+                format!("{} fields; the header has {}", record.len(), header.len()),
+            ));
+        }
+        for (k, cell) in record.iter().enumerate() {
+            let cell = cell.trim();
+            let at_cell = || format!("row {line}, column `{}`", header[k]);
+            if Some(k) == at {
+                labels.push(parse_label(cell).ok_or_else(|| {
+                    Error::invalid(
+                        &source,
+                        at_cell(),
+                        format!("`{cell}` is not a class; labels are whole numbers"),
+                    )
+                })?);
+                continue;
+            }
+            match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() => x.push(v),
+                _ if cell.is_empty() => {
+                    return Err(Error::invalid(
+                        &source,
+                        at_cell(),
+                        "empty; every feature needs a number",
+                    ));
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        &source,
+                        at_cell(),
+                        format!("`{cell}` is not a finite number"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok((names, x, labels))
+}
+
 fn parse_label(cell: &str) -> Option<i64> {
     if let Ok(v) = cell.parse::<i64>() {
         return Some(v);
@@ -333,25 +348,15 @@ fn clip_list(names: &[String]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classification {
     data: Arc<Dataset>,
-    order: Vec<u32>,
-    /// The next position in `order`.
-    next: usize,
-    /// The row being decided on.
-    current: usize,
+    stream: RowStream,
 }
 
 impl Classification {
     /// A stream through `data`; its first pass is shuffled at the first
     /// context.
     pub fn new(data: Arc<Dataset>) -> Self {
-        let order = (0..data.rows() as u32).collect();
-        let next = data.rows();
-        Self {
-            data,
-            order,
-            next,
-            current: 0,
-        }
+        let stream = RowStream::new(data.rows());
+        Self { data, stream }
     }
 
     /// The dataset.
@@ -361,7 +366,7 @@ impl Classification {
 
     /// The row being decided on.
     pub fn current_row(&self) -> usize {
-        self.current
+        self.stream.current()
     }
 }
 
@@ -371,7 +376,7 @@ impl ContextualTask for Classification {
     }
 
     fn copy_bytes(&self) -> u64 {
-        4 * self.order.len() as u64
+        self.stream.bytes()
     }
 
     fn arms(&self) -> usize {
@@ -383,17 +388,12 @@ impl ContextualTask for Classification {
     }
 
     fn next_context<R: Rng + ?Sized>(&mut self, rng: &mut R, out: &mut [f64]) {
-        if self.next == self.order.len() {
-            self.order.shuffle(rng);
-            self.next = 0;
-        }
-        self.current = self.order[self.next] as usize;
-        self.next += 1;
-        out.copy_from_slice(self.data.row(self.current));
+        let row = self.stream.advance(rng);
+        out.copy_from_slice(self.data.row(row));
     }
 
     fn reward<R: Rng + ?Sized>(&mut self, arm: usize, _rng: &mut R) -> f64 {
-        if arm == self.data.label(self.current) {
+        if arm == self.data.label(self.stream.current()) {
             1.0
         } else {
             0.0
@@ -401,7 +401,7 @@ impl ContextualTask for Classification {
     }
 
     fn expected_reward(&self, arm: usize) -> Option<f64> {
-        Some(if arm == self.data.label(self.current) {
+        Some(if arm == self.data.label(self.stream.current()) {
             1.0
         } else {
             0.0
@@ -412,33 +412,11 @@ impl ContextualTask for Classification {
         Some(1.0)
     }
 
-    /// The next position, the current row, then this pass's order.
     fn stream_position(&self) -> Vec<u64> {
-        [self.next as u64, self.current as u64]
-            .into_iter()
-            .chain(self.order.iter().map(|&r| u64::from(r)))
-            .collect()
+        self.stream.position()
     }
 
     fn resume_at(&mut self, position: &[u64]) -> Result<(), String> {
-        let rows = self.data.rows();
-        let [next, current, order @ ..] = position else {
-            return Err("no position".into());
-        };
-        let mut seen = vec![false; rows];
-        let fits = order.len() == rows
-            && *next as usize <= rows
-            && (*current as usize) < rows
-            && order
-                .iter()
-                .all(|&r| (r as usize) < rows && !std::mem::replace(&mut seen[r as usize], true));
-        if !fits {
-            return Err(format!(
-                "not a position in a stream of {rows} rows (its order must list every row once)"
-            ));
-        }
-        self.order = order.iter().map(|&r| r as u32).collect();
-        (self.next, self.current) = (*next as usize, *current as usize);
-        Ok(())
+        self.stream.resume_at(position)
     }
 }

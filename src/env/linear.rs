@@ -1,9 +1,12 @@
 //! A synthetic contextual bandit with linear expected rewards.
 
+use std::sync::Arc;
+
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Normal, StandardNormal};
 
 use super::contextual::ContextualTask;
+use super::stream::RowStream;
 use crate::error::{Error, Result};
 
 /// How a [`LinearBandit`]'s arm pays in context x.
@@ -59,6 +62,9 @@ pub struct LinearBandit {
     current: Vec<f64>,
     changes: Vec<ThetaChange>,
     next_change: usize,
+    /// Contexts from a file, row after row, and this learner's order
+    /// through them; `None`: x ~ N(0, I).
+    contexts: Option<(Arc<Vec<f64>>, RowStream)>,
 }
 
 impl LinearBandit {
@@ -96,7 +102,42 @@ impl LinearBandit {
             current: vec![0.0; dim],
             changes: Vec::new(),
             next_change: 0,
+            contexts: None,
         })
+    }
+
+    /// The same task drawing its contexts from `rows` (d numbers each, row
+    /// after row) instead of N(0, I): each learner streams them in an order
+    /// of its own, shuffled afresh every pass.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use parbayes::env::{ContextualTask, LinearBandit};
+    /// use rand::SeedableRng;
+    ///
+    /// let task = LinearBandit::new(vec![vec![1.0, 0.0], vec![0.0, 1.0]], 0.0)?;
+    /// let mut task = task.with_contexts(Arc::new(vec![1.0, 2.0, 3.0, 0.0]))?;
+    /// let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+    /// let mut x = [0.0; 2];
+    /// task.next_context(&mut rng, &mut x);
+    /// assert!(x == [1.0, 2.0] || x == [3.0, 0.0]);
+    /// # Ok::<(), parbayes::Error>(())
+    /// ```
+    pub fn with_contexts(mut self, rows: Arc<Vec<f64>>) -> Result<Self> {
+        let bad = |problem: String| Err(Error::invalid("linear task", "contexts", problem));
+        if rows.is_empty() || !rows.len().is_multiple_of(self.dim) {
+            return bad(format!(
+                "{} numbers are not rows of {} features",
+                rows.len(),
+                self.dim
+            ));
+        }
+        if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
+            return bad(format!("row {}: a feature is not finite", i / self.dim));
+        }
+        let stream = RowStream::new(rows.len() / self.dim);
+        self.contexts = Some((rows, stream));
+        Ok(self)
     }
 
     /// The same task with a drift schedule, in increasing order of step;
@@ -264,7 +305,8 @@ impl ContextualTask for LinearBandit {
     }
 
     fn copy_bytes(&self) -> u64 {
-        8 * (self.theta.len() + self.dim) as u64
+        self.contexts.as_ref().map_or(0, |(_, s)| s.bytes())
+            + 8 * (self.theta.len() + self.dim) as u64
             + self
                 .changes
                 .iter()
@@ -281,8 +323,31 @@ impl ContextualTask for LinearBandit {
     }
 
     fn next_context<R: Rng + ?Sized>(&mut self, rng: &mut R, out: &mut [f64]) {
-        self.context_into(rng, out);
+        match &mut self.contexts {
+            Some((rows, stream)) => {
+                let row = stream.advance(rng);
+                out.copy_from_slice(&rows[row * self.dim..(row + 1) * self.dim]);
+            }
+            None => self.context_into(rng, out),
+        }
         self.current.copy_from_slice(out);
+    }
+
+    fn stream_position(&self) -> Vec<u64> {
+        self.contexts
+            .as_ref()
+            .map_or_else(Vec::new, |(_, s)| s.position())
+    }
+
+    fn resume_at(&mut self, position: &[u64]) -> Result<(), String> {
+        match &mut self.contexts {
+            Some((_, stream)) => stream.resume_at(position),
+            None if position.is_empty() => Ok(()),
+            None => Err(format!(
+                "{} numbers; contexts from N(0, I) keep none",
+                position.len()
+            )),
+        }
     }
 
     fn reward<R: Rng + ?Sized>(&mut self, arm: usize, rng: &mut R) -> f64 {
@@ -296,7 +361,9 @@ impl ContextualTask for LinearBandit {
     /// With Gaussian rewards of σ > 0, the expected KL divergence, over
     /// contexts x ~ N(0, I), from each arm's true reward distribution
     /// N(xᵀθ_k, σ²) to the one the means predict, N(xᵀμ_k, σ²), summed over
-    /// arms: `Σ_k ‖θ_k − μ_k‖² / 2σ²`. Unknown for clicks and for σ = 0.
+    /// arms: `Σ_k ‖θ_k − μ_k‖² / 2σ²`; with contexts from a file, the mean
+    /// over its rows of `Σ_k (xᵀ(θ_k − μ_k))² / 2σ²`. Unknown for clicks and
+    /// for σ = 0.
     fn model_error(&self, means: &[Vec<f64>]) -> Option<f64> {
         let sd = self.noise.std_dev();
         if self.logistic || sd <= 0.0 || means.len() != self.arms() {
@@ -307,11 +374,19 @@ impl ContextualTask for LinearBandit {
             .enumerate()
             .map(|(k, mu)| {
                 let theta = self.theta(k);
-                theta
-                    .iter()
-                    .zip(mu)
-                    .map(|(t, m)| (t - m).powi(2))
-                    .sum::<f64>()
+                let gap = |x: &[f64]| -> f64 {
+                    (theta.iter().zip(mu).zip(x))
+                        .map(|((t, m), x)| (t - m) * x)
+                        .sum()
+                };
+                match &self.contexts {
+                    None => theta.iter().zip(mu).map(|(t, m)| (t - m).powi(2)).sum(),
+                    Some((rows, _)) => {
+                        let squares: f64 =
+                            rows.chunks_exact(self.dim).map(|x| gap(x).powi(2)).sum();
+                        squares / (rows.len() / self.dim) as f64
+                    }
+                }
             })
             .sum();
         Some(squares / (2.0 * sd * sd))

@@ -8,12 +8,14 @@ mod contextual;
 mod drift;
 mod gridworld;
 mod linear;
+mod stream;
 mod tabular;
 mod task;
 mod truth;
 mod vm;
 
 pub use bandit::BernoulliBandit;
+pub(crate) use classification::read_csv;
 pub use classification::{Classification, Dataset, MAX_DATASET_BYTES};
 pub use contextual::{ContextualEnvironment, ContextualTask};
 pub use drift::RateChange;

@@ -110,6 +110,7 @@ fn check_fields(t: &RawTask, c: &Check) -> Result<()> {
         ("rewards", t.rewards.is_some()),
         ("noise_sigma", t.noise_sigma.is_some()),
         ("drift", !t.drift.is_empty()),
+        ("contexts", t.contexts.is_some()),
         ("data", t.data.is_some()),
         ("label", t.label.is_some()),
         ("passes", t.passes.is_some()),
@@ -131,6 +132,7 @@ fn check_fields(t: &RawTask, c: &Check) -> Result<()> {
             "rewards",
             "noise_sigma",
             "drift",
+            "contexts",
         ]
     } else {
         &["data", "label", "passes", "standardize"]
@@ -183,10 +185,15 @@ fn linear(t: RawTask, c: &Check, seed: u64) -> Result<LinearBandit> {
             None => return Err(c.err("task.arms", "missing; the number of arms, e.g. arms = 10")),
         },
     };
-    let features = match (t.features, &t.theta) {
-        (Some(d), _) => c.positive_int("task.features", d as u64, MAX_FEATURES as u64)? as usize,
-        (None, Some(theta)) => theta.first().map_or(0, Vec::len),
-        (None, None) => {
+    let contexts = match &t.contexts {
+        Some(path) => Some(context_rows(path, c)?),
+        None => None,
+    };
+    let features = match (t.features, &t.theta, &contexts) {
+        (Some(d), _, _) => c.positive_int("task.features", d as u64, MAX_FEATURES as u64)? as usize,
+        (None, Some(theta), _) => theta.first().map_or(0, Vec::len),
+        (None, None, Some((d, _))) => *d,
+        (None, None, None) => {
             return Err(c.err(
                 "task.features",
                 "missing; the number of features d of a context, e.g. features = 20",
@@ -245,6 +252,18 @@ fn linear(t: RawTask, c: &Check, seed: u64) -> Result<LinearBandit> {
         LinearBandit::new(theta, noise_sd)
     }
     .map_err(|e| super::under_task(c, e))?;
+    let task = match contexts {
+        Some((d, _)) if d != features => {
+            return Err(c.err(
+                "task.contexts",
+                format!("rows of {d} features; the task has {features}"),
+            ));
+        }
+        Some((_, rows)) => task
+            .with_contexts(Arc::new(rows))
+            .map_err(|e| super::under_task(c, e))?,
+        None => task,
+    };
     let changes = drift(&t.drift, c)?;
     task.with_drift(changes)
         .map_err(|e| super::under_task(c, e))
@@ -280,6 +299,26 @@ fn drift(raw: &[super::RawDrift], c: &Check) -> Result<Vec<ThetaChange>> {
         changes.push(ThetaChange { step, scale, set });
     }
     Ok(changes)
+}
+
+/// A linear task's contexts from a CSV file with a header (every column a
+/// feature): their number of features and the rows, row after row.
+fn context_rows(path: &std::path::Path, c: &Check) -> Result<(usize, Vec<f64>)> {
+    let source = path.display().to_string();
+    let text = match shipped_model(c.source, path) {
+        Some(text) => Ok(text.to_string()),
+        None => crate::error::read_text(
+            &beside(c.source, path),
+            crate::env::MAX_DATASET_BYTES,
+            "contexts are CSV text",
+        ),
+    }
+    .map_err(|e| unreadable(c, "task.contexts", e))?;
+    let (names, x, _) = crate::env::read_csv(&text, &source, None)?;
+    if x.is_empty() {
+        return Err(c.err("task.contexts", format!("{source} has no rows")));
+    }
+    Ok((names.len(), x))
 }
 
 fn classification(t: RawTask, c: &Check) -> Result<Classification> {

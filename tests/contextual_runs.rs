@@ -177,7 +177,7 @@ fn with_every_key_sent_the_global_evidence_is_the_sum_of_the_learners() {
         .map(|k| family.mass(aggregator.global().row(k).unwrap()))
         .sum();
     assert_eq!(observed, (40 * 7 * n) as f64);
-    // Every learner's combined view is the global one.
+    // Every learner took every step the sums count.
     for l in cohort.learners() {
         assert_eq!(l.stats().steps, 280);
     }

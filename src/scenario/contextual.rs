@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::{
-    Check, Overrides, RawArms, RawLearner, RawScenario, RawShare, RawTask, Scenario, beside,
-    check_name, metrics_plan, run_length, run_plan, shipped_model, unreadable,
+    Check, Overrides, RawArms, RawLearner, RawScenario, RawShare, RawTask, Scenario, Sections,
+    assemble, beside, run_length, shipped_model, unreadable,
 };
 use crate::env::{
     Classification, ContextualEnvironment, ContextualTask, Dataset, LinearBandit, ThetaChange,
@@ -76,29 +76,22 @@ pub(super) fn validate(
         crate::Error::Invalid { field, problem, .. } => c.err(format!("learner.{field}"), problem),
         other => other,
     })?;
-    let broadcast_every = c.positive_int(
-        "share.broadcast_every",
-        raw.share.broadcast_every.unwrap_or(1),
-        u64::MAX,
-    )?;
-    let run = run_plan(&run_section, &c, &cli, o, trials, steps_per_trial)?;
-    let metrics = metrics_plan(&c, trials, &raw.metrics, false)?;
-    let name = match raw.name {
-        Some(n) => {
-            check_name(&c, &n)?;
-            n
-        }
-        None => default_name.to_string(),
+    let sections = Sections {
+        name: raw.name,
+        description: raw.description,
+        broadcast_every: raw.share.broadcast_every,
+        run: run_section,
+        metrics: raw.metrics,
     };
-    Ok(Scenario {
-        name,
-        description: raw.description.unwrap_or_default(),
-        source: source.to_string(),
+    assemble(
         learner,
-        broadcast_every,
-        run,
-        metrics,
-    })
+        sections,
+        &c,
+        o,
+        default_name,
+        (steps_per_trial, trials),
+        false,
+    )
 }
 
 /// Fields only the tabular tasks take, and the contextual kinds' own.

@@ -727,25 +727,69 @@ fn validate(raw: RawScenario, source: &str, default_name: &str, o: &Overrides) -
     let env = task(raw.task, &c, steps_per_trial, trials)?;
     let structure = Structure::of(&env)?;
     let agent = agent_config(&raw.learner, &raw.share, &c, &cli, o, &env, &structure)?;
+    let learner = LearnerConfig::from_parts(env, agent, structure);
+    let truth = learner.task().truth().is_some();
+    let sections = Sections {
+        name: raw.name,
+        description: raw.description,
+        broadcast_every: raw.share.broadcast_every,
+        run: raw.run,
+        metrics: raw.metrics,
+    };
+    assemble(
+        learner,
+        sections,
+        &c,
+        o,
+        default_name,
+        (steps_per_trial, trials),
+        truth,
+    )
+}
+
+/// What a scenario of any kind has besides its task and learners.
+struct Sections {
+    name: Option<String>,
+    description: Option<String>,
+    broadcast_every: Option<u64>,
+    run: RawRun,
+    metrics: RawMetrics,
+}
+
+/// A scenario of `learner` with the sections every kind shares checked
+/// alike: `length` is (steps per trial, trials), and `truth` says whether
+/// the task has a true MDP to measure policy loss on.
+fn assemble<T: Workload>(
+    learner: T::Config,
+    s: Sections,
+    c: &Check,
+    o: &Overrides,
+    default_name: &str,
+    (steps_per_trial, trials): (u64, u64),
+    truth: bool,
+) -> Result<Scenario<T>> {
+    let cli = Check {
+        source: "command line",
+    };
     let broadcast_every = c.positive_int(
         "share.broadcast_every",
-        raw.share.broadcast_every.unwrap_or(1),
+        s.broadcast_every.unwrap_or(1),
         u64::MAX,
     )?;
-    let run = run_plan(&raw.run, &c, &cli, o, trials, steps_per_trial)?;
-    let metrics = metrics_plan(&c, trials, &raw.metrics, env.truth().is_some())?;
-    let name = match raw.name {
+    let run = run_plan(&s.run, c, &cli, o, trials, steps_per_trial)?;
+    let metrics = metrics_plan(c, trials, &s.metrics, truth)?;
+    let name = match s.name {
         Some(n) => {
-            check_name(&c, &n)?;
+            check_name(c, &n)?;
             n
         }
         None => default_name.to_string(),
     };
     Ok(Scenario {
         name,
-        description: raw.description.unwrap_or_default(),
-        source: source.to_string(),
-        learner: LearnerConfig::from_parts(env, agent, structure),
+        description: s.description.unwrap_or_default(),
+        source: c.source.to_string(),
+        learner,
         broadcast_every,
         run,
         metrics,
